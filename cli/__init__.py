@@ -1,0 +1,1 @@
+"""The ``rom`` command-line interface (click). Thin: parsing and printing only."""

@@ -1,0 +1,69 @@
+"""The ``rom`` command: a thin click application over solvers, data, rom and operators.
+
+Every command exits 0 on success and, on bad input, prints one line
+``rom: error: ...`` on stderr and exits non-zero, without a traceback
+(set ``ROM_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .lazy import LazyGroup
+
+COMMANDS = {
+    "generate": "cli.generate:generate",
+    "info": "cli.info:info",
+    "export": "cli.export:export",
+    "import": "cli.importer:import_",
+    "train": "cli.train:train",
+    "evaluate": "cli.evaluate:evaluate",
+    "bench": "cli.bench:bench",
+    "report": "cli.report:report",
+    "pipeline": "cli.pipeline:pipeline",
+    "merge": "cli.merge:merge",
+    "slurm": "cli.slurm:slurm",
+}
+
+
+@click.group(cls=LazyGroup, lazy_subcommands=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(package_name="rom")
+def cli() -> None:
+    """rom: PDE datasets, linear solvers, reduced-order models and neural operators."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors, exit codes 0 / 1 (error) / 2 (usage)."""
+    try:
+        cli.main(args=argv, prog_name="rom", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("rom: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"rom: error: {_one_line(exc.format_message())}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("rom: interrupted (completed work is kept)", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the CLI's promise is one line, no traceback
+        if os.environ.get("ROM_DEBUG"):
+            raise
+        msg = str(exc) or type(exc).__name__
+        if not isinstance(exc, (ValueError, OSError, KeyError, RuntimeError)):
+            msg = f"{type(exc).__name__}: {msg}"
+        click.echo(f"rom: error: {_one_line(msg)}", err=True)
+        sys.exit(1)
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(str(msg).split())
+
+
+if __name__ == "__main__":
+    main()

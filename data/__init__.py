@@ -1,0 +1,1 @@
+"""The HDF5 dataset format, grids/fields, torch datasets, import/export."""

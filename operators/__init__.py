@@ -1,0 +1,1 @@
+"""Neural operators (FNO, LSM, scOT), losses, the trainer and checkpoints."""

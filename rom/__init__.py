@@ -1,0 +1,1 @@
+"""Reduced-order models: POD, reduced basis, error estimators, EIM/DEIM, matrix EIM."""

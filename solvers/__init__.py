@@ -1,0 +1,1 @@
+"""PDE problems (finite-difference discretisations) and linear solvers."""

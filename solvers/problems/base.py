@@ -1,0 +1,228 @@
+"""The small interfaces every PDE problem implements.
+
+A *problem* is a parametrised PDE discretised on a structured grid. Its
+parameters ``mu`` live in a :class:`ParameterSpace` (a box of uniform
+parameters and/or standard-normal coefficients of a random field); a sampler
+draws points of the unit cube and the space maps them to ``mu`` (inverse CDF),
+so uniform, Latin-hypercube and Sobol designs work for every problem.
+
+Steady linear problems expose ``assemble(mu) -> LinearSystem`` so that a
+sequence of related systems can be handed to a sequence solver (recycling,
+preconditioner reuse, ...). Time-dependent problems integrate a trajectory in
+``solve(mu, solver)`` and return the fields on the output time grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import ndtri
+
+from .grid import Grid
+
+
+@dataclass(frozen=True)
+class ParameterSpace:
+    """Names and distributions of the parameters of a problem.
+
+    ``kinds[i]`` is ``"uniform"`` (``ranges[i] = (lo, hi)``), ``"loguniform"``
+    (``lo, hi > 0``, uniform in ``log``) or ``"normal"`` (standard normal; the
+    range is the 0.1%/99.9% quantiles, for display only).
+    """
+
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]
+    ranges: tuple[tuple[float, float], ...]
+
+    def __post_init__(self) -> None:
+        if not (len(self.names) == len(self.kinds) == len(self.ranges)):
+            raise ValueError("names, kinds and ranges must have the same length")
+        bad = set(self.kinds) - {"uniform", "loguniform", "normal"}
+        if bad:
+            raise ValueError(f"unknown parameter kind(s) {sorted(bad)}")
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        """Map points ``u`` of the open unit cube ``(n, dim)`` to parameters ``(n, dim)``."""
+        u = np.atleast_2d(np.asarray(u, dtype=float))
+        if u.shape[1] != self.dim:
+            raise ValueError(f"expected {self.dim} columns, got {u.shape[1]}")
+        mu = np.empty_like(u)
+        for j, (kind, (lo, hi)) in enumerate(zip(self.kinds, self.ranges)):
+            if kind == "uniform":
+                mu[:, j] = lo + (hi - lo) * u[:, j]
+            elif kind == "loguniform":
+                mu[:, j] = np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * u[:, j])
+            else:
+                mu[:, j] = ndtri(np.clip(u[:, j], 1e-12, 1 - 1e-12))
+        return mu
+
+    def contains(self, mu: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
+        """Boolean mask of the rows of ``mu`` inside the box (normal coordinates always are)."""
+        mu = np.atleast_2d(mu)
+        inside = np.ones(mu.shape[0], dtype=bool)
+        for j, (kind, (lo, hi)) in enumerate(zip(self.kinds, self.ranges)):
+            if kind != "normal":
+                tol = rtol * max(abs(lo), abs(hi), 1.0)
+                inside &= (mu[:, j] >= lo - tol) & (mu[:, j] <= hi + tol)
+        return inside
+
+    def to_json(self) -> dict[str, Any]:
+        return {"names": list(self.names), "kinds": list(self.kinds),
+                "ranges": [list(r) for r in self.ranges]}
+
+
+@dataclass(frozen=True)
+class LinearSystem:
+    """``A x = b`` with ``A`` a square CSR matrix; ``symmetric`` / ``spd`` are known facts."""
+
+    A: sp.csr_matrix
+    b: np.ndarray
+    symmetric: bool = False
+    spd: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AffineDecomposition:
+    """``A(mu) = sum_q theta_A(mu)[q] A_q`` and ``f(mu) = sum_q theta_f(mu)[q] f_q``.
+
+    ``A_terms`` act on the interior unknowns (the same ones ``assemble`` uses);
+    ``theta_A`` / ``theta_f`` map one parameter vector to the coefficient arrays.
+    ``min_theta_ref`` is the reference parameter of the min-theta coercivity
+    lower bound when every ``theta_A[q] > 0`` and every ``A_q`` is SPSD
+    (``alpha_LB(mu) = alpha(mu_ref) * min_q theta_q(mu)/theta_q(mu_ref)``), else ``None``.
+    """
+
+    A_terms: tuple[sp.csr_matrix, ...]
+    f_terms: tuple[np.ndarray, ...]
+    theta_A: Callable[[np.ndarray], np.ndarray]
+    theta_f: Callable[[np.ndarray], np.ndarray]
+    min_theta_ref: np.ndarray | None = None
+
+    def assemble(self, mu: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+        ta, tf = self.theta_A(mu), self.theta_f(mu)
+        A = sum(t * Aq for t, Aq in zip(ta, self.A_terms))
+        f = sum(t * fq for t, fq in zip(tf, self.f_terms))
+        return sp.csr_matrix(A), np.asarray(f, dtype=float)
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What one sample produces: named input and output fields plus solver statistics.
+
+    Field arrays have shape ``([n_times,] *grid.shape[, channels])``.
+    ``stats`` is a list of per-linear-solve records (dicts with at least
+    ``iterations, matvecs, residual, seconds, converged``), which the dataset
+    writer totals per sample.
+    """
+
+    inputs: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+    stats: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Problem:
+    """Base class of the problem zoo.
+
+    Subclasses set ``name``, ``time_dependent``, ``input_names``,
+    ``output_names`` and implement ``parameter_space``, ``grid``, and either
+    ``assemble`` + ``to_fields`` (steady, linear) or ``solve`` (time-dependent).
+    Options come from ``rom generate --param KEY=VALUE`` and are stored in the
+    dataset's config so that ``problem_from_config`` rebuilds the same problem.
+    """
+
+    name: ClassVar[str] = ""
+    time_dependent: ClassVar[bool] = False
+    input_names: ClassVar[tuple[str, ...]] = ()
+    output_names: ClassVar[tuple[str, ...]] = ("u",)
+    #: option name -> default value; unknown options are rejected.
+    defaults: ClassVar[dict[str, Any]] = {}
+    min_resolution: ClassVar[int] = 4
+
+    def __init__(self, resolution: int, **options: Any) -> None:
+        if int(resolution) < self.min_resolution:
+            raise ValueError(
+                f"resolution {resolution} is too small for {self.name} "
+                f"(at least {self.min_resolution})")
+        unknown = set(options) - set(self.defaults)
+        if unknown:
+            raise ValueError(
+                f"unknown option(s) {sorted(unknown)} for problem {self.name}; "
+                f"valid: {sorted(self.defaults) or 'none'}")
+        self.resolution = int(resolution)
+        self.options = {**self.defaults, **{k: _coerce(self.defaults[k], v)
+                                            for k, v in options.items()}}
+
+    # -- description -------------------------------------------------------
+    @property
+    def parameter_space(self) -> ParameterSpace:
+        raise NotImplementedError
+
+    @property
+    def grid(self) -> Grid:
+        raise NotImplementedError
+
+    @property
+    def times(self) -> np.ndarray | None:
+        """Output times of a trajectory, or ``None`` for steady problems."""
+        return None
+
+    def config(self) -> dict[str, Any]:
+        return {"problem": self.name, "resolution": self.resolution,
+                "options": dict(self.options)}
+
+    # -- steady linear problems --------------------------------------------
+    def input_fields(self, mu: np.ndarray) -> dict[str, np.ndarray]:
+        """Input fields (coefficients, sources) of parameter ``mu`` on the grid."""
+        return {}
+
+    def assemble(self, mu: np.ndarray) -> LinearSystem:
+        raise NotImplementedError(f"{self.name} has no single linear system")
+
+    def affine_decomposition(self) -> AffineDecomposition:
+        """The parameter-separable form of ``assemble`` (reduced basis needs it)."""
+        raise NotImplementedError(f"{self.name} has no affine decomposition")
+
+    def to_fields(self, mu: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Output fields on the grid (boundary values included) from the unknowns ``x``."""
+        raise NotImplementedError
+
+    # -- any problem -------------------------------------------------------
+    def solve(self, mu: np.ndarray, solver: Any = None) -> Solution:
+        """Solve one sample. Steady problems: assemble, solve, map to fields.
+
+        ``solver`` is a sequence solver from :mod:`solvers.linear` (default:
+        sparse direct).
+        """
+        from solvers.linear import make_solver
+
+        solver = solver if solver is not None else make_solver("direct")
+        system = self.assemble(mu)
+        x, stats = solver.solve(system)
+        return Solution(self.input_fields(mu), self.to_fields(mu, x), [stats.as_dict()])
+
+
+def _coerce(default: Any, value: Any) -> Any:
+    """Convert a ``--param`` string to the type of the option's default."""
+    if not isinstance(value, str) or isinstance(default, str) or default is None:
+        return value
+    if isinstance(default, bool):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected a boolean, got {value!r}")
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, (list, tuple)):
+        return type(default)(float(v) for v in value.split(","))
+    return value
