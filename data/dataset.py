@@ -1,0 +1,369 @@
+"""The HDF5 dataset format (``format = "rom-dataset"``, ``format_version = 1``).
+
+A dataset holds ``n`` samples of a parametrised PDE: the parameters
+``mu_i`` (``(n, p)``), named input fields (coefficients, initial conditions)
+and output fields (solutions), each of shape ``(n, [T,] *grid.shape[, C])``,
+the grid (axes plus meshio ``points``/``cells``), the output times of
+trajectories, and per-sample solver statistics. The full layout is specified
+in ``docs/format.md``; this module is its only reader and writer.
+
+* :class:`Dataset` -- a read-only view; small arrays (parameters, stats, grid)
+  are read eagerly, fields lazily (``field(name)`` is an ``h5py.Dataset``).
+* :func:`write_dataset` -- writes a whole file atomically (temporary name in
+  the same directory, then ``os.replace``), so a reader never sees a partly
+  written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import h5py
+import numpy as np
+
+from solvers.problems import Grid, ParameterSpace, Problem, problem_from_config
+
+FORMAT = "rom-dataset"
+FORMAT_VERSION = 1
+
+#: HDF5 filter of every field: gzip level 1 after byte-shuffle (benchmarks/generate.py
+#: measures it against lzf: similar write speed, clearly smaller files).
+COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+
+#: per-sample statistics arrays and their dtypes (``/stats/<name>``)
+STAT_DTYPES: dict[str, type] = {
+    "iterations": np.int64, "matvecs": np.int64, "residual": np.float64,
+    "seconds": np.float64, "converged": np.bool_, "n_solves": np.int64,
+    "order_position": np.int64,
+}
+
+Index = "int | slice | np.ndarray | list[int]"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _rom_version() -> str:
+    from data.model_meta import rom_version
+
+    return rom_version()
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def to_json(obj: Any) -> str:
+    """JSON text of configs/info records (numpy scalars and arrays allowed)."""
+    return json.dumps(obj, sort_keys=True, default=_json_default)
+
+
+def field_array(values: Any) -> np.ndarray:
+    """A field as stored: float64, or complex128 for complex-valued fields."""
+    a = np.asarray(values)
+    return a.astype(np.complex128 if np.iscomplexobj(a) else np.float64, copy=False)
+
+
+# --------------------------------------------------------------------------- writing
+def write_grid(f: h5py.File, grid: Grid) -> None:
+    """``/grid``: ``axis_k`` coordinates, attrs ``ndim``/``periodic``, meshio points/cells."""
+    g = f.create_group("grid")
+    g.attrs["ndim"] = grid.ndim
+    g.attrs["periodic"] = np.asarray(grid.periodic, dtype=bool)
+    for k, axis in enumerate(grid.axes):
+        g.create_dataset(f"axis_{k}", data=np.asarray(axis, dtype=np.float64))
+    g.create_dataset("points", data=grid.points())
+    if 1 <= grid.ndim <= 3:
+        cell_type, cells = grid.cells()
+        g.create_dataset("cells", data=cells)
+        g["cells"].attrs["cell_type"] = cell_type
+
+
+def create_field(group: h5py.Group, name: str, shape: tuple[int, ...],
+                 dtype: Any = np.float64, fill: float = np.nan) -> h5py.Dataset:
+    """A chunked, compressed field ``(n, ...)`` with one sample per chunk."""
+    chunks = (1, *shape[1:]) if shape[0] > 0 and all(shape[1:]) else None
+    return group.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks,
+                                fillvalue=fill, **(COMPRESSION if chunks else {}))
+
+
+def write_stats(f: h5py.File, stats: Mapping[str, Any] | None, n: int,
+                solver: str, solver_settings: Mapping[str, Any]) -> None:
+    """``/stats``: per-sample arrays (see ``STAT_DTYPES``), ``info`` JSON strings, attrs."""
+    g = f.create_group("stats")
+    g.attrs["solver"] = solver or ""
+    g.attrs["solver_settings"] = to_json(dict(solver_settings or {}))
+    stats = dict(stats or {})
+    for name, dtype in STAT_DTYPES.items():
+        if name in stats:
+            arr = np.asarray(stats[name]).astype(dtype)
+            if arr.shape != (n,):
+                raise ValueError(f"stats[{name!r}] has shape {arr.shape}, expected ({n},)")
+            g.create_dataset(name, data=arr)
+    if "info" in stats:
+        info = [s if isinstance(s, str) else to_json(s) for s in stats["info"]]
+        if len(info) != n:
+            raise ValueError(f"stats['info'] has {len(info)} entries, expected {n}")
+        g.create_dataset("info", data=np.array(info, dtype=object),
+                         dtype=h5py.string_dtype())
+
+
+def write_parameters(f: h5py.File, parameters: np.ndarray, space: ParameterSpace,
+                     sampler: str) -> None:
+    """``/parameters/values`` ``(n, p)`` with attrs ``names``, ``kinds``, ``ranges`` (JSON), ``sampler``."""
+    g = f.create_group("parameters")
+    g.create_dataset("values", data=parameters)
+    g.attrs["names"] = json.dumps(list(space.names))
+    g.attrs["kinds"] = json.dumps(list(space.kinds))
+    g.attrs["ranges"] = json.dumps([[float(a), float(b)] for a, b in space.ranges])
+    g.attrs["sampler"] = sampler
+
+
+def write_dataset(path: str | os.PathLike, *, problem: str | Problem, config: Mapping[str, Any],
+                  grid: Grid, times: np.ndarray | None, parameters: np.ndarray,
+                  parameter_space: ParameterSpace, sampler: str,
+                  inputs: Mapping[str, Any], outputs: Mapping[str, Any],
+                  stats: Mapping[str, Any] | None, seed: int | None, complete: bool = True,
+                  extra_attrs: Mapping[str, Any] | None = None,
+                  done: np.ndarray | None = None) -> Path:
+    """Write a whole dataset file atomically and return its path.
+
+    ``inputs``/``outputs`` map field names to arrays ``(n, [T,] *grid.shape[, C])``;
+    ``parameters`` is ``(n, p)``; ``stats`` maps names of ``STAT_DTYPES`` (and
+    ``info``: dicts or JSON strings) to per-sample arrays. The solver name and
+    settings are read from ``config["solver"]`` / ``config["solver_settings"]``.
+    ``done`` (bool ``(n,)``) marks the solved samples of an incomplete file.
+    """
+    path = Path(path)
+    params = np.asarray(parameters, dtype=np.float64)
+    if params.ndim == 1:
+        params = params[:, None]
+    n = params.shape[0]
+    if params.shape[1] != parameter_space.dim:
+        raise ValueError(f"parameters have {params.shape[1]} columns, parameter space has "
+                         f"{parameter_space.dim}")
+    fields = {"inputs": dict(inputs), "outputs": dict(outputs)}
+    both = set(fields["inputs"]) & set(fields["outputs"])
+    if both:
+        raise ValueError(f"field name(s) {sorted(both)} used for both inputs and outputs")
+    for kind, group in fields.items():
+        for name, arr in group.items():
+            shape = np.shape(arr)
+            if not shape or shape[0] != n:
+                raise ValueError(f"{kind}/{name} has shape {shape}; expected {n} samples first")
+    config = dict(config)
+    name = problem.name if isinstance(problem, Problem) else str(problem)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            attrs = {"format": FORMAT, "format_version": FORMAT_VERSION, "problem": name,
+                     "created": _now(), "rom_version": _rom_version(),
+                     "config": to_json(config), "seed": -1 if seed is None else int(seed),
+                     "n_samples": n, "complete": bool(complete)}
+            for key, value in {**attrs, **dict(extra_attrs or {})}.items():
+                f.attrs[key] = value
+            write_grid(f, grid)
+            if times is not None:
+                f.create_dataset("time", data=np.asarray(times, dtype=np.float64))
+            write_parameters(f, params, parameter_space, sampler)
+            for kind, group in fields.items():
+                g = f.create_group(kind)
+                for fname, arr in group.items():
+                    arr = field_array(arr)
+                    create_field(g, fname, arr.shape, arr.dtype)[...] = arr
+            if done is not None:
+                f.create_dataset("done", data=np.asarray(done, dtype=bool))
+            write_stats(f, stats, n, config.get("solver", ""), config.get("solver_settings", {}))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------- reading
+def _open_error(path: Path, f: h5py.File | None) -> str:
+    """The one-line reason a file is not a readable rom dataset."""
+    foreign = None
+    try:
+        from data.formats.detect import detect_format
+
+        foreign = detect_format(path)
+    except ImportError:
+        pass
+    except Exception:  # noqa: BLE001 - detection is best effort, the message below stands
+        foreign = None
+    if foreign:
+        labels = {"pdebench": "a PDEBench", "the-well": "a The Well", "fno-mat": "an FNO .mat"}
+        return (f"{path}: not a rom dataset; looks like {labels.get(foreign, foreign)} file; "
+                f"convert it with `rom import {path} --format {foreign} -o OUT.h5`")
+    return f"{path}: not a rom dataset (no format='{FORMAT}' attribute)"
+
+
+def _read_index(ds: h5py.Dataset, idx: Any) -> np.ndarray:
+    """``ds[idx]`` for an int, slice or any integer/boolean index array (h5py wants sorted)."""
+    if isinstance(idx, (int, np.integer, slice)):
+        return ds[idx]
+    idx = np.asarray(idx)
+    if idx.dtype == bool:
+        idx = np.flatnonzero(idx)
+    idx = idx.astype(np.int64)
+    n = ds.shape[0]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"sample index out of range for {n} samples")
+    idx = np.where(idx < 0, idx + n, idx)
+    uniq, inverse = np.unique(idx, return_inverse=True)
+    if uniq.size == 0:
+        return np.empty((0, *ds.shape[1:]), dtype=ds.dtype)
+    return ds[uniq][inverse]
+
+
+class Dataset:
+    """Read-only view of a rom dataset file (see module docstring and docs/format.md)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such file")
+        if self.path.is_dir():
+            raise ValueError(f"{self.path}: is a directory, not a dataset file")
+        if not h5py.is_hdf5(self.path):
+            raise ValueError(f"{self.path}: not an HDF5 file")
+        try:
+            self._f = h5py.File(self.path, "r")
+        except OSError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"{self.path}: cannot read HDF5 file (truncated or corrupt: "
+                             f"{reason})") from None
+        try:
+            self._load()
+        except BaseException:
+            self._f.close()
+            raise
+
+    # -- loading ---------------------------------------------------------------
+    def _load(self) -> None:
+        f, p = self._f, self.path
+        if _attr_str(f.attrs.get("format")) != FORMAT:
+            raise ValueError(_open_error(p, f))
+        version = f.attrs.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(f"{p}: dataset format_version {version} is not supported "
+                             f"(this rom reads version {FORMAT_VERSION})")
+        for group in ("grid", "parameters", "inputs", "outputs"):
+            if group not in f:
+                raise ValueError(f"{p}: corrupt dataset: missing group /{group}")
+        try:
+            self._load_attrs()
+        except (KeyError, json.JSONDecodeError, TypeError) as exc:
+            raise ValueError(f"{p}: corrupt dataset metadata ({exc})") from None
+
+    def _load_attrs(self) -> None:
+        f = self._f
+        self.problem: str = _attr_str(f.attrs["problem"])
+        self.config: dict[str, Any] = json.loads(_attr_str(f.attrs.get("config", "{}")))
+        seed = int(f.attrs.get("seed", -1))
+        self.seed: int | None = None if seed < 0 else seed
+        self.n_samples: int = int(f.attrs["n_samples"])
+        self.complete: bool = bool(f.attrs.get("complete", False))
+        g = f["grid"]
+        ndim = int(g.attrs["ndim"])
+        self.grid = Grid(tuple(g[f"axis_{k}"][()] for k in range(ndim)),
+                         tuple(bool(b) for b in np.atleast_1d(g.attrs["periodic"])))
+        self.times: np.ndarray | None = f["time"][()] if "time" in f else None
+        pg = f["parameters"]
+        self.parameters: np.ndarray = pg["values"][()]
+        self.parameter_names: list[str] = json.loads(_attr_str(pg.attrs["names"]))
+        self.parameter_space = ParameterSpace(
+            tuple(self.parameter_names), tuple(json.loads(_attr_str(pg.attrs["kinds"]))),
+            tuple(tuple(r) for r in json.loads(_attr_str(pg.attrs["ranges"]))))
+        self.sampler: str = _attr_str(pg.attrs.get("sampler", ""))
+        self.input_names: list[str] = list(f["inputs"].keys())
+        self.output_names: list[str] = list(f["outputs"].keys())
+        sg = f["stats"] if "stats" in f else None
+        self.stats: dict[str, np.ndarray] = {
+            k: sg[k][()] for k in (sg.keys() if sg is not None else ()) if k != "info"}
+        self.solver: str = _attr_str(sg.attrs.get("solver", "")) if sg is not None else ""
+        self.solver_settings: dict[str, Any] = (
+            json.loads(_attr_str(sg.attrs.get("solver_settings", "{}"))) if sg is not None else {})
+        self.done: np.ndarray = (f["done"][()].astype(bool) if "done" in f
+                                 else np.full(self.n_samples, self.complete))
+
+    # -- fields ------------------------------------------------------------------
+    def field(self, name: str) -> h5py.Dataset:
+        """The lazy ``h5py.Dataset`` of field ``name`` (inputs searched first, then outputs)."""
+        for group in ("inputs", "outputs"):
+            if name in self._f[group]:
+                return self._f[group][name]
+        raise KeyError(f"{self.path}: no field {name!r}; fields: "
+                       f"{', '.join(self.input_names + self.output_names) or 'none'}")
+
+    def inputs(self, idx: Any = slice(None)) -> dict[str, np.ndarray]:
+        """Input fields of samples ``idx`` (int, slice, or index/boolean array), read now."""
+        return {k: _read_index(self._f["inputs"][k], idx) for k in self.input_names}
+
+    def outputs(self, idx: Any = slice(None)) -> dict[str, np.ndarray]:
+        """Output fields of samples ``idx`` (int, slice, or index/boolean array), read now."""
+        return {k: _read_index(self._f["outputs"][k], idx) for k in self.output_names}
+
+    @property
+    def fields(self) -> dict[str, tuple[int, ...]]:
+        """Field name -> shape, inputs then outputs."""
+        return {k: tuple(self.field(k).shape) for k in self.input_names + self.output_names}
+
+    @property
+    def info(self) -> list[dict[str, Any]]:
+        """Per-sample solver info records (``/stats/info``, e.g. the SOR omega chosen)."""
+        if "stats" not in self._f or "info" not in self._f["stats"]:
+            return [{} for _ in range(self.n_samples)]
+        return [json.loads(_attr_str(s)) if s else {} for s in self._f["stats/info"][()]]
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """All root attributes (including any ``extra_attrs`` a writer added)."""
+        return {k: _attr_str(v) if isinstance(v, bytes) else v for k, v in self._f.attrs.items()}
+
+    # -- problem / timing -------------------------------------------------------
+    def make_problem(self) -> Problem:
+        """Rebuild the generating problem from the stored config."""
+        if "resolution" not in self.config or "problem" not in self.config:
+            raise ValueError(f"{self.path}: dataset config does not describe a rom problem "
+                             "(imported data cannot be re-solved)")
+        return problem_from_config(self.config)
+
+    def solver_seconds_per_sample(self) -> float:
+        """Mean wall time of the solver per solved sample (``nan`` when not recorded)."""
+        seconds = self.stats.get("seconds")
+        if seconds is None or not self.done.any():
+            return float("nan")
+        return float(np.mean(np.asarray(seconds, dtype=float)[self.done]))
+
+    # -- lifetime ----------------------------------------------------------------
+    def close(self) -> None:
+        if getattr(self, "_f", None) is not None and self._f.id.valid:
+            self._f.close()
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Dataset({str(self.path)!r}, problem={self.problem!r}, "
+                f"n_samples={self.n_samples}, complete={self.complete})")
+
+
+def _attr_str(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
