@@ -34,14 +34,15 @@ FORMAT_VERSION = 1
 #: measures it against lzf: similar write speed, clearly smaller files).
 COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 
-#: per-sample statistics arrays and their dtypes (``/stats/<name>``)
+#: per-sample statistics arrays and their dtypes (``/stats/<name>``): totals over the
+#: sample's linear solves of iterations/matvecs/solve_seconds, the max true relative
+#: residual, the sample's wall time ``seconds`` (assembly + solves), all-converged flag,
+#: the number of linear solves and the position of the sample in the solve order.
 STAT_DTYPES: dict[str, type] = {
     "iterations": np.int64, "matvecs": np.int64, "residual": np.float64,
-    "seconds": np.float64, "converged": np.bool_, "n_solves": np.int64,
+    "seconds": np.float64, "solve_seconds": np.float64, "converged": np.bool_, "n_solves": np.int64,
     "order_position": np.int64,
 }
-
-Index = "int | slice | np.ndarray | list[int]"
 
 
 def _now() -> str:
@@ -130,6 +131,26 @@ def write_parameters(f: h5py.File, parameters: np.ndarray, space: ParameterSpace
     g.attrs["sampler"] = sampler
 
 
+def init_file(f: h5py.File, *, problem: str | Problem, config: Mapping[str, Any], grid: Grid,
+              times: np.ndarray | None, parameters: np.ndarray,
+              parameter_space: ParameterSpace, sampler: str, seed: int | None,
+              complete: bool, extra_attrs: Mapping[str, Any] | None = None) -> None:
+    """Root attributes, ``/grid``, ``/time``, ``/parameters`` and empty ``/inputs``, ``/outputs``."""
+    name = problem.name if isinstance(problem, Problem) else str(problem)
+    attrs = {"format": FORMAT, "format_version": FORMAT_VERSION, "problem": name,
+             "created": _now(), "rom_version": _rom_version(), "config": to_json(dict(config)),
+             "seed": -1 if seed is None else int(seed), "n_samples": int(parameters.shape[0]),
+             "complete": bool(complete)}
+    for key, value in {**attrs, **dict(extra_attrs or {})}.items():
+        f.attrs[key] = value
+    write_grid(f, grid)
+    if times is not None:
+        f.create_dataset("time", data=np.asarray(times, dtype=np.float64))
+    write_parameters(f, parameters, parameter_space, sampler)
+    f.create_group("inputs")
+    f.create_group("outputs")
+
+
 def write_dataset(path: str | os.PathLike, *, problem: str | Problem, config: Mapping[str, Any],
                   grid: Grid, times: np.ndarray | None, parameters: np.ndarray,
                   parameter_space: ParameterSpace, sampler: str,
@@ -163,25 +184,16 @@ def write_dataset(path: str | os.PathLike, *, problem: str | Problem, config: Ma
             if not shape or shape[0] != n:
                 raise ValueError(f"{kind}/{name} has shape {shape}; expected {n} samples first")
     config = dict(config)
-    name = problem.name if isinstance(problem, Problem) else str(problem)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w") as f:
-            attrs = {"format": FORMAT, "format_version": FORMAT_VERSION, "problem": name,
-                     "created": _now(), "rom_version": _rom_version(),
-                     "config": to_json(config), "seed": -1 if seed is None else int(seed),
-                     "n_samples": n, "complete": bool(complete)}
-            for key, value in {**attrs, **dict(extra_attrs or {})}.items():
-                f.attrs[key] = value
-            write_grid(f, grid)
-            if times is not None:
-                f.create_dataset("time", data=np.asarray(times, dtype=np.float64))
-            write_parameters(f, params, parameter_space, sampler)
+            init_file(f, problem=problem, config=config, grid=grid, times=times,
+                      parameters=params, parameter_space=parameter_space, sampler=sampler,
+                      seed=seed, complete=complete, extra_attrs=extra_attrs)
             for kind, group in fields.items():
-                g = f.create_group(kind)
                 for fname, arr in group.items():
                     arr = field_array(arr)
-                    create_field(g, fname, arr.shape, arr.dtype)[...] = arr
+                    create_field(f[kind], fname, arr.shape, arr.dtype)[...] = arr
             if done is not None:
                 f.create_dataset("done", data=np.asarray(done, dtype=bool))
             write_stats(f, stats, n, config.get("solver", ""), config.get("solver_settings", {}))

@@ -1,0 +1,289 @@
+"""Crash-safe dataset generation: solve samples, journal each one, write the HDF5 file.
+
+``generate(problem, n, out, ...)`` draws all ``n`` parameters up front from the
+seed (``sample_unit`` + ``ParameterSpace.from_unit``), optionally reorders the
+solves (``order="sorted"``, ``solvers.ordering.order_systems``), and solves
+sample after sample with one sequence solver. Each solved sample is appended to
+``OUT.journal`` at once (see :mod:`data.journal`). When every sample is done
+the dataset is written, in the original sample order, to a temporary name,
+marked complete and renamed to ``OUT``; then the journal is deleted.
+
+Interruptions: ``kill -9`` loses at most the sample being solved; rerunning
+the same command resumes from the journal (a different config is refused). On
+``KeyboardInterrupt``/``SIGTERM`` an incomplete ``OUT`` (``complete=False``,
+``/done`` mask, unsolved samples NaN) is written as well, so ``rom info`` shows
+progress; the journal stays the source of truth. ``OUT.lock`` (``fcntl.flock``,
+released by the OS even on ``kill -9``) keeps two processes from writing the
+same output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import h5py
+import numpy as np
+
+from data.dataset import (
+    STAT_DTYPES,
+    Dataset,
+    create_field,
+    field_array,
+    init_file,
+    to_json,
+    write_stats,
+)
+from data.journal import Journal
+from solvers.problems import Problem
+from solvers.problems.sampling import SAMPLERS, sample_unit
+
+ORDERS = ("given", "sorted")
+
+
+class GenerationInterrupted(KeyboardInterrupt):
+    """Raised inside ``generate`` on SIGTERM so that the interrupt path runs."""
+
+
+# --------------------------------------------------------------------------- helpers
+def sample_stats(records: list[Mapping[str, Any]], seconds: float, position: int
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per-sample totals of per-linear-solve records (``SolveStats.as_dict()``) and info.
+
+    iterations, matvecs and solve_seconds are summed, ``residual`` is the maximum
+    true relative residual, ``converged`` is true when every solve converged.
+    """
+    res = [float(r.get("residual", np.nan)) for r in records]
+    stats = {"iterations": int(sum(int(r.get("iterations", 0)) for r in records)),
+             "matvecs": int(sum(int(r.get("matvecs", 0)) for r in records)),
+             "residual": float(np.max(res)) if res else float("nan"),
+             "seconds": float(seconds),
+             "solve_seconds": float(sum(float(r.get("seconds", 0.0)) for r in records)),
+             "converged": bool(records) and all(bool(r.get("converged")) for r in records),
+             "n_solves": len(records), "order_position": int(position)}
+    if len(records) == 1:
+        info = {**records[0].get("info", {}), "status": records[0].get("status", "")}
+    else:
+        statuses: dict[str, int] = {}
+        for r in records:
+            statuses[r.get("status", "")] = statuses.get(r.get("status", ""), 0) + 1
+        info = {"statuses": statuses}
+        if records:
+            info |= {"first": records[0].get("info", {}), "last": records[-1].get("info", {})}
+    return stats, info
+
+
+def run_config(problem: Problem, n: int, *, seed: int, sampler: str, solver: Any,
+               solver_name: str, precond: str | None, order: str) -> dict[str, Any]:
+    """The dataset's ``config``: ``Problem.config()`` plus the generation settings."""
+    return {**problem.config(), "n_samples": int(n), "seed": int(seed), "sampler": sampler,
+            "solver": solver_name, "solver_settings": solver.settings(), "precond": precond,
+            "order": order}
+
+
+def journal_path(out: Path) -> Path:
+    return out.with_name(out.name + ".journal")
+
+
+def lock_path(out: Path) -> Path:
+    return out.with_name(out.name + ".lock")
+
+
+@contextlib.contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold ``fcntl.flock`` on ``OUT.lock``; a second holder gets a one-line ValueError."""
+    path = lock_path(out)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ValueError(f"{out} is being written by another process "
+                             f"(lock {path.name} is held)") from None
+        try:  # the file we locked may have been unlinked by the previous holder
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into :class:`GenerationInterrupted` while generating (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise GenerationInterrupted(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Refuse an unwritable directory, or an existing complete/foreign output without overwrite."""
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"output directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"output directory {parent} is not writable")
+    if out.is_dir():
+        raise ValueError(f"{out} is a directory")
+    if not out.exists() or overwrite:
+        return
+    try:
+        with Dataset(out) as ds:
+            complete = ds.complete
+    except (ValueError, OSError):
+        raise ValueError(f"{out} exists and is not a resumable rom dataset; "
+                         "use --overwrite to replace it") from None
+    if complete:
+        raise ValueError(f"{out} exists and is complete; use --overwrite to regenerate it")
+
+
+def solve_order(problem: Problem, parameters: np.ndarray, order: str) -> np.ndarray:
+    """Permutation of the samples in which to solve them."""
+    if order == "given":
+        return np.arange(parameters.shape[0])
+    try:
+        from solvers.ordering import order_systems
+    except ImportError:
+        raise ValueError("--order sorted needs solvers.ordering, which is not available") from None
+    perm = np.asarray(order_systems(problem, parameters), dtype=np.int64)
+    if sorted(perm.tolist()) != list(range(parameters.shape[0])):
+        raise ValueError("order_systems did not return a permutation of the samples")
+    return perm
+
+
+# --------------------------------------------------------------------------- writing
+def write_from_journal(out: Path, journal: Journal, *, problem: Problem, config: dict[str, Any],
+                       parameters: np.ndarray, order: np.ndarray, sampler: str, seed: int,
+                       complete: bool) -> Path:
+    """Stream the journalled samples into ``OUT`` (temp name + ``os.replace``), original order."""
+    n = parameters.shape[0]
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    stats: dict[str, Any] = {k: np.zeros(n, dtype=t) for k, t in STAT_DTYPES.items()}
+    stats["residual"][:] = np.nan
+    stats["order_position"][:] = position
+    info = [""] * n
+    done = np.zeros(n, dtype=bool)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            init_file(f, problem=problem, config=config, grid=problem.grid, times=problem.times,
+                      parameters=parameters, parameter_space=problem.parameter_space,
+                      sampler=sampler, seed=seed, complete=complete)
+            for rec in journal.load():
+                i = int(rec.meta["index"])
+                for key, arr in rec.arrays.items():
+                    kind, _, name = key.partition("/")
+                    if kind not in ("inputs", "outputs"):
+                        continue
+                    if name not in f[kind]:
+                        arr0 = field_array(arr)
+                        create_field(f[kind], name, (n, *arr0.shape), arr0.dtype)
+                    f[kind][name][i] = arr
+                for k in STAT_DTYPES:
+                    stats[k][i] = rec.meta["stats"][k]
+                info[i] = to_json(rec.meta.get("info", {}))
+                done[i] = True
+            if not complete:
+                f.create_dataset("done", data=done)
+            stats["info"] = info
+            write_stats(f, stats, n, config["solver"], config["solver_settings"])
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
+
+
+# --------------------------------------------------------------------------- driver
+def generate(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
+             sampler: str = "random", solver_name: str = "direct",
+             solver_options: Mapping[str, Any] | None = None, precond: str | None = None,
+             order: str = "given", overwrite: bool = False, progress: bool = True) -> Path:
+    """Generate (or resume) the dataset ``out`` of ``n`` samples of ``problem``; return its path."""
+    from solvers.linear import make_solver
+
+    if int(n) <= 0:
+        raise ValueError(f"number of samples must be positive, got {n}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; valid: {', '.join(ORDERS)}")
+    n, out = int(n), Path(out)
+    opts = dict(solver_options or {})
+    if precond is not None:
+        opts["precond"] = precond
+    solver = make_solver(solver_name, **opts)
+    config = run_config(problem, n, seed=seed, sampler=sampler, solver=solver,
+                        solver_name=solver_name, precond=precond, order=order)
+    check_output(out, overwrite)
+    with output_lock(out):
+        check_output(out, overwrite)  # again: another process may have finished meanwhile
+        if overwrite:
+            journal_path(out).unlink(missing_ok=True)
+        space = problem.parameter_space
+        parameters = space.from_unit(sample_unit(n, space.dim, sampler, seed))
+        perm = solve_order(problem, parameters, order)
+        with Journal(journal_path(out), config,
+                     {"parameters": parameters, "order": perm}) as journal:
+            kw = dict(problem=problem, config=config, parameters=parameters, order=perm,
+                      sampler=sampler, seed=seed)
+            try:
+                with sigterm_as_interrupt():
+                    _solve_missing(problem, parameters, perm, solver, journal, progress)
+            except KeyboardInterrupt:
+                write_from_journal(out, journal, complete=False, **kw)
+                raise
+            write_from_journal(out, journal, complete=True, **kw)
+        journal_path(out).unlink(missing_ok=True)
+    return out
+
+
+def _solve_missing(problem: Problem, parameters: np.ndarray, perm: np.ndarray, solver: Any,
+                   journal: Journal, progress: bool) -> None:
+    """Solve, in the order ``perm``, every sample not yet in the journal; journal each one."""
+    from tqdm import tqdm
+
+    done = {int(r.meta["index"]) for r in journal.samples}
+    bar = tqdm(total=len(perm), initial=len(done), disable=not progress, unit="sample",
+               desc=problem.name, dynamic_ncols=True)
+    try:
+        for pos, i in enumerate(perm):
+            i = int(i)
+            if i in done:
+                continue
+            t0 = time.perf_counter()
+            sol = problem.solve(parameters[i], solver)
+            seconds = time.perf_counter() - t0
+            stats, info = sample_stats(sol.stats, seconds, pos)
+            arrays = {"mu": parameters[i]}
+            arrays |= {f"inputs/{k}": field_array(v) for k, v in sol.inputs.items()}
+            arrays |= {f"outputs/{k}": field_array(v) for k, v in sol.outputs.items()}
+            journal.append({"index": i, "position": pos, "stats": stats, "info": info}, arrays)
+            bar.update(1)
+    finally:
+        bar.close()

@@ -1,0 +1,200 @@
+"""An append-only, checksummed journal of solved samples (crash safety of generation).
+
+Every solved sample is appended at once as one *record*; a killed run loses at
+most the record being written, and the same command resumes from the journal.
+No pickle: a record is plain bytes::
+
+    MAGIC (4 bytes, b"RJ1\\x00")
+    length  (uint64 little-endian: bytes in the payload)
+    crc32   (uint32 little-endian: zlib.crc32 of the payload)
+    payload = header_len (uint32 LE) + JSON header (UTF-8) + raw array bytes
+
+The JSON header is ``{"meta": {...}, "arrays": [{"name", "dtype", "shape",
+"offset", "nbytes"}, ...]}``; arrays are C-ordered raw buffers at ``offset``
+from the start of the array bytes, with ``dtype`` a numpy type string such as
+``"<f8"``. Reading stops at the first record whose magic, length or checksum is
+wrong (a torn tail after ``kill -9``, or a corrupted one); opening for append
+truncates the file there. The first record holds the run's config; a resume
+with a different config is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+MAGIC = b"RJ1\x00"
+_PREFIX = struct.Struct("<4sQI")  # magic, payload length, crc32
+_HLEN = struct.Struct("<I")
+
+
+@dataclass
+class Record:
+    """One journal record: JSON ``meta`` and named arrays (``arrays`` is empty until loaded)."""
+
+    meta: dict[str, Any]
+    offset: int
+    size: int
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _plain(obj: Any) -> Any:
+    """JSON form of numpy scalars/arrays in record headers."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def encode_record(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> bytes:
+    """The bytes of one record (prefix + payload)."""
+    specs, chunks, offset = [], [], 0
+    for name, arr in arrays.items():
+        a = np.ascontiguousarray(arr)
+        if a.dtype.hasobject:
+            raise TypeError(f"array {name!r} has dtype object; the journal stores raw numbers")
+        specs.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape),
+                      "offset": offset, "nbytes": a.nbytes})
+        chunks.append(a.tobytes())
+        offset += a.nbytes
+    header = json.dumps({"meta": dict(meta), "arrays": specs}, sort_keys=True,
+                        default=_plain).encode()
+    payload = b"".join([_HLEN.pack(len(header)), header, *chunks])
+    return _PREFIX.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+def decode_payload(payload: bytes, with_arrays: bool = True
+                   ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``(meta, arrays)`` of a checked payload (arrays are copies, writable)."""
+    (hlen,) = _HLEN.unpack_from(payload, 0)
+    header = json.loads(payload[_HLEN.size:_HLEN.size + hlen].decode())
+    arrays: dict[str, np.ndarray] = {}
+    if with_arrays:
+        base = _HLEN.size + hlen
+        for spec in header["arrays"]:
+            start = base + spec["offset"]
+            buf = payload[start:start + spec["nbytes"]]
+            arrays[spec["name"]] = np.frombuffer(buf, dtype=np.dtype(spec["dtype"])).reshape(
+                spec["shape"]).copy()
+    return header["meta"], arrays
+
+
+def scan(path: str | os.PathLike, with_arrays: bool = False) -> tuple[list[Record], int]:
+    """Read every valid record; return them and the byte offset where validity ends."""
+    records: list[Record] = []
+    good = 0
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        while True:
+            prefix = fh.read(_PREFIX.size)
+            if len(prefix) < _PREFIX.size:
+                break
+            magic, length, crc = _PREFIX.unpack(prefix)
+            if magic != MAGIC or good + _PREFIX.size + length > size:
+                break
+            payload = fh.read(length)
+            if len(payload) != length or zlib.crc32(payload) != crc:
+                break
+            try:
+                meta, arrays = decode_payload(payload, with_arrays)
+            except (ValueError, KeyError, UnicodeDecodeError, struct.error):
+                break
+            records.append(Record(meta, good, _PREFIX.size + length, arrays))
+            good += _PREFIX.size + length
+    return records, good
+
+
+def read_record(path: str | os.PathLike, record: Record) -> Record:
+    """Load the arrays of a record found by :func:`scan` (checksum verified again)."""
+    with open(path, "rb") as fh:
+        fh.seek(record.offset)
+        magic, length, crc = _PREFIX.unpack(fh.read(_PREFIX.size))
+        payload = fh.read(length)
+    if magic != MAGIC or zlib.crc32(payload) != crc:
+        raise ValueError(f"{path}: journal record at byte {record.offset} changed on disk")
+    meta, arrays = decode_payload(payload)
+    return Record(meta, record.offset, record.size, arrays)
+
+
+class Journal:
+    """An open journal: the valid records found at opening, and ``append``.
+
+    ``Journal(path, config)`` creates the file (first record = ``config``) or
+    reopens it, truncating a torn/bad tail; a first record that is not the same
+    ``config`` raises ``ValueError``. ``config_arrays`` (e.g. the parameter
+    table) are stored with the config and must match bitwise as well.
+    """
+
+    def __init__(self, path: str | os.PathLike, config: Mapping[str, Any],
+                 config_arrays: Mapping[str, np.ndarray] | None = None) -> None:
+        self.path = Path(path)
+        self.discarded_bytes = 0
+        config = json.loads(json.dumps(dict(config), sort_keys=True, default=_plain))
+        config_arrays = dict(config_arrays or {})
+        records: list[Record] = []
+        if self.path.exists():
+            records, good = scan(self.path)
+            self.discarded_bytes = self.path.stat().st_size - good
+            if records:
+                self._check_config(records[0], config, config_arrays)
+        self._fh = open(self.path, "r+b" if self.path.exists() else "w+b")
+        if records:
+            self._fh.truncate(records[-1].offset + records[-1].size)
+            self._fh.seek(0, os.SEEK_END)
+            self.samples = records[1:]
+        else:
+            self._fh.truncate(0)
+            self._write(encode_record({"kind": "config", "config": config}, config_arrays))
+            self.samples = []
+
+    def _check_config(self, first: Record, config: dict[str, Any],
+                      arrays: Mapping[str, np.ndarray]) -> None:
+        old = first.meta.get("config")
+        if first.meta.get("kind") != "config" or old != config:
+            diff = sorted(k for k in set(old or {}) | set(config)
+                          if (old or {}).get(k) != config.get(k))
+            raise ValueError(f"{self.path} belongs to a run with different settings "
+                             f"({', '.join(diff) or 'config'}); rerun with --overwrite to start over")
+        stored = read_record(self.path, first).arrays
+        for name, arr in arrays.items():
+            if name not in stored or not np.array_equal(stored[name], arr):
+                raise ValueError(f"{self.path}: stored {name} differ from this run's "
+                                 "(different library versions?); rerun with --overwrite")
+
+    def _write(self, data: bytes) -> None:
+        self._fh.write(data)
+        self._fh.flush()
+
+    def append(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Record:
+        """Append one record (flushed to the OS at once, so it survives ``kill -9``)."""
+        offset = self._fh.tell()
+        data = encode_record({"kind": "sample", **meta}, arrays)
+        self._write(data)
+        rec = Record(json.loads(json.dumps({"kind": "sample", **meta}, default=_plain)),
+                     offset, len(data))
+        self.samples.append(rec)
+        return rec
+
+    def load(self) -> Iterator[Record]:
+        """The sample records with their arrays, one at a time (constant memory)."""
+        self._fh.flush()
+        for rec in self.samples:
+            yield read_record(self.path, rec)
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
