@@ -36,7 +36,7 @@ consistent for smooth ``a`` and symmetric positive (semi-)definite.
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,7 +47,9 @@ BC = Union[str, Sequence[str], None]
 _BCS = ("dirichlet", "periodic", "neumann")
 
 __all__ = ["axis_bcs", "interior_mask", "unknown_index", "interior_to_full",
-           "full_to_interior", "node_weights", "diffusion_operator", "laplacian",
+           "full_to_interior", "node_weights", "face_shape", "face_centres",
+           "nodal_face_coefficients", "diffusion_operator", "diffusion_operator_faces",
+           "laplacian", "evaluate_source",
            "gradient_operator", "convection_operator", "nodal_gradient", "restrict"]
 
 
@@ -207,25 +209,64 @@ def _face_values(a: np.ndarray, a_next: np.ndarray, face: str) -> np.ndarray:
     raise ValueError(f"unknown face average {face!r}; valid: arithmetic, harmonic")
 
 
-def _diffusion_triples(grid: Grid, coeff: float | np.ndarray, kinds: tuple[str, ...],
-                       face: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """COO triple of the conservative operator on the full grid (graph-Laplacian form)."""
+def face_shape(grid: Grid, d: int, bc: BC = None) -> tuple[int, ...]:
+    """Shape of the array of faces normal to axis ``d`` (one fewer node along a
+    non-periodic axis ``d``; as many as nodes along a periodic one)."""
+    kinds = axis_bcs(grid, bc)
+    shape = list(grid.shape)
+    if kinds[d] != "periodic":
+        shape[d] -= 1
+    return tuple(shape)
+
+
+def face_centres(grid: Grid, d: int, bc: BC = None) -> tuple[np.ndarray, ...]:
+    """Coordinates (``indexing='ij'`` arrays of :func:`face_shape`) of the midpoints
+    between node ``i`` and ``i + e_d``."""
+    kinds = axis_bcs(grid, bc)
+    axes = list(grid.axes)
+    x = axes[d]
+    if kinds[d] == "periodic":
+        h = grid.spacing[d]
+        axes[d] = x + 0.5 * h
+    else:
+        axes[d] = 0.5 * (x[:-1] + x[1:])
+    return tuple(np.meshgrid(*axes, indexing="ij"))
+
+
+def nodal_face_coefficients(grid: Grid, coeff: float | np.ndarray, bc: BC = None,
+                            face: str = "arithmetic") -> list[np.ndarray]:
+    """Face values of a nodal coefficient, one array of :func:`face_shape` per axis."""
+    kinds = axis_bcs(grid, bc)
     a = _nodal(grid, coeff, "coeff")
+    out = []
+    for d, kind in enumerate(kinds):
+        if kind == "periodic":
+            out.append(_face_values(a, np.roll(a, -1, axis=d), face))
+        else:
+            lo = [slice(None)] * grid.ndim
+            hi = [slice(None)] * grid.ndim
+            lo[d], hi[d] = slice(0, -1), slice(1, None)
+            out.append(_face_values(a[tuple(lo)], a[tuple(hi)], face))
+    return out
+
+
+def _diffusion_triples(grid: Grid, faces: Sequence[float | np.ndarray], kinds: tuple[str, ...]
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COO triple on the full grid of the graph-Laplacian form with face conductances."""
+    if len(faces) != grid.ndim:
+        raise ValueError(f"expected {grid.ndim} face coefficient arrays, got {len(faces)}")
     rows, cols, vals = [], [], []
     for d, kind in enumerate(kinds):
         p, q, left = _neighbour_pairs(grid.shape, d, kind == "periodic")
-        if kind == "periodic":
-            a_next = np.roll(a, -1, axis=d)
-            w = _face_values(a, a_next, face)
-        else:
-            right = list(left)
-            right[d] = slice(1, None)
-            w = _face_values(a[left], a[tuple(right)], face)
-        w = w / grid.spacing[d] ** 2
+        fshape = face_shape(grid, d, kinds)
+        w = np.asarray(faces[d])
+        if w.ndim and w.shape != fshape:
+            raise ValueError(f"face coefficients of axis {d} have shape {w.shape}, expected {fshape}")
+        w = np.broadcast_to(w, fshape) / grid.spacing[d] ** 2
         for e, other in enumerate(kinds):  # half cells along Neumann boundaries
             if e != d and other == "neumann":
                 w = w * np.broadcast_to(_end_factor(grid.shape, e), grid.shape)[left]
-        w = np.broadcast_to(w, a[left].shape).ravel()
+        w = np.broadcast_to(w, fshape).ravel()
         rows += [p, q, p, q]
         cols += [p, q, q, p]
         vals += [w, w, -w, -w]
@@ -247,7 +288,21 @@ def diffusion_operator(grid: Grid, coeff: float | np.ndarray = 1.0, bc: BC = Non
     ``a > 0``. Returns CSR of shape ``(n_unknowns, n_unknowns)``.
     """
     kinds = axis_bcs(grid, bc)
-    rows, cols, vals = _diffusion_triples(grid, coeff, kinds, face)
+    faces = nodal_face_coefficients(grid, coeff, kinds, face)
+    return diffusion_operator_faces(grid, faces, kinds)
+
+
+def diffusion_operator_faces(grid: Grid, faces: Sequence[float | np.ndarray],
+                             bc: BC = None) -> sp.csr_matrix:
+    """``-div(a grad u)`` from face conductances ``a_{i+e_d/2}`` given directly.
+
+    ``faces[d]`` is a scalar or an array of :func:`face_shape` ``(grid, d)``
+    (e.g. a piecewise-constant coefficient evaluated at :func:`face_centres`).
+    The operator is linear in the face values; otherwise as
+    :func:`diffusion_operator`.
+    """
+    kinds = axis_bcs(grid, bc)
+    rows, cols, vals = _diffusion_triples(grid, faces, kinds)
     return _to_unknowns(grid, kinds, rows, cols, vals)
 
 
@@ -269,7 +324,8 @@ def restrict(grid: Grid, coeff: float | np.ndarray = 1.0, bc: BC = None,
     with the unknowns zeroed; ``A_IB`` has shape ``(n_unknowns, n_nodes)``.
     """
     kinds = axis_bcs(grid, bc)
-    rows, cols, vals = _diffusion_triples(grid, coeff, kinds, face)
+    faces = nodal_face_coefficients(grid, coeff, kinds, face)
+    rows, cols, vals = _diffusion_triples(grid, faces, kinds)
     A_ii = _to_unknowns(grid, kinds, rows, cols, vals)
     A_all = _to_unknowns(grid, kinds, rows, cols, vals, restrict_cols=False)
     mask = interior_mask(grid, kinds).ravel()
@@ -336,3 +392,11 @@ def nodal_gradient(grid: Grid, field: np.ndarray) -> tuple[np.ndarray, ...]:
         else:
             out.append(np.gradient(field, h, axis=d, edge_order=2))
     return tuple(out)
+
+
+def evaluate_source(grid: Grid, source: float | np.ndarray | Callable[..., np.ndarray]
+                    ) -> np.ndarray:
+    """A source term on the full grid: a scalar, a nodal array, or ``source(*grid.mesh())``."""
+    if callable(source):
+        return _nodal(grid, source(*grid.mesh()), "source")
+    return _nodal(grid, source, "source")
