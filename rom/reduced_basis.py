@@ -1,0 +1,244 @@
+"""Certified Galerkin reduced basis with an offline/online split and a weak greedy.
+
+Problem: find ``u(mu)`` with ``A(mu) u = f(mu)``, ``A(mu) = sum_q thA_q(mu) A_q``,
+``f(mu) = sum_q thf_q(mu) f_q`` (:class:`solvers.problems.AffineDecomposition`).
+
+* **Basis** ``V = [z_1 .. z_N]``, orthonormal in ``X = A(mu_ref)`` (energy
+  inner product at the reference parameter; symmetric part if ``A`` is not).
+* **Offline** the projected terms ``A_q^N = V^T A_q V`` and ``f_q^N = V^T f_q``
+  and the estimator data (:mod:`rom.estimators`) are stored.
+* **Online** for a batch of parameters ``A_N(mu) = sum_q thA_q(mu) A_q^N`` is
+  assembled with one ``einsum``, all systems are solved by one batched
+  ``np.linalg.solve``, and ``Delta(mu) = ||r(mu)||_{X'} / alpha_LB(mu)``
+  bounds ``||u(mu) - V u_N(mu)||_X``; cost independent of the truth size.
+* **Weak greedy** over a training set ``Xi``: repeatedly add the truth solution
+  at ``argmax_Xi Delta(mu) / ||u_N(mu)||_X`` until that relative bound is below
+  ``tol`` or ``max_basis`` is reached.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from solvers.problems.base import AffineDecomposition
+
+from .coercivity import MinTheta
+from .estimators import RieszSolver, make_estimator, online_residual_norm
+from .pod import GramSchmidt
+
+
+def batch_thetas(fn: Callable[[np.ndarray], np.ndarray], mus: np.ndarray) -> np.ndarray:
+    """Evaluate a coefficient function on the rows of ``mus`` -> ``(B, Q)``.
+
+    Tries one vectorised call first (checked against the row-wise result on
+    the first rows) and falls back to a loop.
+    """
+    mus = np.atleast_2d(np.asarray(mus, dtype=float))
+    first = np.atleast_1d(np.asarray(fn(mus[0]), dtype=float))
+    if len(mus) > 2:
+        try:
+            with np.errstate(all="ignore"):
+                out = np.asarray(fn(mus), dtype=float)
+            if (out.shape == (len(mus), first.size) and np.allclose(out[0], first)
+                    and np.allclose(out[-1], np.atleast_1d(fn(mus[-1])))):
+                return out
+        except Exception:  # noqa: BLE001 - scalar-only coefficient functions
+            pass
+    return np.array([first] + [np.atleast_1d(np.asarray(fn(m), dtype=float)) for m in mus[1:]])
+
+
+def warn_outside(mus: np.ndarray, lo: np.ndarray, hi: np.ndarray, what: str = "training") -> None:
+    """Warn (``RuntimeWarning``) when some rows of ``mus`` leave the box ``[lo, hi]``."""
+    mus = np.atleast_2d(mus)
+    tol = 1e-12 * np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1.0)
+    out = np.any((mus < lo - tol) | (mus > hi + tol), axis=1)
+    if np.any(out):
+        warnings.warn(f"{int(out.sum())} of {len(mus)} parameter(s) lie outside the {what} box "
+                      f"[{np.round(lo, 6).tolist()}, {np.round(hi, 6).tolist()}]; "
+                      "the reduced model extrapolates", RuntimeWarning, stacklevel=3)
+
+
+@dataclass
+class OnlineRB:
+    """Everything the online phase needs (all sizes independent of the truth dimension).
+
+    ``A_N (Qa, N, N)``, ``f_N (Qf, N)``; ``estimator`` is ``"stable"`` (data
+    ``T``) or ``"standard"`` (data ``G``); ``coercivity`` maps ``(theta_A, mu)``
+    to lower bounds.
+    """
+
+    A_N: np.ndarray
+    f_N: np.ndarray
+    estimator: str
+    est_data: np.ndarray
+    coercivity: Any
+    theta_A: Callable[[np.ndarray], np.ndarray]
+    theta_f: Callable[[np.ndarray], np.ndarray]
+    box: tuple[np.ndarray, np.ndarray]
+    floor: float = 0.0
+
+    @property
+    def N(self) -> int:
+        return self.A_N.shape[1]
+
+    def thetas(self, mus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return batch_thetas(self.theta_A, mus), batch_thetas(self.theta_f, mus)
+
+    def solve_thetas(self, tA: np.ndarray, tf: np.ndarray, N: int | None = None) -> np.ndarray:
+        """Reduced coefficients ``(B, N)``: batched assembly and solve."""
+        N = self.N if N is None else N
+        AN = np.einsum("bq,qij->bij", tA, self.A_N[:, :N, :N])
+        fN = tf @ self.f_N[:, :N]
+        return np.linalg.solve(AN, fN[:, :, None])[:, :, 0]
+
+    def alpha(self, tA: np.ndarray, mus: np.ndarray) -> np.ndarray:
+        if isinstance(self.coercivity, MinTheta):
+            return self.coercivity(tA)
+        return self.coercivity(tA, mus)
+
+    def bound_thetas(self, tA: np.ndarray, tf: np.ndarray, uN: np.ndarray, mus: np.ndarray
+                     ) -> np.ndarray:
+        """``Delta(mu) = ||r||_{X'} / alpha_LB`` for a batch."""
+        res = online_residual_norm(self.estimator, self.est_data, tA, tf, uN)
+        return res / self.alpha(tA, mus)
+
+    def __call__(self, mus: np.ndarray, N: int | None = None, *, bound: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Solve a batch of parameters: ``(u_N (B, N), Delta (B,) or None)``."""
+        mus = np.atleast_2d(np.asarray(mus, dtype=float))
+        warn_outside(mus, *self.box)
+        tA, tf = self.thetas(mus)
+        uN = self.solve_thetas(tA, tf, N)
+        return uN, (self.bound_thetas(tA, tf, uN, mus) if bound else None)
+
+
+@dataclass
+class GreedyStep:
+    N: int
+    max_rel_bound: float
+    mu: list[float]
+    seconds: float
+
+
+@dataclass
+class ReducedBasis:
+    """Offline data of a Galerkin RB: truth operators, ``X``-orthonormal basis, estimator.
+
+    ``mu_ref`` defines ``X = A(mu_ref)``; ``coercivity`` defaults to min-theta
+    at ``mu_ref`` (valid when the decomposition says so, see
+    :class:`~solvers.problems.base.AffineDecomposition`), else pass a fitted
+    :class:`~rom.coercivity.SCM`.
+    """
+
+    affine: AffineDecomposition
+    mu_ref: np.ndarray
+    box: tuple[np.ndarray, np.ndarray]
+    estimator_kind: str = "stable"
+    coercivity: Any = None
+    X: Any = None
+    history: list[GreedyStep] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.mu_ref = np.asarray(self.mu_ref, dtype=float)
+        self.box = (np.asarray(self.box[0], float), np.asarray(self.box[1], float))
+        if self.X is None:
+            A_ref, _ = self.affine.assemble(self.mu_ref)
+            self.X = sp.csr_matrix(0.5 * (A_ref + A_ref.T))
+        if self.coercivity is None:
+            if self.affine.min_theta_ref is None:
+                raise ValueError("no min-theta reference for this problem: pass coercivity=SCM(...)")
+            tref = np.asarray(self.affine.theta_A(self.mu_ref), float)
+            if not np.allclose(self.mu_ref, self.affine.min_theta_ref):
+                raise ValueError("min-theta needs X = A(min_theta_ref): set mu_ref to it")
+            self.coercivity = MinTheta(tref, 1.0)
+        self.riesz = RieszSolver(self.X)
+        self.gs = GramSchmidt(self.X, rtol=1e-12)
+        self.estimator = make_estimator(self.estimator_kind, self.affine.A_terms,
+                                        self.affine.f_terms, self.riesz)
+        n = self.X.shape[0]
+        self.A_N = np.zeros((len(self.affine.A_terms), 0, 0))
+        self.f_N = np.zeros((len(self.affine.f_terms), 0))
+        self._AV = [np.zeros((n, 0)) for _ in self.affine.A_terms]
+
+    @property
+    def basis(self) -> np.ndarray:
+        return self.gs.Q if self.gs.Q is not None else np.zeros((self.X.shape[0], 0))
+
+    @property
+    def N(self) -> int:
+        return self.gs.size
+
+    def truth_solve(self, mu: np.ndarray) -> np.ndarray:
+        """The full-order solution by sparse direct solve (SuperLU)."""
+        A, f = self.affine.assemble(np.asarray(mu, float))
+        return spla.splu(sp.csc_matrix(A)).solve(f)
+
+    def add(self, snapshots: np.ndarray) -> int:
+        """Orthonormalise snapshots into the basis; returns the number of vectors added."""
+        n0 = self.N
+        self.gs.extend(snapshots)
+        Z = self.basis[:, n0:]
+        if Z.shape[1] == 0:
+            return 0
+        V = self.basis
+        Qa = len(self.affine.A_terms)
+        A_N = np.zeros((Qa, self.N, self.N))
+        A_N[:, :n0, :n0] = self.A_N
+        for q, Aq in enumerate(self.affine.A_terms):
+            self._AV[q] = np.column_stack([self._AV[q], Aq @ Z])
+            A_N[q, :, n0:] = V.T @ self._AV[q][:, n0:]
+            A_N[q, n0:, :n0] = Z.T @ self._AV[q][:, :n0]
+        self.A_N = A_N
+        self.f_N = np.array([V.T @ np.asarray(fq, float) for fq in self.affine.f_terms])
+        self.estimator.extend(Z)
+        return Z.shape[1]
+
+    def online(self) -> OnlineRB:
+        data = self.estimator.online_data()
+        return OnlineRB(self.A_N.copy(), self.f_N.copy(), self.estimator_kind,
+                        next(iter(data.values())).copy(), self.coercivity, self.affine.theta_A,
+                        self.affine.theta_f, self.box, self.estimator.floor)
+
+    def relative_bounds(self, mus: np.ndarray) -> np.ndarray:
+        """``Delta(mu) / ||u_N(mu)||_X`` over a batch (``inf`` where ``u_N = 0``)."""
+        rb = self.online()
+        tA, tf = rb.thetas(mus)
+        uN = rb.solve_thetas(tA, tf) if self.N else np.zeros((len(mus), 0))
+        delta = rb.bound_thetas(tA, tf, uN, mus)
+        norm = np.linalg.norm(uN, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(norm > 0, delta / norm, np.inf)
+
+    def greedy(self, train_mu: np.ndarray, *, tol: float = 1e-6, max_basis: int = 50,
+               progress: Callable[[GreedyStep], None] | None = None) -> list[GreedyStep]:
+        """Weak greedy on the training set (relative bound ``Delta / ||u_N||_X``)."""
+        train_mu = np.atleast_2d(train_mu)
+        if tol < 10 * self.estimator.floor:
+            warnings.warn(f"greedy tolerance {tol:g} is near or below the {self.estimator_kind} "
+                          f"estimator's relative floor {self.estimator.floor:.1e}"
+                          + ("; use the stable estimator" if self.estimator_kind == "standard"
+                             else ""), RuntimeWarning, stacklevel=2)
+        while True:
+            t0 = time.perf_counter()
+            rel = self.relative_bounds(train_mu)
+            j = int(np.argmax(rel))
+            worst = float(rel[j])
+            if self.N > 0:
+                self.history.append(GreedyStep(self.N, worst, train_mu[j].tolist(),
+                                               time.perf_counter() - t0))
+                if progress:
+                    progress(self.history[-1])
+            if (self.N > 0 and worst <= tol) or self.N >= max_basis:
+                return self.history
+            if self.add(self.truth_solve(train_mu[j])) == 0:
+                warnings.warn(f"greedy stopped at N={self.N}: the snapshot at the worst "
+                              "parameter is already in the basis (estimator floor reached)",
+                              RuntimeWarning, stacklevel=2)
+                return self.history
