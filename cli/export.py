@@ -1,0 +1,33 @@
+"""``rom export DATA.h5 --format xdmf|vtu|pdebench|the-well -o OUT``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+FORMATS = ("xdmf", "vtu", "pdebench", "the-well")  # data.export.EXPORTERS (fast --help)
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
+              help="Target format.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Output file.")
+@click.option("--sample", type=int, default=None,
+              help="xdmf/vtu: export only this sample (trajectories: default 0).")
+@click.option("--field", "fields", multiple=True,
+              help="xdmf/vtu: export only this field (repeatable; default all).")
+def export(file: Path, fmt: str, output: Path, sample: int | None,
+           fields: tuple[str, ...]) -> None:
+    """Export a dataset to a mesh viewer format or a foreign dataset format."""
+    from data.export import export as run
+
+    kw: dict = {}
+    if sample is not None:
+        kw["sample"] = sample
+    if fields:
+        kw["fields"] = list(fields)
+    path = run(file, output, fmt, **kw)
+    click.echo(f"wrote {path}")

@@ -1,0 +1,119 @@
+"""``rom generate PROBLEM -n N --resolution R -o OUT.h5``: solve a parametrised PDE N times.
+
+Thin: parses options, builds the problem and calls :func:`data.generate.generate`
+(crash-safe: rerunning the same command resumes an interrupted run).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+SAMPLERS = ("random", "lhs", "sobol")  # solvers.problems.sampling.SAMPLERS (not imported: fast --help)
+
+
+def parse_value(text: str) -> Any:
+    """A ``--solver-opt`` value: int, float, bool or ``none`` when it reads as one, else the string."""
+    low = text.strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_pairs(pairs: tuple[str, ...], option: str, convert: bool) -> dict[str, Any]:
+    """``("k=v", ...)`` -> ``{k: v}``; a pair without ``=`` is a usage error."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=option)
+        out[key.strip()] = parse_value(value) if convert else value
+    return out
+
+
+def list_problems_and_solvers() -> str:
+    """Text of ``rom generate --list``: problems (defaults, one-line doc) and solvers."""
+    from solvers.linear import SOLVERS
+    from solvers.problems import PROBLEMS, problem_class
+
+    lines = ["problems:"]
+    for name in sorted(PROBLEMS):
+        try:
+            cls = problem_class(name)
+        except Exception as exc:  # noqa: BLE001 - a broken/unwritten problem must not hide the rest
+            lines.append(f"  {name:<20} (unavailable: {' '.join(str(exc).split())[:80]})")
+            continue
+        doc = (cls.__doc__ or "").strip().splitlines()
+        lines.append(f"  {name:<20} {doc[0] if doc else ''}")
+        opts = ", ".join(f"{k}={v!r}" for k, v in cls.defaults.items()) or "none"
+        lines.append(f"  {'':<20} options: {opts}; min resolution {cls.min_resolution}")
+    lines.append("solvers:")
+    for name in sorted(SOLVERS):
+        doc = (getattr(SOLVERS[name], "__doc__", "") or "").strip().splitlines()
+        lines.append(f"  {name:<20} {doc[0] if doc else ''}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("problem", required=False)
+@click.option("-n", "--n-samples", "n", type=int, help="Number of samples (parameter draws).")
+@click.option("--resolution", type=int, help="Grid nodes per axis.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the parameter design.")
+@click.option("--sampler", type=click.Choice(SAMPLERS), default="random", show_default=True,
+              help="Design of the unit cube: i.i.d., Latin hypercube or scrambled Sobol'.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="Problem option (repeatable); see --list for each problem's options.")
+@click.option("--solver", default="direct", show_default=True, help="Linear (sequence) solver.")
+@click.option("--solver-opt", "solver_opts", multiple=True, metavar="KEY=VALUE",
+              help="Solver option (repeatable); numbers and booleans are parsed.")
+@click.option("--precond", default=None, help="Preconditioner name passed to the solver.")
+@click.option("--order", type=click.Choice(["given", "sorted"]), default="given",
+              show_default=True, help="Solve in sample order or in a similarity order.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output (and its journal).")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary line.")
+@click.option("--list", "list_", is_flag=True, help="List problems and solvers, then exit.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output dataset (.h5).")
+def generate(problem: str | None, n: int | None, resolution: int | None, seed: int, sampler: str,
+             params: tuple[str, ...], solver: str, solver_opts: tuple[str, ...],
+             precond: str | None, order: str, overwrite: bool, quiet: bool, list_: bool,
+             output: Path | None) -> None:
+    """Generate a dataset of PROBLEM solved at N sampled parameters.
+
+    Every solved sample is journalled at once (OUTPUT.journal): rerun the same
+    command to resume an interrupted run.
+    """
+    if list_:
+        click.echo(list_problems_and_solvers())
+        return
+    if problem is None:
+        raise click.UsageError("missing argument PROBLEM (see `rom generate --list`)")
+    for value, flag in ((n, "-n"), (resolution, "--resolution"), (output, "-o")):
+        if value is None:
+            raise click.UsageError(f"missing option {flag}")
+    if n <= 0:
+        raise click.BadParameter(f"must be positive, got {n}", param_hint="-n")
+    from data.generate import generate as run
+    from solvers.problems import make_problem
+
+    prob = make_problem(problem, resolution, **parse_pairs(params, "--param", convert=False))
+    t0 = time.perf_counter()
+    run(prob, n, output, seed=seed, sampler=sampler, solver_name=solver,
+        solver_options=parse_pairs(solver_opts, "--solver-opt", convert=True), precond=precond,
+        order=order, overwrite=overwrite, progress=not quiet and sys.stderr.isatty())
+    if not quiet:
+        click.echo(f"wrote {output} ({n} samples of {problem} at resolution {resolution}, "
+                   f"{time.perf_counter() - t0:.1f} s)")
