@@ -1,0 +1,132 @@
+"""Darcy flow with a random permeability (the FNO / SKR Darcy benchmark problem)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Union
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import ndtri
+
+from . import fd
+from .base import LinearSystem, ParameterSpace, Problem
+from .grid import Grid
+from .random_fields import GaussianRandomField
+
+Source = Union[float, np.ndarray, Callable[..., np.ndarray]]
+
+
+class Darcy(Problem):
+    """Steady Darcy flow ``-div(a grad u) = f`` on ``(0,1)^2``, ``u = 0`` on the boundary.
+
+    **Coefficient.** ``g ~ N(0, τ^{2(α-1)} (-Δ + τ²)^{-α})`` (Neumann cosine
+    basis, :class:`~solvers.problems.random_fields.GaussianRandomField`),
+    truncated to ``n_modes × n_modes`` modes whose standard-normal KL
+    coefficients are the parameters ``mu`` (the constant mode is left out when
+    ``zero_mean``; α = 2, τ = 3 as in the FNO benchmark). Then
+
+    * ``coefficient="piecewise"``: ``a = a_high`` (12) where ``g ≥ 0`` else
+      ``a_low`` (3), with ``f = 1``: the FNO Darcy distribution;
+    * ``coefficient="lognormal"``: ``a = exp(g)``.
+
+    **Discretisation.** Node-centred grid with ``resolution`` nodes per axis
+    (``h = 1/(resolution-1)``; FNO's 85×85 has ``h = 1/84``); the unknowns are
+    the ``(resolution-2)²`` interior nodes.
+
+    * ``scheme="conservative"``: the 5-point flux form
+      ``Σ_d [a_{i+1/2}(u_i - u_{i+1}) + a_{i-1/2}(u_i - u_{i-1})]/h²`` with face
+      values by the ``face`` mean (arithmetic or harmonic) of the nodal ``a``;
+      symmetric positive definite.
+    * ``scheme="nonconservative"``: the expanded form ``-a Δu - ∇a·∇u`` with
+      central differences for ``Δu``, ``∇u`` and ``∇a`` (as in SKR's Darcy
+      data); non-symmetric. Both are second order for smooth ``a``.
+
+    **Fields.** Input ``"a"`` (the coefficient on the full grid), output ``"u"``
+    (zero on the boundary).
+
+    **Sampler.** The parameters are i.i.d. standard normal; any unit-cube
+    design maps through the inverse normal CDF.
+    """
+
+    name = "darcy"
+    input_names = ("a",)
+    output_names = ("u",)
+    defaults: dict[str, Any] = {
+        "coefficient": "piecewise", "f": 1.0, "scheme": "conservative", "n_modes": 16,
+        "alpha": 2.0, "tau": 3.0, "a_high": 12.0, "a_low": 3.0, "face": "arithmetic",
+        "zero_mean": True,
+    }
+    min_resolution = 5
+
+    def __init__(self, resolution: int, **options: Any) -> None:
+        super().__init__(resolution, **options)
+        o = self.options
+        if o["coefficient"] not in ("piecewise", "lognormal"):
+            raise ValueError(f"unknown coefficient {o['coefficient']!r}; valid: piecewise, lognormal")
+        if o["scheme"] not in ("conservative", "nonconservative"):
+            raise ValueError(f"unknown scheme {o['scheme']!r}; valid: conservative, nonconservative")
+        if o["face"] not in ("arithmetic", "harmonic"):
+            raise ValueError(f"unknown face average {o['face']!r}; valid: arithmetic, harmonic")
+        if o["coefficient"] == "piecewise" and not (o["a_high"] > 0 and o["a_low"] > 0):
+            raise ValueError("a_high and a_low must be positive")
+        self.field = GaussianRandomField(ndim=2, n_modes=int(o["n_modes"]), alpha=float(o["alpha"]),
+                                         tau=float(o["tau"]), basis="cosine",
+                                         zero_mean=bool(o["zero_mean"]))
+        self._grid = Grid.uniform(self.resolution, 2)
+
+    @property
+    def parameter_space(self) -> ParameterSpace:
+        q = (float(ndtri(0.001)), float(ndtri(0.999)))
+        names = self.field.param_names()
+        return ParameterSpace(names, ("normal",) * len(names), (q,) * len(names))
+
+    @property
+    def grid(self) -> Grid:
+        return self._grid
+
+    # -- coefficient -----------------------------------------------------------
+    def log_field(self, mu: np.ndarray) -> np.ndarray:
+        """The Gaussian random field ``g`` on the grid."""
+        return self.field.evaluate(mu, self.grid)
+
+    def coefficient(self, mu: np.ndarray) -> np.ndarray:
+        """The permeability ``a`` on the full grid."""
+        g = self.log_field(mu)
+        if self.options["coefficient"] == "lognormal":
+            return np.exp(g)
+        return np.where(g >= 0.0, float(self.options["a_high"]), float(self.options["a_low"]))
+
+    def input_fields(self, mu: np.ndarray) -> dict[str, np.ndarray]:
+        return {"a": self.coefficient(mu)}
+
+    # -- discretisation ----------------------------------------------------------
+    def operator(self, a: np.ndarray, grad_a: tuple[np.ndarray, ...] | None = None
+                 ) -> sp.csr_matrix:
+        """The matrix of ``-div(a grad u)`` for a nodal coefficient ``a`` (scheme option).
+
+        ``grad_a`` (nodal, per axis) replaces the central differences of ``a`` in
+        the non-conservative scheme (tests pass the exact gradient).
+        """
+        g = self.grid
+        if self.options["scheme"] == "conservative":
+            return fd.diffusion_operator(g, a, face=self.options["face"])
+        grad_a = fd.nodal_gradient(g, a) if grad_a is None else grad_a
+        a_int = fd.full_to_interior(g, a)
+        A = sp.diags(a_int) @ fd.diffusion_operator(g, 1.0) - fd.convection_operator(g, grad_a)
+        return A.tocsr()
+
+    def _assemble_with_source(self, mu: np.ndarray, source: Source,
+                              a: np.ndarray | None = None) -> LinearSystem:
+        """The system for source ``f`` (scalar, nodal array or ``f(x, y)``), optionally ``a`` given."""
+        a = self.coefficient(mu) if a is None else a
+        A = self.operator(a)
+        b = fd.full_to_interior(self.grid, fd.evaluate_source(self.grid, source)).astype(float)
+        spd = self.options["scheme"] == "conservative"
+        return LinearSystem(A, b, symmetric=spd, spd=spd,
+                            meta={"a_min": float(a.min()), "a_max": float(a.max())})
+
+    def assemble(self, mu: np.ndarray) -> LinearSystem:
+        return self._assemble_with_source(mu, float(self.options["f"]))
+
+    def to_fields(self, mu: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
+        return {"u": fd.interior_to_full(self.grid, np.asarray(x, dtype=float))}
