@@ -93,6 +93,19 @@ class VorticitySolver:
         adv += g[1] * g[3]
         return sfft.rfft2(adv) * self.dealias
 
+    def _advance(self, w_hat: np.ndarray, F_prev: np.ndarray | None, f_hat: np.ndarray,
+                 a: np.ndarray, b: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """``m`` steps ``ŵ <- a ŵ + b (f̂ - explicit advection)``; returns ``ŵ`` and the last ``F̂``."""
+        for _ in range(m):
+            F = self.advection_hat(w_hat)
+            if self.scheme == "cnab2" and F_prev is not None:
+                explicit = f_hat - 1.5 * F + 0.5 * F_prev
+            else:
+                explicit = f_hat - F
+            w_hat = a * w_hat + b * explicit
+            F_prev = F
+        return w_hat, F_prev
+
     def integrate(self, w0: np.ndarray, forcing: np.ndarray, times: np.ndarray,
                   dt: float) -> np.ndarray:
         """Vorticity at ``times`` (increasing, > 0) from ``w(0) = w0``; shape ``(len(times), n, n)``."""
@@ -107,14 +120,8 @@ class VorticitySolver:
             m, h = substeps(t_out - t, dt)
             a = (1 - 0.5 * h * self.nu * self.L) / (1 + 0.5 * h * self.nu * self.L)
             b = h / (1 + 0.5 * h * self.nu * self.L)
-            for _ in range(m):
-                F = self.advection_hat(w_hat)
-                if self.scheme == "cnab2" and F_prev is not None:
-                    explicit = f_hat - 1.5 * F + 0.5 * F_prev
-                else:
-                    explicit = f_hat - F
-                w_hat = a * w_hat + b * explicit
-                F_prev = F
+            with np.errstate(over="ignore", invalid="ignore"):  # blow-up is checked below
+                w_hat, F_prev = self._advance(w_hat, F_prev, f_hat, a, b, m)
             out[i] = sfft.irfft2(w_hat, s=w0.shape)
             if not np.all(np.isfinite(out[i])):
                 raise ValueError(f"navier_stokes blew up before t={t_out:g} with dt={dt:g}; "
