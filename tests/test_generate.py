@@ -1,0 +1,244 @@
+"""Samplers, the journal and the crash-safe generation driver (in process)."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg as spla
+from scipy.stats import qmc
+from test_dataset import Heat1D, Poisson1D
+
+from data import journal as jr
+from data.dataset import Dataset
+from data.generate import generate, journal_path, lock_path, output_lock, sample_stats
+from solvers.problems.sampling import sample_unit
+
+
+# --------------------------------------------------------------------------- samplers
+@pytest.mark.parametrize("sampler", ["random", "lhs", "sobol"])
+def test_samplers_are_deterministic_and_open(sampler):
+    u = sample_unit(16, 3, sampler, seed=5)
+    assert u.shape == (16, 3) and np.all((u > 0) & (u < 1))
+    assert np.array_equal(u, sample_unit(16, 3, sampler, seed=5))
+    assert not np.array_equal(u, sample_unit(16, 3, sampler, seed=6))
+
+
+@pytest.mark.parametrize("sampler", ["lhs", "sobol"])
+def test_stratified_designs_hit_every_stratum_once(sampler):
+    n = 32  # a power of two: scrambled Sobol' is then a (0, m, 1)-net per coordinate
+    u = sample_unit(n, 4, sampler, seed=2)
+    for j in range(4):
+        assert np.array_equal(np.sort(np.floor(u[:, j] * n)), np.arange(n))
+
+
+def test_sobol_discrepancy_beats_random():
+    n, d = 256, 2
+    disc = {s: qmc.discrepancy(sample_unit(n, d, s, seed=0)) for s in ("random", "sobol")}
+    assert disc["sobol"] < 0.2 * disc["random"]
+
+
+def test_sampler_errors():
+    with pytest.raises(ValueError, match="unknown sampler 'grid'; valid: random, lhs, sobol"):
+        sample_unit(4, 2, "grid")
+    with pytest.raises(ValueError, match="must be positive"):
+        sample_unit(0, 2)
+    assert sample_unit(3, 0).shape == (3, 0)
+
+
+# --------------------------------------------------------------------------- journal
+def test_journal_records_round_trip(tmp_path):
+    arrays = {"a": np.arange(6.0).reshape(2, 3), "b": np.array([True, False]),
+              "c": np.array([1 + 2j]), "d": np.arange(4, dtype=np.int32)}
+    with jr.Journal(tmp_path / "j", {"x": 1}, {"p": np.ones(3)}) as j:
+        j.append({"index": 0, "v": np.float64(2.5)}, arrays)
+    records, end = jr.scan(tmp_path / "j", with_arrays=True)
+    assert end == (tmp_path / "j").stat().st_size and len(records) == 2
+    assert records[0].meta == {"kind": "config", "config": {"x": 1}}
+    assert records[1].meta["v"] == 2.5
+    for k, a in arrays.items():
+        assert records[1].arrays[k].dtype == a.dtype and np.array_equal(records[1].arrays[k], a)
+
+
+@pytest.mark.parametrize("damage", ["torn", "flip", "garbage"])
+def test_journal_discards_a_bad_tail(tmp_path, damage):
+    path = tmp_path / "j"
+    with jr.Journal(path, {"x": 1}) as j:
+        for i in range(3):
+            j.append({"index": i}, {"u": np.full(10, float(i))})
+    size = path.stat().st_size
+    last = j.samples[-1]
+    data = bytearray(path.read_bytes())
+    if damage == "torn":
+        data = data[: size - 7]
+    elif damage == "flip":
+        data[last.offset + last.size - 3] ^= 0xFF
+    else:
+        data += b"\x00garbage"
+    path.write_bytes(bytes(data))
+    with jr.Journal(path, {"x": 1}) as j2:
+        expect = 3 if damage == "garbage" else 2
+        assert [r.meta["index"] for r in j2.samples] == list(range(expect))
+        assert path.stat().st_size == (size if damage == "garbage" else last.offset)
+        j2.append({"index": 9}, {"u": np.zeros(2)})
+    assert [r.meta.get("index") for r in jr.scan(path)[0]][1:] == [*range(expect), 9]
+
+
+def test_journal_refuses_other_config(tmp_path):
+    jr.Journal(tmp_path / "j", {"seed": 1, "n": 3}, {"p": np.ones(2)}).close()
+    with pytest.raises(ValueError, match=r"different settings \(seed\).*--overwrite"):
+        jr.Journal(tmp_path / "j", {"seed": 2, "n": 3})
+    with pytest.raises(ValueError, match="stored p differ"):
+        jr.Journal(tmp_path / "j", {"seed": 1, "n": 3}, {"p": np.zeros(2)})
+
+
+def test_journal_never_unpickles(tmp_path):
+    with pytest.raises(TypeError, match="dtype object"):
+        jr.encode_record({}, {"o": np.array([object()])})
+
+
+# --------------------------------------------------------------------------- statistics
+def test_sample_stats_totals():
+    recs = [{"iterations": 3, "matvecs": 4, "residual": 1e-9, "seconds": 0.5, "converged": True,
+             "status": "ok", "info": {"omega": 1.2}},
+            {"iterations": 5, "matvecs": 6, "residual": 1e-7, "seconds": 0.25, "converged": False,
+             "status": "maxiter", "info": {"omega": 1.4}}]
+    st, info = sample_stats(recs, 2.0, 7)
+    assert st == {"iterations": 8, "matvecs": 10, "residual": 1e-7, "seconds": 2.0,
+                  "solve_seconds": 0.75, "converged": False, "n_solves": 2, "order_position": 7}
+    assert info == {"statuses": {"ok": 1, "maxiter": 1}, "first": {"omega": 1.2},
+                    "last": {"omega": 1.4}}
+
+
+# --------------------------------------------------------------------------- generation
+def _gen(problem, out, **kw):
+    return generate(problem, kw.pop("n", 6), out, progress=False, **{"seed": 3, **kw})
+
+
+def test_generate_solves_each_sample(tmp_path):
+    p = Poisson1D(12)
+    _gen(p, tmp_path / "d.h5", sampler="lhs")
+    mu = p.parameter_space.from_unit(sample_unit(6, 2, "lhs", 3))
+    with Dataset(tmp_path / "d.h5") as ds:
+        assert ds.complete and ds.done.all() and ds.sampler == "lhs" and ds.seed == 3
+        assert np.array_equal(ds.parameters, mu)
+        u = ds.outputs()["u"]
+        for i in range(6):
+            s = p.assemble(mu[i])
+            assert np.allclose(u[i, 1:-1], spla.spsolve(s.A.tocsc(), s.b), rtol=1e-12)
+            assert np.array_equal(ds.inputs(i)["f"], np.full(12, mu[i, 1]))
+        assert np.array_equal(ds.stats["order_position"], np.arange(6))
+        assert ds.stats["converged"].all() and (ds.stats["residual"] < 1e-12).all()
+        assert np.array_equal(ds.stats["n_solves"], np.ones(6))
+        assert ds.solver == "direct" and ds.config["n_samples"] == 6
+        assert ds.info[0]["status"] == "ok"
+    assert not journal_path(tmp_path / "d.h5").exists()
+    assert not lock_path(tmp_path / "d.h5").exists()
+
+
+def test_generate_trajectories(tmp_path):
+    _gen(Heat1D(9, n_out=4), tmp_path / "t.h5", n=3)
+    with Dataset(tmp_path / "t.h5") as ds:
+        assert ds.field("u").shape == (3, 4, 9) and len(ds.times) == 4
+        assert np.array_equal(ds.stats["n_solves"], [3, 3, 3])
+        # the first output time is the initial condition
+        assert np.array_equal(ds.outputs()["u"][:, 0], ds.inputs()["u0"])
+        assert set(ds.info[0]) == {"statuses", "first", "last"}
+
+
+def test_interrupt_leaves_incomplete_file_and_resume_is_bitwise(tmp_path):
+    ref = _gen(Poisson1D(10), tmp_path / "ref.h5")
+    out = tmp_path / "d.h5"
+    with pytest.raises(KeyboardInterrupt):
+        _gen_fixed(Poisson1D(10, interrupt_at=4), out)
+    with Dataset(out) as ds:
+        assert not ds.complete and ds.done.sum() == 4
+        assert np.isnan(ds.outputs(~ds.done)["u"]).all()
+        assert np.isfinite(ds.outputs(ds.done)["u"]).all()
+    assert journal_path(out).exists() and not lock_path(out).exists()
+    with pytest.raises(ValueError, match=r"different settings \(seed\)"):
+        _gen_fixed(Poisson1D(10), out, seed=4)
+    p = Poisson1D(10)
+    _gen_fixed(p, out)
+    assert p.calls == 2  # only the missing samples were solved
+    _same(ref, out)
+    assert not journal_path(out).exists()
+
+
+def test_resume_after_journal_tail_damage(tmp_path):
+    ref = _gen(Poisson1D(10), tmp_path / "ref.h5")
+    out = tmp_path / "d.h5"
+    with pytest.raises(KeyboardInterrupt):
+        _gen_fixed(Poisson1D(10, interrupt_at=5), out)
+    j = journal_path(out)
+    with open(j, "r+b") as fh:  # tear the last record
+        fh.truncate(j.stat().st_size - 5)
+    out.unlink()  # as after kill -9: only the journal is left
+    p = Poisson1D(10)
+    _gen_fixed(p, out)
+    assert p.calls == 2  # the torn 5th sample and the 6th
+    _same(ref, out)
+
+
+def _gen_fixed(p, out, **kw):
+    """Generate with a config that does not see the toy's interrupt option."""
+    p.config = lambda: {"problem": p.name, "resolution": p.resolution, "options": {}}
+    return _gen(p, out, **kw)
+
+
+def _same(a, b):
+    with Dataset(a) as x, Dataset(b) as y:
+        assert x.complete and y.complete
+        assert np.array_equal(x.parameters, y.parameters)
+        for k in x.output_names:
+            assert np.array_equal(x.outputs()[k], y.outputs()[k])
+        for k in x.input_names:
+            assert np.array_equal(x.inputs()[k], y.inputs()[k])
+        assert np.array_equal(x.stats["order_position"], y.stats["order_position"])
+
+
+def test_existing_complete_output_needs_overwrite(tmp_path):
+    out = _gen(Poisson1D(8), tmp_path / "d.h5", n=2)
+    with pytest.raises(ValueError, match="exists and is complete; use --overwrite"):
+        _gen(Poisson1D(8), out, n=2)
+    _gen(Poisson1D(8), out, n=3, overwrite=True)
+    with Dataset(out) as ds:
+        assert ds.n_samples == 3
+    (tmp_path / "x.h5").write_text("not mine")
+    with pytest.raises(ValueError, match="not a resumable rom dataset"):
+        _gen(Poisson1D(8), tmp_path / "x.h5", n=2)
+
+
+def test_lock_stops_a_second_writer(tmp_path):
+    out = tmp_path / "d.h5"
+    with output_lock(out):
+        with pytest.raises(ValueError, match="being written by another process"):
+            _gen(Poisson1D(8), out, n=2)
+    _gen(Poisson1D(8), out, n=2)  # released
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="must be positive"):
+        _gen(Poisson1D(8), tmp_path / "d.h5", n=0)
+    with pytest.raises(ValueError, match="unknown order"):
+        _gen(Poisson1D(8), tmp_path / "d.h5", order="random")
+    with pytest.raises(ValueError, match="unknown solver 'nope'"):
+        _gen(Poisson1D(8), tmp_path / "d.h5", solver_name="nope")
+    with pytest.raises(ValueError, match="does not exist"):
+        _gen(Poisson1D(8), tmp_path / "no" / "d.h5")
+
+
+def test_sorted_order_stores_original_order(tmp_path, monkeypatch):
+    fake = types.ModuleType("solvers.ordering")
+    fake.order_systems = lambda problem, mu: np.argsort(mu[:, 0])[::-1]
+    monkeypatch.setitem(sys.modules, "solvers.ordering", fake)
+    ref = _gen(Poisson1D(8), tmp_path / "ref.h5")
+    out = _gen(Poisson1D(8), tmp_path / "s.h5", order="sorted")
+    with Dataset(ref) as x, Dataset(out) as y:
+        assert np.array_equal(x.parameters, y.parameters)
+        assert np.allclose(x.outputs()["u"], y.outputs()["u"], rtol=1e-13, atol=0)
+        perm = np.argsort(y.parameters[:, 0])[::-1]
+        assert np.array_equal(y.stats["order_position"][perm], np.arange(6))
+        assert y.config["order"] == "sorted"
