@@ -19,6 +19,8 @@ Contract shared by every architecture (FNO, LSM, scOT)
   scOT uses ``t`` in its time-conditioned normalisations; FNO/LSM may ignore
   it because the trainer appends ``t`` as one extra constant input channel
   when the task is time dependent (``in_channels`` then counts that channel).
+  A class that consumes ``t`` itself sets ``USES_TIME = True`` (scOT is
+  treated so by default) and gets no extra channel.
 * Models must work at any resolution the architecture allows (FNO: any;
   patch-based models: multiples of their patch size) and in float32.
 * Optional fine-tuning hook: ``replace_io(in_channels, out_channels)`` swaps

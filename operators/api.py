@@ -1,0 +1,241 @@
+"""Train, load, evaluate and describe neural operators (serves ``fno``, ``lsm``, ``scot``).
+
+``train_operator`` builds the paired torch datasets of a rom dataset, the
+train/val/test split by sample index, the normalisation statistics of the
+training inputs and outputs, the model (optionally initialised from another
+model: fine-tuning) and runs :class:`~operators.trainer.Trainer`. Everything
+that rebuilds the model is written to ``model.json``:
+
+    kind, arch, in_channels, out_channels, ndim, data (fields, time mode, ...),
+    split {train, val, test}, normalization {input, output}, time_channel,
+    t_scale, training (TrainConfig), dataset (fingerprint), result.
+
+``evaluate`` / ``describe`` follow the contract of :mod:`cli.models`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from data.dataset import Dataset
+from data.model_meta import read_model_meta, write_model_meta
+from data.torch_dataset import OperatorDataset, dataset_from_meta, split_indices
+
+from . import checkpoint as ckpt
+from .normalization import NormalizedOperator, Normalizer, RunningMoments
+from .registry import MODELS, arch_defaults, build_model, count_parameters, model_class
+from .trainer import TrainConfig, Trainer
+
+KINDS = tuple(MODELS)
+#: at most this many training pairs are read to compute the normalisation statistics
+STATS_MAX_ITEMS = 4096
+
+
+def dataset_fingerprint(ds: Dataset) -> dict[str, Any]:
+    """What identifies a dataset: problem, sample count, seed and a hash of its config."""
+    digest = hashlib.sha256(json.dumps(ds.config, sort_keys=True, default=str).encode())
+    return {"path": str(Path(ds.path).resolve()), "problem": ds.problem,
+            "n_samples": ds.n_samples, "seed": ds.seed, "config_sha256": digest.hexdigest()[:16]}
+
+
+def _same_dataset(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    keys = ("problem", "n_samples", "seed", "config_sha256")
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def normalizers(train_set: OperatorDataset, seed: int = 0) -> tuple[Normalizer, Normalizer]:
+    """Per-channel mean/std of ``x`` and ``y`` over (a random subset of) the training pairs."""
+    n = len(train_set)
+    items = (np.arange(n) if n <= STATS_MAX_ITEMS else
+             np.sort(np.random.default_rng(seed).choice(n, STATS_MAX_ITEMS, replace=False)))
+    mx, my = RunningMoments(), RunningMoments()
+    for k in items:
+        item = train_set[int(k)]
+        mx.update(item["x"][None])
+        my.update(item["y"][None])
+    return Normalizer.from_moments(mx), Normalizer.from_moments(my)
+
+
+def _transfer(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Copy tensors whose name and shape match; return the names left at their new init."""
+    own = model.state_dict()
+    fresh = [k for k in own if k not in state or state[k].shape != own[k].shape]
+    model.load_state_dict({**own, **{k: v for k, v in state.items()
+                                     if k in own and v.shape == own[k].shape}})
+    return fresh
+
+
+def _init_from(kind: str, init: str | Path, in_channels: int, out_channels: int, ndim: int
+               ) -> tuple[torch.nn.Module, dict[str, Any], list[str]]:
+    """Fine-tuning: the model of ``init`` with embedding/recovery replaced when channels differ."""
+    meta = read_model_meta(init, kind)
+    if meta["ndim"] != ndim:
+        raise ValueError(f"--init {init}: model is {meta['ndim']}-D, data is {ndim}-D")
+    model = build_model(kind, meta["in_channels"], meta["out_channels"], ndim, **meta["arch"])
+    state = {k[len("model."):]: v for k, v in ckpt.load_weights(init).items()
+             if k.startswith("model.")}
+    model.load_state_dict(state)
+    if (in_channels, out_channels) != (meta["in_channels"], meta["out_channels"]):
+        if hasattr(model, "replace_io"):
+            model.replace_io(in_channels, out_channels)
+        else:
+            model = build_model(kind, in_channels, out_channels, ndim, **meta["arch"])
+    fresh = _transfer(model, state)
+    return model, meta["arch"], fresh
+
+
+def train_operator(kind: str, data_path: str | Path, out_dir: str | Path, *,
+                   arch: dict[str, Any] | None = None, config: TrainConfig | None = None,
+                   inputs: Any = None, outputs: Any = None, time_mode: str = "auto",
+                   steps_in: int = 1, steps_out: int = 1, time_steps: Any = None,
+                   val_fraction: float = 0.1, test_fraction: float = 0.1,
+                   resume: bool = False, init: str | Path | None = None,
+                   callbacks: tuple = ()) -> dict[str, Any]:
+    """Train a ``kind`` operator on ``data_path`` into ``out_dir``; returns the summary."""
+    config = config or TrainConfig()
+    out_dir = Path(out_dir)
+    if resume:
+        meta = read_model_meta(out_dir, kind)
+        stored = TrainConfig(**meta["training"])
+        for key in ("epochs", "device", "quiet", "num_workers"):
+            setattr(stored, key, getattr(config, key))
+        config = stored
+        data_meta, split = meta["data"], meta["split"]
+        train_set = dataset_from_meta(data_path, data_meta, split["train"])
+        val_set = dataset_from_meta(data_path, data_meta, split["val"]) if split["val"] else None
+        model = load_model(out_dir, weights=False)[0]
+    else:
+        config.validate()
+        with Dataset(data_path) as ds:
+            fingerprint = dataset_fingerprint(ds)
+            done = np.flatnonzero(ds.done)
+        split = split_indices(len(done), val_fraction, test_fraction, config.seed, samples=done)
+        train_set = OperatorDataset(data_path, inputs=inputs, outputs=outputs,
+                                    indices=split["train"], time_mode=time_mode,
+                                    steps_in=steps_in, steps_out=steps_out, time_steps=time_steps)
+        data_meta = train_set.describe()
+        val_set = dataset_from_meta(data_path, data_meta, split["val"]) if split["val"] else None
+        model, meta = _new_model(kind, train_set, arch or {}, config, init)
+        meta.update(data=data_meta, split=split, dataset=fingerprint, training=vars(config).copy())
+        if _is_main():
+            out_dir.mkdir(parents=True, exist_ok=True)
+            write_model_meta(out_dir, kind, **meta)
+    trainer = Trainer(model, train_set, val_set, config, out_dir,
+                      time_dependent=train_set.time_dependent, callbacks=callbacks)
+    summary = trainer.fit(resume=resume)
+    if trainer.info.is_main:
+        meta = read_model_meta(out_dir, kind)
+        meta.pop("format", None), meta.pop("format_version", None), meta.pop("kind", None)
+        meta["result"] = summary
+        write_model_meta(out_dir, kind, **meta)
+    return summary
+
+
+def _is_main() -> bool:
+    from .ddp import env_info
+
+    return env_info().is_main
+
+
+def _new_model(kind: str, train_set: OperatorDataset, arch: dict[str, Any],
+               config: TrainConfig, init: str | Path | None
+               ) -> tuple[NormalizedOperator, dict[str, Any]]:
+    cls = model_class(kind)
+    time_channel = train_set.time_dependent and not getattr(cls, "USES_TIME", kind == "scot")
+    in_ch = train_set.in_channels + int(time_channel)
+    out_ch, ndim = train_set.out_channels, train_set.ndim
+    torch.manual_seed(config.seed)
+    meta: dict[str, Any] = {}
+    if init is not None:
+        model, full_arch, fresh = _init_from(kind, init, in_ch, out_ch, ndim)
+        meta["init"] = {"from": str(init), "reinitialised": fresh}
+    else:
+        full_arch = {**arch_defaults(kind), **arch}
+        model = build_model(kind, in_ch, out_ch, ndim, **full_arch)
+    in_norm, out_norm = normalizers(train_set, config.seed)
+    t_scale = float(np.ptp(train_set.times)) if train_set.times is not None else 1.0
+    wrapper = NormalizedOperator(model, in_norm, out_norm, time_channel, t_scale or 1.0)
+    meta.update(arch=full_arch, in_channels=in_ch, out_channels=out_ch, ndim=ndim,
+                normalization={"input": in_norm.to_json(), "output": out_norm.to_json()},
+                time_channel=time_channel, t_scale=t_scale or 1.0,
+                parameters=count_parameters(model))
+    return wrapper, meta
+
+
+def load_model(model_dir: str | Path, device: str = "cpu", weights: bool = True
+               ) -> tuple[NormalizedOperator, dict[str, Any]]:
+    """Rebuild a trained operator from ``model.json`` (+ ``weights.safetensors``)."""
+    meta = read_model_meta(model_dir, KINDS)
+    try:
+        model = build_model(meta["kind"], meta["in_channels"], meta["out_channels"],
+                            meta["ndim"], **meta["arch"])
+        norm = meta["normalization"]
+        wrapper = NormalizedOperator(model, Normalizer.from_json(norm["input"]),
+                                     Normalizer.from_json(norm["output"]),
+                                     meta["time_channel"], meta["t_scale"])
+    except KeyError as exc:
+        raise ValueError(f"{model_dir}: model.json lacks {exc}") from None
+    if weights:
+        state = ckpt.load_weights(model_dir)
+        try:
+            wrapper.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise ValueError(f"{model_dir}: weights do not match model.json ({first})") from None
+    return wrapper.to(device).eval(), meta
+
+
+def describe(model_dir: str | Path) -> dict[str, Any]:
+    """Architecture, sizes, data selection and training summary for ``rom info MODEL``."""
+    wrapper, meta = load_model(model_dir)
+    model = wrapper.model
+    blocks = {name: count_parameters(child) for name, child in model.named_children()}
+    return {"kind": meta["kind"], "class": type(model).__name__, "arch": meta["arch"],
+            "in_channels": meta["in_channels"], "out_channels": meta["out_channels"],
+            "ndim": meta["ndim"], "parameters": count_parameters(model), "blocks": blocks,
+            "inputs": meta["data"]["inputs"], "outputs": meta["data"]["outputs"],
+            "time_mode": meta["data"]["time_mode"], "time_channel": meta["time_channel"],
+            "grid_shape": meta["data"].get("grid_shape"),
+            "split": {k: len(v) for k, v in meta["split"].items()},
+            "dataset": meta.get("dataset"), "training": meta.get("training"),
+            "result": meta.get("result"), "created": meta.get("created")}
+
+
+def evaluate(model_dir: str | Path, data_path: str | Path, *, out_dir: str | Path | None = None,
+             resolution: int | None = None, batch_size: int | None = None,
+             device: str = "cpu", quiet: bool = False) -> dict[str, Any]:
+    """Metrics of a trained operator on a dataset (held-out split if it is the training file)."""
+    from .evaluation import run_evaluation
+
+    wrapper, meta = load_model(model_dir, device)
+    with Dataset(data_path) as ds:
+        fingerprint = dataset_fingerprint(ds)
+        solver_seconds = ds.solver_seconds_per_sample()
+        done = np.flatnonzero(ds.done)
+    split = meta.get("split", {})
+    if _same_dataset(fingerprint, meta.get("dataset", {})) and (split.get("test") or split.get("val")):
+        which = "test" if split.get("test") else "val"
+        indices = split[which]
+    else:
+        which, indices = "all", done.tolist()
+    eval_set = dataset_from_meta(data_path, meta["data"], indices)
+    need = meta["in_channels"] - int(meta["time_channel"])
+    if eval_set.in_channels != need or eval_set.out_channels != meta["out_channels"]:
+        raise ValueError(f"{data_path}: fields give {eval_set.in_channels} input / "
+                         f"{eval_set.out_channels} output channels; the model needs {need} / "
+                         f"{meta['out_channels']}")
+    if eval_set.ndim != meta["ndim"]:
+        raise ValueError(f"{data_path}: data is {eval_set.ndim}-D, the model {meta['ndim']}-D")
+    t0 = time.perf_counter()
+    record = run_evaluation(wrapper, meta, eval_set, solver_seconds, split=which,
+                            resolution=resolution, batch_size=batch_size or 16,
+                            device=device, out_dir=out_dir, model_dir=model_dir)
+    record["seconds"] = time.perf_counter() - t0
+    return record

@@ -1,0 +1,92 @@
+"""Checkpoints of neural operators: weights in safetensors, training state in torch state dicts.
+
+Layout of a model directory::
+
+    MODEL/model.json              metadata (data.model_meta), rebuilds the model
+    MODEL/weights.safetensors     the (best) model's tensors, normalisation buffers included
+    MODEL/checkpoint/last.pt      training state: model, optimiser, scheduler, grad scaler,
+                                  RNG states (torch, numpy, python), epoch, early-stopping state
+    MODEL/train_log.jsonl         one JSON object per epoch (losses, learning rate, seconds)
+
+Files are written to a temporary name and renamed, so an interrupted run
+always leaves the previous checkpoint intact. The training state is read with
+``torch.load(weights_only=True)`` (tensors, numbers, strings, lists, dicts only:
+nothing is unpickled), weights with ``safetensors``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+WEIGHTS = "weights.safetensors"
+LAST = "checkpoint/last.pt"
+LOG = "train_log.jsonl"
+
+
+def save_weights(model_dir: str | os.PathLike, state: dict[str, torch.Tensor]) -> Path:
+    """Write a state dict as safetensors (atomically)."""
+    path = Path(model_dir) / WEIGHTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def load_weights(model_dir: str | os.PathLike, device: str = "cpu") -> dict[str, torch.Tensor]:
+    path = Path(model_dir) / WEIGHTS
+    if not path.exists():
+        raise FileNotFoundError(f"{model_dir}: no {WEIGHTS} (model was never saved)")
+    try:
+        return load_file(str(path), device=device)
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise ValueError(f"{path}: corrupt weights file ({exc})") from None
+
+
+def rng_state() -> dict[str, Any]:
+    """Torch, numpy and python RNG states as tensors/ints (loadable with weights_only)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    py = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)),
+                      "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+            "python": {"version": py[0], "state": torch.tensor(py[1], dtype=torch.int64)},
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), None))
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_training_state(model_dir: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``checkpoint/last.pt`` atomically."""
+    path = Path(model_dir) / LAST
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_training_state(model_dir: str | os.PathLike) -> dict[str, Any]:
+    path = Path(model_dir) / LAST
+    if not path.exists():
+        raise FileNotFoundError(f"{model_dir}: no training checkpoint to resume ({LAST})")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling refusal or corruption
+        raise ValueError(f"{path}: cannot read training checkpoint ({exc})") from None

@@ -1,0 +1,226 @@
+"""Evaluation of a trained operator on a dataset: predictions, metrics, figures.
+
+Steady models predict each sample in batches. Time-dependent models are
+judged from the initial state only (:mod:`operators.time_pairs`): all2all
+models predict every output time directly from ``u(t_0)``, window models roll
+out from the first ``k_in`` true states. Per sample the relative L2 and L1
+errors and the nRMSE (:mod:`data.metrics`) are taken over all predicted
+states; for trajectories the mean relative L2 error of each rollout step is
+reported as well. Model time per sample is the wall time of the forward
+passes (a warm-up batch excluded) divided by the number of samples; the
+speedup is the dataset's solver time per sample over it.
+
+With ``--resolution R`` inputs and truth are resampled to ``R`` points per
+axis (multilinear interpolation with the end points kept) before prediction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from data.metrics import evaluation_record, nrmse, relative_l1, relative_l2, summary
+from data.torch_dataset import OperatorDataset
+
+from .time_pairs import rollout_all2all, rollout_window
+from .trainer import read_log
+
+_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def resample(v: torch.Tensor, resolution: int | None) -> torch.Tensor:
+    """``(B, C, *spatial)`` interpolated to ``resolution`` points per axis (``None``: as is)."""
+    nd = v.dim() - 2
+    if resolution is None or all(n == resolution for n in v.shape[2:]):
+        return v
+    if resolution < 2:
+        raise ValueError(f"--resolution must be at least 2, got {resolution}")
+    return F.interpolate(v, size=(resolution,) * nd, mode=_MODES[nd], align_corners=True)
+
+
+def _timed(fn, *args) -> tuple[torch.Tensor, float]:
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
+def _predict_steady(model, data: OperatorDataset, resolution, batch_size, device):
+    preds, truths, seconds, first = [], [], 0.0, True
+    for start in range(0, len(data), batch_size):
+        items = [data[k] for k in range(start, min(start + batch_size, len(data)))]
+        x = resample(torch.stack([it["x"] for it in items]).to(device), resolution)
+        y = resample(torch.stack([it["y"] for it in items]), resolution)
+        if first:  # warm-up (allocations, FFT plans) not counted
+            _timed(model, x[:1], None)
+            first = False
+        p, dt = _timed(model, x, None)
+        preds.append(p.cpu().numpy())
+        truths.append(y.numpy())
+        seconds += dt
+    return np.concatenate(preds), np.concatenate(truths), seconds
+
+
+def _predict_trajectories(model, data: OperatorDataset, resolution, device):
+    """``(n, T, C, *spatial)`` predictions and truths of every sample's trajectory."""
+    preds, truths, seconds = [], [], 0.0
+    samples = list(dict.fromkeys(int(s) for s in data.indices))
+    for n, s in enumerate(samples):
+        traj = resample(torch.from_numpy(data.states(s)), resolution)
+        static = resample(torch.from_numpy(data.static_inputs(s))[None], resolution).to(device)
+        if data.mode == "all2all":
+            args = (rollout_all2all, model, traj[:1].to(device), static, data.times)
+        else:
+            args = (rollout_window, model, traj[None, :data.steps_in].to(device), static,
+                    len(traj))
+        if n == 0:
+            _timed(*args)
+        p, dt = _timed(*args)
+        preds.append(p[0].cpu().numpy())
+        truths.append(traj.numpy())
+        seconds += dt
+    return np.stack(preds), np.stack(truths), seconds
+
+
+def run_evaluation(model: torch.nn.Module, meta: dict[str, Any], data: OperatorDataset,
+                   solver_seconds: float, *, split: str, resolution: int | None,
+                   batch_size: int, device: str, out_dir: str | Path | None,
+                   model_dir: str | Path) -> dict[str, Any]:
+    """Predict, score (and with ``out_dir`` write metrics.json, predictions.h5, figures)."""
+    model.eval()
+    extra: dict[str, Any] = {"split": split, "time_mode": data.mode}
+    if data.mode == "steady":
+        pred, true, seconds = _predict_steady(model, data, resolution, batch_size, device)
+        n = len(pred)
+        scored_p, scored_u = pred, true
+    else:
+        pred, true, seconds = _predict_trajectories(model, data, resolution, device)
+        n = len(pred)
+        first = 1 if data.mode == "all2all" else data.steps_in  # states given, not predicted
+        scored_p, scored_u = pred[:, first:], true[:, first:]
+        per_step = [float(relative_l2(scored_p[:, j], scored_u[:, j]).mean())
+                    for j in range(scored_p.shape[1])]
+        extra.update(rel_l2_per_step=per_step, rollout="direct" if data.mode == "all2all"
+                     else f"window {data.steps_in}->{data.steps_out}",
+                     times=[float(t) for t in data.times[first:]])
+    if n == 0:
+        raise ValueError("no samples to evaluate")
+    rel = relative_l2(scored_p, scored_u)
+    extra.update(median_rel_l1_percent=float(100 * np.median(relative_l1(scored_p, scored_u))),
+                 nrmse=summary(nrmse(scored_p, scored_u)),
+                 resolution=list(pred.shape[-data.ndim:]), parameters=meta.get("parameters"))
+    record = evaluation_record(meta["kind"], rel, seconds / n, solver_seconds, **extra)
+    if out_dir is not None:
+        write_outputs(Path(out_dir), record, pred, true, rel, data, model_dir)
+    return record
+
+
+def write_outputs(out: Path, record: dict[str, Any], pred: np.ndarray, true: np.ndarray,
+                  rel: np.ndarray, data: OperatorDataset, model_dir: str | Path) -> None:
+    """metrics.json, predictions.h5 and PNG figures in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(record, indent=2, allow_nan=True))
+    samples = list(dict.fromkeys(int(s) for s in data.indices)) if data.mode != "steady" \
+        else [int(s) for s in data._pairs[:, 0]]
+    with h5py.File(out / "predictions.h5", "w") as f:
+        f.attrs["layout"] = ("(n, C, *spatial)" if data.mode == "steady"
+                             else "(n, T, C, *spatial)")
+        f.create_dataset("prediction", data=pred, compression="gzip", compression_opts=1)
+        f.create_dataset("truth", data=true, compression="gzip", compression_opts=1)
+        f.create_dataset("sample_index", data=np.asarray(samples, dtype=np.int64))
+        f.create_dataset("rel_l2", data=rel)
+        if data.times is not None:
+            f.create_dataset("times", data=np.asarray(data.times))
+    last = (lambda a: a[:, -1]) if data.mode != "steady" else (lambda a: a)
+    _save(sample_panels(last(pred), last(true), rel), out / "samples.png")
+    _save(error_histogram(rel), out / "error_histogram.png")
+    log = read_log(model_dir)
+    if log:
+        _save(loss_curves(log), out / "loss_curves.png")
+    if "rel_l2_per_step" in record:
+        _save(error_per_step(record["times"], record["rel_l2_per_step"]),
+              out / "error_per_step.png")
+
+
+# ------------------------------------------------------------------------------ figures
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    _plt().close(fig)
+
+
+def _field_2d(a: np.ndarray) -> np.ndarray:
+    """First channel of a ``(C, *spatial)`` field, a 3-D field's middle slice."""
+    f = a[0]
+    return f[..., f.shape[-1] // 2] if f.ndim == 3 else f
+
+
+def sample_panels(pred: np.ndarray, true: np.ndarray, rel: np.ndarray, n: int = 3):
+    """Truth / prediction / |error| for the best, median and worst samples; truth and
+    prediction share one colour scale per row (first channel; 3-D: middle slice)."""
+    plt = _plt()
+    order = np.argsort(rel)
+    rows = list(dict.fromkeys([order[0], order[len(order) // 2], order[-1]]))[:n]
+    fig, axs = plt.subplots(len(rows), 3, figsize=(10, 3 * len(rows)), squeeze=False)
+    for r, k in enumerate(rows):
+        u, p = _field_2d(true[k]), _field_2d(pred[k])
+        lo, hi = float(min(u.min(), p.min())), float(max(u.max(), p.max()))
+        for c, (title, f) in enumerate([("truth", u), ("prediction", p), ("|error|", abs(p - u))]):
+            ax = axs[r, c]
+            if f.ndim == 1:
+                ax.plot(f)
+                if c < 2:
+                    ax.set_ylim(lo, hi)
+            else:
+                im = ax.imshow(f.T, origin="lower", vmin=lo if c < 2 else None,
+                               vmax=hi if c < 2 else None, cmap="viridis" if c < 2 else "magma")
+                fig.colorbar(im, ax=ax, fraction=0.046)
+            ax.set_title(f"{title} (sample {k}, rel L2 {rel[k]:.2e})" if c == 0 else title,
+                         fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def error_histogram(rel: np.ndarray):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.hist(rel, bins=min(30, max(5, len(rel) // 2)))
+    ax.set_xlabel("relative L2 error")
+    ax.set_ylabel("samples")
+    return fig
+
+
+def loss_curves(log: list[dict[str, Any]]):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ep = [r["epoch"] for r in log]
+    ax.semilogy(ep, [r["train_loss"] for r in log], label="train loss")
+    if any(r.get("val_loss") is not None for r in log):
+        ax.semilogy(ep, [r["val_loss"] for r in log], label="val rel. L2")
+    ax.set_xlabel("epoch")
+    ax.legend()
+    return fig
+
+
+def error_per_step(times: list[float], errors: list[float]):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(times, errors, marker="o")
+    ax.set_xlabel("t")
+    ax.set_ylabel("mean relative L2 error")
+    return fig

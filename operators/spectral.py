@@ -1,0 +1,194 @@
+"""Spectral convolution: the global kernel integral operator of the FNO in Fourier space.
+
+For a field ``v`` with ``C_in`` channels on a periodic grid, the layer computes
+
+    (K v)(x) = IFFT( R(k) · FFT(v)(k) )(x),     R(k) in C^{C_out x C_in},
+
+where ``R(k)`` is learned for the lowest modes only (``|k_d| < m_d`` along the
+full axes and ``0 <= k_last < m_last`` along the last, half-spectrum axis of
+``rfftn``) and is zero above: the truncation that makes the operator
+resolution-invariant (the same weights act on any grid with at least ``2 m``
+points per axis; coarser grids use the modes they can represent).
+
+The retained modes of all corners are gathered into one contiguous block of
+shape ``(B, C_in, 2 m_1, ..., 2 m_{d-1}, m_d)`` so that the product is one
+``einsum`` per layer. The weights ``R`` are either dense or factorised:
+
+* ``dense``:  ``R[i, o, k]`` (``C_in C_out prod(modes)`` complex numbers);
+* ``cp``:     ``R[i, o, k] = sum_r lambda_r A[i, r] B[o, r] prod_d K_d[k_d, r]``
+  (canonical polyadic, rank ``r``), applied without forming ``R``;
+* ``tucker``: ``R = G x_1 A x_2 B x_3 K_1 ... x_{d+2} K_d`` with a core ``G``
+  whose dimensions are ``rank`` times the full ones (formed per call).
+
+Complex weights are stored as real tensors with a trailing dimension 2
+(``torch.view_as_complex``) so that optimisers, DDP and safetensors see real
+tensors. FFTs run in float32 even under autocast (half-precision FFTs lose
+accuracy and need power-of-two sizes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+FACTORIZATIONS = ("dense", "cp", "tucker")
+
+
+def _complex_param(*shape: int, scale: float) -> nn.Parameter:
+    return nn.Parameter(scale * torch.randn(*shape, 2))
+
+
+def effective_modes(modes: Sequence[int], shape: Sequence[int]) -> tuple[int, ...]:
+    """Modes usable on a grid of ``shape``: ``min(m, n // 2)`` on full axes and
+    ``min(m, n // 2 + 1)`` on the last (half-spectrum) axis, so the retained
+    positive and negative frequencies never overlap."""
+    full = [min(m, n // 2) for m, n in zip(modes[:-1], shape[:-1])]
+    return (*full, min(modes[-1], shape[-1] // 2 + 1))
+
+
+def gather_modes(x_ft: torch.Tensor, modes: Sequence[int]) -> torch.Tensor:
+    """Gather the low modes ``[0, m) U [n - m, n)`` of each full axis and ``[0, m)``
+    of the last axis into one block ``(B, C, 2 m_1, ..., m_d)``."""
+    nd = len(modes)
+    out = x_ft
+    for d, m in enumerate(modes[:-1]):
+        ax = d - nd
+        n = out.shape[ax]
+        out = torch.cat([out.narrow(ax, 0, m), out.narrow(ax, n - m, m)], dim=ax)
+    return out.narrow(-1, 0, modes[-1])
+
+
+def scatter_modes(block: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """Inverse of :func:`gather_modes`: zero-pad the block to the half spectrum of ``shape``."""
+    nd = len(shape)
+    out = block
+    for d, n in enumerate(shape[:-1]):
+        ax = d - nd
+        m = out.shape[ax] // 2
+        if n > 2 * m:
+            pad_shape = list(out.shape)
+            pad_shape[ax] = n - 2 * m
+            zeros = out.new_zeros(pad_shape)
+            out = torch.cat([out.narrow(ax, 0, m), zeros, out.narrow(ax, m, m)], dim=ax)
+    n_last = shape[-1] // 2 + 1
+    if n_last > out.shape[-1]:
+        pad_shape = list(out.shape)
+        pad_shape[-1] = n_last - out.shape[-1]
+        out = torch.cat([out, out.new_zeros(pad_shape)], dim=-1)
+    return out
+
+
+def _slice_weight_modes(w: torch.Tensor, modes: Sequence[int], used: Sequence[int],
+                        first_axis: int) -> torch.Tensor:
+    """Restrict a weight whose mode axes start at ``first_axis`` to the ``used`` modes."""
+    for d, (m, u) in enumerate(zip(modes[:-1], used[:-1])):
+        if u < m:
+            ax = first_axis + d
+            w = torch.cat([w.narrow(ax, 0, u), w.narrow(ax, 2 * m - u, u)], dim=ax)
+    if used[-1] < modes[-1]:
+        w = w.narrow(first_axis + len(modes) - 1, 0, used[-1])
+    return w
+
+
+class SpectralConv(nn.Module):
+    """``(B, C_in, *spatial) -> (B, C_out, *spatial)``: truncated Fourier multiplier.
+
+    ``modes`` has one entry per spatial axis (1, 2 or 3 axes). ``factorization``
+    is ``"dense"``, ``"cp"`` or ``"tucker"``; ``rank`` is the CP rank (an int)
+    or, for Tucker and for a float in (0, 1], the fraction of the dense
+    parameter count to keep.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, modes: Sequence[int],
+                 factorization: str = "dense", rank: float = 0.5) -> None:
+        super().__init__()
+        if factorization not in FACTORIZATIONS:
+            raise ValueError(f"unknown factorization {factorization!r}; "
+                             f"valid: {', '.join(FACTORIZATIONS)}")
+        if not 1 <= len(modes) <= 3 or min(modes) < 1:
+            raise ValueError(f"modes must be 1 to 3 positive ints, got {list(modes)}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.modes = tuple(int(m) for m in modes)
+        self.factorization = factorization
+        self.block = tuple(2 * m for m in self.modes[:-1]) + (self.modes[-1],)
+        scale = 1.0 / (self.in_channels * self.out_channels)
+        n_dense = self.in_channels * self.out_channels * math.prod(self.block)
+        letters = "xyz"[: len(self.modes)]
+        self._letters = letters
+        if factorization == "dense":
+            self.weight = _complex_param(self.in_channels, self.out_channels, *self.block,
+                                         scale=scale)
+        elif factorization == "cp":
+            r = int(rank) if rank > 1 else max(
+                1, int(rank * n_dense / (self.in_channels + self.out_channels + sum(self.block) + 1)))
+            self.rank = r
+            # product of (2 + d) factors of size ~ s each has scale s**(2 + d) = `scale`.
+            s = scale ** (1.0 / (2 + len(self.block)))
+            self.weights_lambda = _complex_param(r, scale=1.0)
+            self.factor_in = _complex_param(self.in_channels, r, scale=s)
+            self.factor_out = _complex_param(self.out_channels, r, scale=s)
+            self.factor_modes = nn.ParameterList([_complex_param(b, r, scale=s)
+                                                  for b in self.block])
+        else:
+            frac = float(rank) if rank <= 1 else 0.5
+            dims = (self.in_channels, self.out_channels, *self.block)
+            core = tuple(max(1, round(n * frac ** (1.0 / len(dims)))) for n in dims)
+            self.rank = core
+            self.core = _complex_param(*core, scale=scale)
+            self.factors = nn.ParameterList([
+                _complex_param(n, c, scale=1.0 / math.sqrt(c)) for n, c in zip(dims, core)])
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, modes={self.modes}, "
+                f"factorization={self.factorization}")
+
+    # ------------------------------------------------------------------
+    def _dense_weight(self) -> torch.Tensor:
+        if self.factorization == "dense":
+            return torch.view_as_complex(self.weight)
+        # Tucker: contract the core with one factor per dimension.
+        w = torch.view_as_complex(self.core)
+        for f in self.factors:
+            w = torch.tensordot(w, torch.view_as_complex(f), dims=([0], [1]))
+        return w  # dimensions cycle back to (i, o, k_1, ..., k_d)
+
+    def _multiply(self, xb: torch.Tensor, used: tuple[int, ...]) -> torch.Tensor:
+        """``out[b, o, k] = sum_i xb[b, i, k] R[i, o, k]`` on the gathered block."""
+        L = self._letters
+        if self.factorization == "cp":
+            lam = torch.view_as_complex(self.weights_lambda)
+            A = torch.view_as_complex(self.factor_in)
+            B = torch.view_as_complex(self.factor_out) * lam
+            Ks = [torch.view_as_complex(k) for k in self.factor_modes]
+            Ks = [_restrict_factor(k, m, u, last=(d == len(Ks) - 1))
+                  for d, (k, m, u) in enumerate(zip(Ks, self.modes, used))]
+            factors = ",".join(f"{c}r" for c in L)
+            return torch.einsum(f"bi{L},ir,{factors},or->bo{L}", xb, A, *Ks, B)
+        w = _slice_weight_modes(self._dense_weight(), self.modes, used, 2)
+        return torch.einsum(f"bi{L},io{L}->bo{L}", xb, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nd = len(self.modes)
+        if x.dim() != nd + 2:
+            raise ValueError(f"SpectralConv expects (B, C, {nd} spatial axes), got {tuple(x.shape)}")
+        shape = tuple(x.shape[2:])
+        used = effective_modes(self.modes, shape)
+        dims = tuple(range(-nd, 0))
+        dtype = x.dtype
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x_ft = torch.fft.rfftn(x.float(), dim=dims, norm="forward")
+            out = self._multiply(gather_modes(x_ft, used), used)
+            out = torch.fft.irfftn(scatter_modes(out, shape), s=shape, dim=dims, norm="forward")
+        return out.to(dtype)
+
+
+def _restrict_factor(k: torch.Tensor, m: int, u: int, last: bool) -> torch.Tensor:
+    """Rows of a CP mode factor (``2m x r`` or ``m x r`` on the last axis) for ``u`` used modes."""
+    if u == m:
+        return k
+    if last:
+        return k[:u]
+    return torch.cat([k[:u], k[2 * m - u:]], dim=0)
