@@ -1,0 +1,280 @@
+"""Steady problems of the zoo: manufactured solutions (observed order 2), structure flags,
+affine decomposition, agreement with scipy's sparse direct solver."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from solvers.problems import make_problem
+from solvers.problems.grid import Grid
+
+SIZES = (17, 33, 65)
+PI = np.pi
+
+
+def _orders(errors, sizes=SIZES):
+    e, h = np.asarray(errors), 1.0 / (np.asarray(sizes) - 1.0)
+    return np.log(e[:-1] / e[1:]) / np.log(h[:-1] / h[1:])
+
+
+def _assert_second_order(errors, sizes=SIZES):
+    orders = _orders(errors, sizes)
+    assert np.all((orders > 1.8) & (orders < 2.2)), (errors, orders)
+
+
+def _solve(system):
+    return spla.spsolve(sp.csc_matrix(system.A), system.b)
+
+
+def _mid(problem):
+    space = problem.parameter_space
+    return space.from_unit(np.full((1, space.dim), 0.37))[0]
+
+
+# a smooth function vanishing on the boundary of the unit square and its derivatives
+def _u(x, y):
+    return np.sin(PI * x) * np.sin(2 * PI * y) * (1 + x)
+
+
+def _u_derivatives(x, y):
+    s, c = np.sin(PI * x), np.cos(PI * x)
+    s2, c2 = np.sin(2 * PI * y), np.cos(2 * PI * y)
+    ux = (PI * c * (1 + x) + s) * s2
+    uy = 2 * PI * s * (1 + x) * c2
+    uxx = (-PI ** 2 * s * (1 + x) + 2 * PI * c) * s2
+    uyy = -4 * PI ** 2 * s * (1 + x) * s2
+    return ux, uy, uxx, uyy
+
+
+# -- Darcy ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scheme", ["conservative", "nonconservative"])
+def test_darcy_manufactured_second_order(scheme):
+    """Lognormal coefficient a = exp(g) (exact gradient from the KL series), f = -div(a grad u)."""
+    errs = []
+    for n in SIZES:
+        p = make_problem("darcy", n, coefficient="lognormal", scheme=scheme, n_modes=3)
+        mu = np.linspace(-1.0, 1.0, p.parameter_space.dim)
+        g = Grid.uniform(n, 2)
+        X, Y = g.mesh()
+        a = np.exp(p.field.evaluate(mu, g))
+        ax = a * p.field.evaluate(mu, g, derivative=0)
+        ay = a * p.field.evaluate(mu, g, derivative=1)
+        ux, uy, uxx, uyy = _u_derivatives(X, Y)
+        f = -(a * (uxx + uyy) + ax * ux + ay * uy)
+        u = _solve(p._assemble_with_source(mu, f))
+        errs.append(np.abs(p.to_fields(mu, u)["u"] - _u(X, Y)).max())
+    _assert_second_order(errs)
+
+
+def test_darcy_conservative_is_spd_and_nonconservative_is_not_symmetric():
+    p = make_problem("darcy", 12, n_modes=4)
+    mu = p.parameter_space.from_unit(np.random.default_rng(0).random((1, 15)))[0]
+    s = p.assemble(mu)
+    assert s.symmetric and s.spd
+    assert abs(s.A - s.A.T).max() == 0
+    np.linalg.cholesky(s.A.toarray())  # raises if not positive definite
+    q = make_problem("darcy", 12, n_modes=4, scheme="nonconservative").assemble(mu)
+    assert not q.symmetric and not q.spd
+    assert abs(q.A - q.A.T).max() > 1e-3 * abs(q.A).max()
+
+
+def test_darcy_piecewise_is_the_fno_distribution_and_solves():
+    p = make_problem("darcy", 29)
+    mu = p.parameter_space.from_unit(np.random.default_rng(1).random((1, p.parameter_space.dim)))[0]
+    assert p.parameter_space.dim == 16 * 16 - 1
+    a = p.input_fields(mu)["a"]
+    assert set(np.unique(a)) <= {3.0, 12.0} and len(np.unique(a)) == 2
+    sol = p.solve(mu)
+    u = sol.outputs["u"]
+    assert u.shape == (29, 29) and np.all(u[0] == 0) and np.all(u[:, -1] == 0)
+    assert np.all(u[1:-1, 1:-1] > 0)  # M-matrix, f = 1 > 0: discrete maximum principle
+    np.testing.assert_allclose(u[1:-1, 1:-1].ravel(), _solve(p.assemble(mu)), rtol=1e-10)
+    # the coefficient is the same function at a finer resolution
+    fine = make_problem("darcy", 57).input_fields(mu)["a"]
+    np.testing.assert_array_equal(fine[::2, ::2], a)
+
+
+def test_darcy_85_assembles_fast_and_rejects_bad_options():
+    import time
+    p = make_problem("darcy", 257)
+    mu = np.zeros(p.parameter_space.dim)
+    mu[1] = 1.0
+    t = time.perf_counter()
+    s = p.assemble(mu)
+    assert time.perf_counter() - t < 3.0  # ~0.1 s unloaded
+    assert s.A.shape == (255 ** 2, 255 ** 2)
+    with pytest.raises(ValueError, match="unknown coefficient"):
+        make_problem("darcy", 9, coefficient="binary")
+    with pytest.raises(ValueError, match="unknown option"):
+        make_problem("darcy", 9, kappa=1)
+
+
+# -- thermal block -----------------------------------------------------------------------
+
+def test_thermal_block_affine_decomposition_equals_assembly():
+    p = make_problem("thermal_block", 13, blocks_x=3, blocks_y=2)
+    ad = p.affine_decomposition()
+    assert len(ad.A_terms) == 6 and ad.min_theta_ref is not None
+    assert np.allclose(ad.min_theta_ref, np.sqrt(0.1))
+    rng = np.random.default_rng(0)
+    for mu in p.parameter_space.from_unit(rng.random((3, 6))):
+        A, f = ad.assemble(mu)
+        s = p.assemble(mu)
+        assert abs(A - s.A).max() <= 1e-13 * abs(s.A).max()
+        np.testing.assert_allclose(f, s.b, rtol=1e-15)
+    # the blocks partition the domain: sum of A_q is the Poisson operator
+    poisson = make_problem("thermal_block", 13, blocks_x=1, blocks_y=1).assemble([1.0]).A
+    assert abs(sum(ad.A_terms) - poisson).max() < 1e-9
+    for Aq in ad.A_terms:  # each term symmetric positive semi-definite
+        assert abs(Aq - Aq.T).max() == 0
+        assert np.linalg.eigvalsh(Aq.toarray()).min() > -1e-9
+
+
+def test_thermal_block_is_spd():
+    p = make_problem("thermal_block", 17)
+    s = p.assemble(np.array([0.1, 1.0, 0.5, 0.2]))
+    assert s.symmetric and s.spd and abs(s.A - s.A.T).max() == 0
+    np.linalg.cholesky(s.A.toarray())
+
+
+@pytest.mark.parametrize("direction", [0, 1])
+def test_thermal_block_layered_manufactured_second_order(direction):
+    """mu depends on x (or y) only: u = sin(2 pi x) sin(pi y) / mu(x) has continuous flux,
+    and -div(mu grad u) = 5 pi^2 sin(2 pi x) sin(pi y) in every block."""
+    mu = np.array([0.2, 1.0, 0.2, 1.0]) if direction == 0 else np.array([0.2, 0.2, 1.0, 1.0])
+    errs = []
+    for n in SIZES:
+        p = make_problem("thermal_block", n)
+        X, Y = p.grid.mesh()
+        s_, t_ = (X, Y) if direction == 0 else (Y, X)
+        ue = np.sin(2 * PI * s_) * np.sin(PI * t_) / np.where(s_ < 0.5, 0.2, 1.0)
+        f = 5 * PI ** 2 * np.sin(2 * PI * s_) * np.sin(PI * t_)
+        u = _solve(p._assemble_with_source(mu, f))
+        errs.append(np.abs(p.to_fields(mu, u)["u"] - ue).max())
+    _assert_second_order(errs)
+
+
+def test_thermal_block_conductivity_field_and_solve():
+    p = make_problem("thermal_block", 9)
+    mu = np.array([0.3, 0.7, 0.2, 0.9])
+    m = p.input_fields(mu)["mu_field"]
+    assert m[1, 1] == 0.3 and m[7, 1] == 0.7 and m[1, 7] == 0.2 and m[7, 7] == 0.9
+    assert m[4, 4] == pytest.approx(np.mean(mu))
+    sol = p.solve(mu)
+    np.testing.assert_allclose(sol.outputs["u"][1:-1, 1:-1].ravel(), _solve(p.assemble(mu)),
+                               rtol=1e-10)
+
+
+# -- Helmholtz ---------------------------------------------------------------------------
+
+def test_helmholtz_dirichlet_manufactured_second_order_and_indefinite():
+    mu = np.array([12.0, 0.3, 0.4, 0.6])
+    errs = []
+    for n in (33, 65, 129):  # k h < 0.4: past the pre-asymptotic (pollution) range
+        p = make_problem("helmholtz", n)
+        X, Y = p.grid.mesh()
+        _, _, uxx, uyy = _u_derivatives(X, Y)
+        f = -(uxx + uyy) - p.wavenumber(mu) ** 2 * _u(X, Y)
+        u = _solve(p._assemble_with_source(mu, f))
+        errs.append(np.abs(p.to_fields(mu, u)["u"] - _u(X, Y)).max())
+    _assert_second_order(errs, (33, 65, 129))
+    s = make_problem("helmholtz", 17).assemble(mu)
+    assert s.symmetric and not s.spd and abs(s.A - s.A.T).max() == 0
+    ev = np.linalg.eigvalsh(s.A.toarray())
+    assert ev.min() < 0 < ev.max()
+
+
+def test_helmholtz_impedance_manufactured_second_order():
+    """Plane wave u = exp(i(p x + q y)) in the heterogeneous medium with impedance data
+    g = du/dn - i k u on each side; f = (p^2 + q^2 - k^2) u."""
+    mu = np.array([12.0, 0.3, 0.4, 0.6])
+    P, Q = 7.0, -9.0
+    errs = []
+    for n in (33, 65, 129):
+        p = make_problem("helmholtz", n, bc="impedance")
+        X, Y = p.grid.mesh()
+        k = p.wavenumber(mu)
+        ue = np.exp(1j * (P * X + Q * Y))
+
+        def k_at(x, y):
+            w = 0.15  # the default medium_width
+            return mu[0] * np.sqrt(1 + mu[1] * np.exp(-((x - .5) ** 2 + (y - .5) ** 2) / (2 * w * w)))
+
+        def g(x, y, nx, ny):
+            u = np.exp(1j * (P * x + Q * y))
+            return 1j * (P * nx + Q * ny) * u - 1j * k_at(x, y) * u
+
+        s = p.assemble_complex(mu, (P * P + Q * Q - k ** 2) * ue, g)
+        z = _solve(s)
+        U = p.to_fields(mu, z)["u"]
+        errs.append(np.abs(U[..., 0] + 1j * U[..., 1] - ue).max())
+        # the real block form has the same solution
+        r = p._assemble_with_source(mu, (P * P + Q * Q - k ** 2) * ue, g)
+        np.testing.assert_allclose(p.to_fields(mu, _solve(r))["u"], U, atol=1e-10)
+    _assert_second_order(errs, (33, 65, 129))
+
+
+def test_helmholtz_impedance_is_complex_symmetric_and_solves():
+    p = make_problem("helmholtz", 21, bc="impedance")
+    mu = _mid(p)
+    s = p.assemble_complex(mu)
+    assert s.symmetric and not s.spd and np.iscomplexobj(s.A.data)
+    assert abs(s.A - s.A.T).max() == 0 and abs(s.A.imag).max() > 0
+    sol = p.solve(mu)  # through the default (real) direct sequence solver
+    u = sol.outputs["u"]
+    assert u.shape == (21, 21, 2) and np.abs(u[..., 1]).max() > 0
+    z = _solve(s)
+    np.testing.assert_allclose(u[..., 0] + 1j * u[..., 1], z.reshape(21, 21), atol=1e-10)
+    assert set(sol.inputs) == {"k", "f"}
+
+
+# -- advection-diffusion -----------------------------------------------------------------
+
+def test_advection_diffusion_manufactured_second_order():
+    mu = np.array([0.05, 0.8, 0.6])
+    b = 0.8 * np.array([np.cos(0.6), np.sin(0.6)])
+    errs = []
+    for n in SIZES:
+        p = make_problem("advection_diffusion", n)
+        X, Y = p.grid.mesh()
+        ux, uy, uxx, uyy = _u_derivatives(X, Y)
+        f = -0.05 * (uxx + uyy) + b[0] * ux + b[1] * uy
+        u = _solve(p._assemble_with_source(mu, f))
+        errs.append(np.abs(p.to_fields(mu, u)["u"] - _u(X, Y)).max())
+    _assert_second_order(errs)
+
+
+def test_advection_diffusion_structure_and_peclet():
+    p = make_problem("advection_diffusion", 17)
+    s = p.assemble(np.array([0.02, 1.0, 0.3]))
+    assert not s.symmetric and not s.spd and abs(s.A - s.A.T).max() > 0
+    sym = (s.A + s.A.T) / 2  # positive real: the symmetric part is eps * (-Δ_h), SPD
+    np.linalg.cholesky(sym.toarray())
+    assert s.meta["cell_peclet"] == pytest.approx(np.cos(0.3) / 16 / 0.04)
+    # Pe_h > 1 here: a positive off-diagonal entry (not an M-matrix) ...
+    off = s.A - sp.diags(s.A.diagonal())
+    assert s.meta["cell_peclet"] > 1 and off.max() > 0
+    # ... and Pe_h <= 1: an M-matrix
+    t = p.assemble(np.array([0.5, 1.0, 0.3]))
+    assert t.meta["cell_peclet"] <= 1 and (t.A - sp.diags(t.A.diagonal())).max() <= 0
+    # no wind: symmetric positive definite, flagged
+    z = p.assemble(np.array([0.5, 0.0, 0.3]))
+    assert z.symmetric and z.spd and abs(z.A - z.A.T).max() == 0
+
+
+@pytest.mark.parametrize("name", ["darcy", "thermal_block", "helmholtz", "advection_diffusion"])
+def test_solve_matches_spsolve_and_fields_have_grid_shape(name):
+    p = make_problem(name, 15)
+    mu = _mid(p)
+    sol = p.solve(mu)
+    assert set(sol.inputs) == set(p.input_names) and set(sol.outputs) == set(p.output_names)
+    for f in (*sol.inputs.values(), *sol.outputs.values()):
+        assert f.shape[:2] == p.grid.shape
+    x = _solve(p.assemble(mu))
+    np.testing.assert_allclose(sol.outputs["u"], p.to_fields(mu, x)["u"], rtol=1e-9, atol=1e-14)
+    assert sol.stats[0]["residual"] < 1e-10
+    rebuilt = make_problem(**{"name": p.config()["problem"], "resolution": p.config()["resolution"]},
+                           **p.config()["options"])
+    np.testing.assert_array_equal(rebuilt.assemble(mu).b, p.assemble(mu).b)
