@@ -312,7 +312,7 @@ def _attrs_record(f: h5py.File) -> dict[str, Any]:
 # --------------------------------------------------------------------------- export
 def export_pdebench(data_path: str | os.PathLike, out: str | os.PathLike, *,
                     field: str | None = None, dtype: str | None = "float32",
-                    chunk_bytes: int = DEFAULT_CHUNK_BYTES, overwrite: bool = False,
+                    chunk_bytes: int = DEFAULT_CHUNK_BYTES, overwrite: bool = True,
                     **_: Any) -> Path:
     """Write a rom dataset in PDEBench's single-file layout and return the path.
 
@@ -328,7 +328,7 @@ def export_pdebench(data_path: str | os.PathLike, out: str | os.PathLike, *,
 
     out = Path(out)
     if out.exists() and not overwrite:
-        raise ValueError(f"{out}: file exists (use --force to overwrite)")
+        raise ValueError(f"{out}: file exists (pass overwrite=True to replace it)")
     with export_source(data_path) as ds:
         main = field or (ds.output_names[0] if ds.output_names else None)
         if main is None or main not in ds.output_names:

@@ -232,7 +232,7 @@ def _parameters(f: h5py.File, path: Path, n: int
 # --------------------------------------------------------------------------- export
 def export_the_well(data_path: str | os.PathLike, out: str | os.PathLike, *,
                     dtype: str | None = "float32", chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                    overwrite: bool = False, **_: Any) -> Path:
+                    overwrite: bool = True, **_: Any) -> Path:
     """Write a rom dataset in The Well's layout and return the path.
 
     Outputs are time-varying fields ``(N, T, *spatial[, ...])`` (steady data:
@@ -247,7 +247,7 @@ def export_the_well(data_path: str | os.PathLike, out: str | os.PathLike, *,
 
     out = Path(out)
     if out.exists() and not overwrite:
-        raise ValueError(f"{out}: file exists (use --force to overwrite)")
+        raise ValueError(f"{out}: file exists (pass overwrite=True to replace it)")
     with export_source(data_path) as ds:
         steady = ds.times is None
         layout = {k: _tensor_order(ds, k, steady) for k in ds.input_names + ds.output_names}
