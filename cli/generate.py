@@ -73,7 +73,7 @@ def list_problems_and_solvers() -> str:
 @click.option("--resolution", type=int, help="Grid nodes per axis.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the parameter design.")
 @click.option("--sampler", type=click.Choice(SAMPLERS), default="random", show_default=True,
-              help="Design of the unit cube: i.i.d., Latin hypercube or scrambled Sobol'.")
+              help="Parameter design (i.i.d./Latin hypercube/Sobol').")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="Problem option (repeatable); see --list for each problem's options.")
 @click.option("--solver", default="direct", show_default=True, help="Linear (sequence) solver.")
