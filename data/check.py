@@ -115,12 +115,17 @@ def _check_done(f: h5py.File, ds: Dataset) -> list[str]:
     return out
 
 
-def _expected_tail(ds: Dataset) -> tuple[int, ...]:
-    return ((len(ds.times),) if ds.times is not None else ()) + ds.grid.shape
+def _shape_ok(shape: tuple[int, ...], ds: Dataset) -> bool:
+    """``shape[1:]`` is ``[T,] *grid.shape[, C]`` (the time axis only in trajectory files)."""
+    tails = [ds.grid.shape]
+    if ds.times is not None:
+        tails.insert(0, (len(ds.times), *ds.grid.shape))
+    rest = tuple(shape[1:])
+    return any(rest[:len(t)] == t and len(rest) <= len(t) + 1 for t in tails)
 
 
 def _check_fields(f: h5py.File, ds: Dataset) -> list[str]:
-    out, tail = [], _expected_tail(ds)
+    out: list[str] = []
     if not ds.output_names:
         out.append("no output fields")
     done = ds.done if ds.done.shape == (ds.n_samples,) else np.zeros(ds.n_samples, bool)
@@ -130,9 +135,9 @@ def _check_fields(f: h5py.File, ds: Dataset) -> list[str]:
         if d.shape[0] != ds.n_samples:
             out.append(f"{where} has {d.shape[0]} samples, expected {ds.n_samples}")
             continue
-        if tuple(d.shape[1:1 + len(tail)]) != tail or d.ndim > len(tail) + 2:
-            out.append(f"{where} has shape {d.shape}, expected (n, {', '.join(map(str, tail))}"
-                       "[, channels])")
+        if not _shape_ok(d.shape, ds):
+            out.append(f"{where} has shape {d.shape}, expected (n, [T,] "
+                       f"{', '.join(map(str, ds.grid.shape))}[, channels])")
             continue
         if d.dtype not in (np.float64, np.complex128):
             out.append(f"{where} has dtype {d.dtype}, expected float64")

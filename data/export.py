@@ -8,7 +8,8 @@ exactly its point data):
 
 * steady datasets -> one mesh file; every field of every sample is a point
   array ``<field>_<i>`` (or just ``<field>`` with ``sample=i``);
-* trajectories -> a time series of one sample (``sample``, default 0): XDMF
+* trajectories -> a time series of one sample (fields without a time axis,
+  such as an initial condition, are repeated at every step) (``sample``, default 0): XDMF
   via ``meshio.xdmf.TimeSeriesWriter`` (one ``.xdmf`` + ``.h5``), VTU as one
   ``<stem>_<k>.vtu`` per output time plus a ParaView ``.pvd`` collection at
   ``out``.
@@ -69,6 +70,14 @@ def point_data(name: str, values: np.ndarray, n_points: int) -> dict[str, np.nda
     return {name: np.ascontiguousarray(flat, dtype=np.float64)}
 
 
+def has_time_axis(sample_shape: tuple[int, ...], grid_shape: tuple[int, ...],
+                  n_times: int) -> bool:
+    """Whether a field sample ``([T,] *grid.shape[, C])`` carries the time axis."""
+    nd = len(grid_shape)
+    return (len(sample_shape) >= nd + 1 and sample_shape[0] == n_times
+            and tuple(sample_shape[1:1 + nd]) == tuple(grid_shape))
+
+
 def _samples(ds: Any, sample: int | None) -> list[int]:
     if sample is None:
         return [i for i in range(ds.n_samples) if ds.done[i]]
@@ -126,23 +135,26 @@ def export_series(data_path: Path, out: Path, fmt: str, sample: int | None,
         points, cells = _mesh_parts(ds)
         snaps = {name: ds.field(name)[i] for name in _fields(ds, fields)}
         times = np.asarray(ds.times, dtype=float)
+    timed = {name: has_time_axis(a.shape, ds.grid.shape, len(times)) for name, a in snaps.items()}
+
+    def step_data(k: int) -> dict[str, np.ndarray]:
+        data: dict[str, np.ndarray] = {}
+        for name, arr in snaps.items():
+            data |= point_data(name, arr[k] if timed[name] else arr, len(points))
+        return data
+
     if fmt == "xdmf":
         # meshio's TimeSeriesWriter puts <stem>.h5 in the working directory: work beside `out`
         with _chdir(out.parent), meshio.xdmf.TimeSeriesWriter(out.name) as writer:
             writer.write_points_cells(points, cells)
             for k, t in enumerate(times):
-                data: dict[str, np.ndarray] = {}
-                for name, arr in snaps.items():
-                    data |= point_data(name, arr[k], len(points))
-                writer.write_data(float(t), point_data=data)
+                writer.write_data(float(t), point_data=step_data(k))
         return out
     entries = []
     for k, t in enumerate(times):
-        data = {}
-        for name, arr in snaps.items():
-            data |= point_data(name, arr[k], len(points))
         step = out.with_name(f"{out.stem}_{k:04d}.vtu")
-        meshio.write(step, meshio.Mesh(points, cells, point_data=data), file_format="vtu")
+        meshio.write(step, meshio.Mesh(points, cells, point_data=step_data(k)),
+                     file_format="vtu")
         entries.append(f'    <DataSet timestep="{float(t)!r}" part="0" file={quoteattr(step.name)}/>')
     out.write_text('<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1">\n'
                    "  <Collection>\n" + "\n".join(entries) + "\n  </Collection>\n</VTKFile>\n")

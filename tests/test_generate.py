@@ -12,6 +12,7 @@ from scipy.stats import qmc
 from test_dataset import Heat1D, Poisson1D
 
 from data import journal as jr
+from data.check import check_dataset
 from data.dataset import Dataset
 from data.generate import generate, journal_path, lock_path, output_lock, sample_stats
 from solvers.problems.sampling import sample_unit
@@ -146,6 +147,7 @@ def test_generate_trajectories(tmp_path):
         # the first output time is the initial condition
         assert np.array_equal(ds.outputs()["u"][:, 0], ds.inputs()["u0"])
         assert set(ds.info[0]) == {"statuses", "first", "last"}
+    assert check_dataset(tmp_path / "t.h5") == ([], [])
 
 
 def test_interrupt_leaves_incomplete_file_and_resume_is_bitwise(tmp_path):
