@@ -347,8 +347,9 @@ def _write_scalars(f: h5py.File, ds: Any, dtype: str | None) -> None:
     for j, p in enumerate(names):
         col = params[:, j]
         varying = not np.all(col == col[0])
-        # parameters are not rounded to float32: they are identifiers of the samples
-        s = g.create_dataset(p, data=col if varying else col[:1])
+        # parameters are not rounded to float32: they are identifiers of the samples;
+        # a constant is a 0-d dataset (WellDataset stacks scalars as 0-d per sample)
+        s = g.create_dataset(p, data=col if varying else col[0])
         _flags(s, varying, False)
 
 
