@@ -105,9 +105,11 @@ class OnlineRB:
 
     def bound_thetas(self, tA: np.ndarray, tf: np.ndarray, uN: np.ndarray, mus: np.ndarray
                      ) -> np.ndarray:
-        """``Delta(mu) = ||r||_{X'} / alpha_LB`` for a batch."""
+        """``Delta(mu) = ||r||_{X'} / alpha_LB`` for a batch (``inf`` where ``alpha_LB <= 0``)."""
         res = online_residual_norm(self.estimator, self.est_data, tA, tf, uN)
-        return res / self.alpha(tA, mus)
+        alpha = self.alpha(tA, mus)
+        with np.errstate(divide="ignore"):
+            return np.where(alpha > 0, res / np.where(alpha > 0, alpha, 1.0), np.inf)
 
     def __call__(self, mus: np.ndarray, N: int | None = None, *, bound: bool = True
                  ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -206,15 +208,23 @@ class ReducedBasis:
                         next(iter(data.values())).copy(), self.coercivity, self.affine.theta_A,
                         self.affine.theta_f, self.box, self.estimator.floor)
 
-    def relative_bounds(self, mus: np.ndarray) -> np.ndarray:
-        """``Delta(mu) / ||u_N(mu)||_X`` over a batch (``inf`` where ``u_N = 0``)."""
+    def relative_bounds(self, mus: np.ndarray, _cache: dict | None = None) -> np.ndarray:
+        """``Delta(mu) / ||u_N(mu)||_X`` over a batch (``inf`` where ``u_N = 0``).
+
+        ``_cache`` keeps the thetas and coercivity bounds of a fixed training
+        set between greedy steps (they do not depend on the basis).
+        """
         rb = self.online()
-        tA, tf = rb.thetas(mus)
+        cache = {} if _cache is None else _cache
+        if "tA" not in cache:
+            cache["tA"], cache["tf"] = rb.thetas(mus)
+            cache["alpha"] = rb.alpha(cache["tA"], mus)
+        tA, tf, alpha = cache["tA"], cache["tf"], cache["alpha"]
         uN = rb.solve_thetas(tA, tf) if self.N else np.zeros((len(mus), 0))
-        delta = rb.bound_thetas(tA, tf, uN, mus)
+        res = online_residual_norm(self.estimator_kind, rb.est_data, tA, tf, uN)
         norm = np.linalg.norm(uN, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(norm > 0, delta / norm, np.inf)
+            return np.where((norm > 0) & (alpha > 0), res / (alpha * norm), np.inf)
 
     def greedy(self, train_mu: np.ndarray, *, tol: float = 1e-6, max_basis: int = 50,
                progress: Callable[[GreedyStep], None] | None = None) -> list[GreedyStep]:
@@ -225,9 +235,10 @@ class ReducedBasis:
                           f"estimator's relative floor {self.estimator.floor:.1e}"
                           + ("; use the stable estimator" if self.estimator_kind == "standard"
                              else ""), RuntimeWarning, stacklevel=2)
+        cache: dict = {}
         while True:
             t0 = time.perf_counter()
-            rel = self.relative_bounds(train_mu)
+            rel = self.relative_bounds(train_mu, cache)
             j = int(np.argmax(rel))
             worst = float(rel[j])
             if self.N > 0:
