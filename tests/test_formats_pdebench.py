@@ -236,7 +236,10 @@ def test_export_layout_matches_pdebench(tmp_path):
 def test_export_refuses_vector_tensor(tmp_path):
     rom_dataset(tmp_path / "r.h5", steady=False)
     with pytest.raises(ValueError, match="scalar field"):
-        export_pdebench(tmp_path / "r.h5", tmp_path / "p.hdf5", field="v")
+        export_pdebench(tmp_path / "r.h5", tmp_path / "p.hdf5", field="v", layout="tensor")
+    p = export_pdebench(tmp_path / "r.h5", tmp_path / "p.hdf5", field="v")  # per-seed: channels
+    with h5py.File(p, "r") as f:
+        assert f["0000/data"].shape == (4, 8, 6, 2)
 
 
 # --------------------------------------------------------------------------- chunking
@@ -257,3 +260,37 @@ def test_write_plan_reads_bounded_blocks(tmp_path):
     with Dataset(tmp_path / "o.h5") as ds:
         np.testing.assert_array_equal(ds.outputs()["u"], data)
         assert ds.field("u").chunks[0] == 1
+
+
+def test_trajectories_in_2d_use_the_per_seed_layout(tmp_path):
+    grid, params, inputs, outputs, times = rom_dataset(tmp_path / "r.h5", steady=False)
+    p = export_pdebench(tmp_path / "r.h5", tmp_path / "2D_toy.h5", chunk_bytes=1)
+    with h5py.File(p, "r") as f:  # FNODatasetMult: every root key is a seed group
+        assert sorted(f.keys()) == [f"{i:04d}" for i in range(5)]
+        g = f["0003"]
+        assert g["data"].shape == (4, 8, 6, 1) and g["data"].dtype == np.float32
+        np.testing.assert_allclose(g["data"][..., 0], outputs["u"][3], rtol=1e-6)
+        np.testing.assert_allclose(g["grid/y"][()], grid.axes[1], rtol=1e-6)
+        np.testing.assert_allclose(g["grid/t"][()], times, rtol=1e-6)
+        assert g.attrs["mu"] == params[3, 0]
+    with Dataset(import_file(p, tmp_path / "back.h5")) as ds:
+        assert ds.parameter_names == ["mu", "beta"]
+        np.testing.assert_array_equal(ds.parameters, params)
+        assert ds.field("v").shape == (5, 4, 8, 6, 2)
+        np.testing.assert_allclose(ds.outputs()["v"], outputs["v"], rtol=1e-6)
+        assert ds.input_names == ["u0"] and ds.grid.periodic == grid.periodic
+
+
+def test_one_dimensional_trajectories_use_the_tensor_layout(tmp_path):
+    grid = Grid.uniform(16, 1, periodic=True)
+    u = RNG.random((3, 5, 16))
+    write_dataset(tmp_path / "r.h5", problem="burgers", config={}, grid=grid,
+                  times=np.linspace(0, 1, 5), parameters=np.zeros((3, 0)),
+                  parameter_space=ParameterSpace((), (), ()), sampler="none",
+                  inputs={"u0": u[:, 0]}, outputs={"u": u}, stats=None, seed=None)
+    p = export_pdebench(tmp_path / "r.h5", tmp_path / "1D_Burgers_Sols_Nu0.1.hdf5")
+    with h5py.File(p, "r") as f:
+        assert f["tensor"].shape == (3, 5, 16) and f["t-coordinate"].shape == (5,)
+    with Dataset(import_file(p, tmp_path / "back.h5")) as ds:
+        assert ds.grid.periodic == (True,) and ds.parameter_names == []
+        np.testing.assert_allclose(ds.outputs()["u"], u, rtol=1e-6)

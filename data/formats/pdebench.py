@@ -143,7 +143,8 @@ def _parameters(f: h5py.File, path: Path, n: int) -> tuple[np.ndarray, tuple[str
         names = tuple(load_json_attr(ds, "names", []))
         values = np.asarray(ds[()], dtype=float).reshape(n, len(names))
         return values, names
-    consts = {**filename_parameters(path), **numeric_attrs(f)}
+    from_name = {} if "rom_problem" in f.attrs else filename_parameters(path)
+    consts = {**from_name, **numeric_attrs(f)}
     names = tuple(consts)
     return np.tile(np.array([consts[k] for k in names], dtype=float), (n, 1)), names
 
@@ -236,25 +237,39 @@ def _plan_seeds(f: h5py.File, path: Path, inputs: Sequence[str] | None,
     grid = _grid(grid_group, path, spatial, names=axis_names)
     t = grid_group["t"][()] if "t" in grid_group else None
     times = check_times(t, nt, path, f"{seeds[0]}/grid/t")
-    squeeze = channels == (1,)
+    squeeze = channels == (1,) and not decode(f.attrs.get("rom_channel", False))
     shape = (nt, *spatial) + (() if squeeze else channels)
-
-    def read(lo: int, hi: int) -> np.ndarray:
-        block = np.stack([f[s]["data"][()] for s in seeds[lo:hi]])
-        return block[..., 0] if squeeze else block
-
-    out = FieldSource(_rename(f, "data", "u"), "output", shape, data.dtype, read,
-                      source="<seed>/data")
-    fields = [out, _initial_condition(out)]
+    out = FieldSource(_rename(f, "data", "u"), "output", shape, data.dtype,
+                      _seed_reader(f, seeds, "data", squeeze), source="<seed>/data")
+    roles = load_json_attr(f, "rom_roles", {})
+    extra = first["rom_fields"] if "rom_fields" in first else {}
+    fields = [out] + [FieldSource(k, roles.get(k, "input"), tuple(extra[k].shape),
+                                  extra[k].dtype, _seed_reader(f, seeds, f"rom_fields/{k}"),
+                                  source=f"<seed>/rom_fields/{k}") for k in extra]
+    if not roles:
+        fields.append(_initial_condition(out))
     values, pnames = _seed_parameters(f, path, seeds)
     return ImportPlan(problem_name(path, f), len(seeds), grid, times, fields, values, pnames,
                       provenance("pdebench", path, layout="seeds", seeds=len(seeds),
                                  attrs=_attrs_record(f)))
 
 
+def _seed_reader(f: h5py.File, seeds: list[str], key: str, squeeze: bool = False
+                 ) -> Callable[[int, int], np.ndarray]:
+    """Samples ``lo:hi`` of the per-seed dataset ``key``, stacked (one seed per sample)."""
+    def read(lo: int, hi: int) -> np.ndarray:
+        block = np.stack([f[s][key][()] for s in seeds[lo:hi]])
+        return block[..., 0] if squeeze else block
+    return read
+
+
 def _seed_parameters(f: h5py.File, path: Path, seeds: list[str]
                      ) -> tuple[np.ndarray, tuple[str, ...]]:
     """File constants plus numeric attributes of each seed group (when every seed has them)."""
+    if "rom_parameter_names" in f.attrs:  # written by rom: one attribute per parameter
+        names = tuple(load_json_attr(f, "rom_parameter_names", []))
+        values = np.array([[float(f[s].attrs[k]) for k in names] for s in seeds], dtype=float)
+        return values.reshape(len(seeds), len(names)), names
     values, names = _parameters(f, path, len(seeds))
     per_seed = [numeric_attrs(f[s]) for s in seeds]
     common = [k for k in per_seed[0] if all(k in p for p in per_seed) and k not in names]
@@ -313,9 +328,14 @@ def _attrs_record(f: h5py.File) -> dict[str, Any]:
 def export_pdebench(data_path: str | os.PathLike, out: str | os.PathLike, *,
                     field: str | None = None, dtype: str | None = "float32",
                     chunk_bytes: int = DEFAULT_CHUNK_BYTES, overwrite: bool = True,
-                    **_: Any) -> Path:
-    """Write a rom dataset in PDEBench's single-file layout and return the path.
+                    layout: str = "auto", **_: Any) -> Path:
+    """Write a rom dataset in a PDEBench layout and return the path.
 
+    ``layout="auto"`` picks PDEBench's own choice: the per-seed layout for 2-D
+    and 3-D trajectories (what ``FNODatasetMult`` reads: ``"{i:04d}/data"``
+    ``(T, *spatial, C)`` and ``"{i:04d}/grid/x|y|z|t"``; the other fields go to
+    ``"{i:04d}/rom_fields/<name>"`` and the parameters to the seed's attributes),
+    the single-file layout (``FNODatasetSingle``) otherwise. In that layout
     ``tensor`` is the output ``field`` (default: the first output), shaped
     ``(N, T, *spatial)`` (steady data: ``(N, 1, *spatial)``); the coordinates
     are ``x-/y-/z-coordinate`` and ``t-coordinate`` (``[0]`` when steady). A
@@ -335,23 +355,70 @@ def export_pdebench(data_path: str | os.PathLike, out: str | os.PathLike, *,
             raise ValueError(f"{data_path}: no output field {field!r} to export; outputs: "
                              f"{', '.join(ds.output_names) or 'none'}")
         steady = ds.times is None
+        if layout == "auto":
+            layout = "seeds" if not steady and ds.grid.ndim >= 2 else "tensor"
+        if layout not in ("tensor", "seeds") or (layout == "seeds" and steady):
+            raise ValueError(f"PDEBench layout {layout!r} is not available for this dataset "
+                             "(tensor; seeds for trajectories)")
         expected = (ds.n_samples,) + (() if steady else (len(ds.times),)) + ds.grid.shape
+        if layout == "seeds":
+            return _atomic(out, lambda f: _write_seeds(f, ds, main, dtype, chunk_bytes))
         if tuple(ds.field(main).shape) != expected:
             raise ValueError(f"{data_path}: PDEBench's 'tensor' holds a scalar field; "
                              f"{main!r} has shape {ds.field(main).shape} (expected {expected})")
         names = _export_names(ds, main, steady)
-        tmp = out.with_name(f".{out.name}.export-{os.getpid()}")
-        try:
-            with h5py.File(tmp, "w") as f:
-                _write_header(f, ds, names, steady, dtype)
-                for src, dst in names.items():
-                    _copy_field(ds.field(src), f, dst, dtype, chunk_bytes,
-                                steady and src in ds.output_names)
-            os.replace(tmp, out)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+
+        def write(f: h5py.File) -> None:
+            _write_header(f, ds, names, steady, dtype)
+            for src, dst in names.items():
+                _copy_field(ds.field(src), f, dst, dtype, chunk_bytes,
+                            steady and src in ds.output_names)
+
+        return _atomic(out, write)
+
+
+def _atomic(out: Path, write: Callable[[h5py.File], None]) -> Path:
+    """Run ``write`` on a temporary HDF5 file next to ``out``, then rename it to ``out``."""
+    tmp = out.with_name(f".{out.name}.export-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            write(f)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return out
+
+
+def _write_seeds(f: h5py.File, ds: Any, main: str, dtype: str | None, chunk_bytes: int) -> None:
+    """PDEBench's per-seed layout, one group per sample, written block by block."""
+    ftype = np.dtype(dtype) if dtype else np.float64
+    others = [k for k in ds.input_names + ds.output_names if k != main]
+    channel = ds.field(main).ndim > 2 + ds.grid.ndim
+    params = np.asarray(ds.parameters, dtype=float).reshape(ds.n_samples, -1)
+    f.attrs["rom_problem"] = ds.problem
+    f.attrs["rom_steady"] = False
+    f.attrs["rom_channel"] = bool(channel)
+    f.attrs["rom_periodic"] = json_attr([bool(b) for b in ds.grid.periodic])
+    f.attrs["rom_names"] = json_attr({"data": main})
+    f.attrs["rom_roles"] = json_attr({k: "input" if k in ds.input_names else "output"
+                                      for k in [main, *others]})
+    f.attrs["rom_parameter_names"] = json_attr(list(ds.parameter_names))
+    width = max(4, len(str(ds.n_samples - 1)))
+    per = sum(ds.field(k).size // ds.n_samples * 8 for k in [main, *others])
+    for lo, hi in iter_blocks(ds.n_samples, samples_per_chunk(per, chunk_bytes)):
+        block = {k: ds.field(k)[lo:hi] for k in [main, *others]}
+        for i in range(lo, hi):
+            g = f.create_group(f"{i:0{width}d}")
+            data = block[main][i - lo]
+            g.create_dataset("data", data=(data if channel else data[..., None]).astype(ftype))
+            for a, axis in zip("xyz", ds.grid.axes):
+                g.create_dataset(f"grid/{a}", data=np.asarray(axis).astype(ftype))
+            g.create_dataset("grid/t", data=np.asarray(ds.times).astype(ftype))
+            for k in others:
+                g.create_dataset(f"rom_fields/{k}", data=block[k][i - lo].astype(ftype))
+            for j, p in enumerate(ds.parameter_names):
+                g.attrs[p] = float(params[i, j])
 
 
 def _export_names(ds: Any, main: str, steady: bool) -> dict[str, str]:
