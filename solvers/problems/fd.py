@@ -250,27 +250,101 @@ def nodal_face_coefficients(grid: Grid, coeff: float | np.ndarray, bc: BC = None
     return out
 
 
-def _diffusion_triples(grid: Grid, faces: Sequence[float | np.ndarray], kinds: tuple[str, ...]
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """COO triple on the full grid of the graph-Laplacian form with face conductances."""
+def _scaled_faces(grid: Grid, faces: Sequence[float | np.ndarray], kinds: tuple[str, ...]
+                  ) -> list[np.ndarray]:
+    """Face conductances over ``h_d²`` (half weight along Neumann sides), per axis."""
     if len(faces) != grid.ndim:
         raise ValueError(f"expected {grid.ndim} face coefficient arrays, got {len(faces)}")
-    rows, cols, vals = [], [], []
+    out = []
     for d, kind in enumerate(kinds):
-        p, q, left = _neighbour_pairs(grid.shape, d, kind == "periodic")
         fshape = face_shape(grid, d, kinds)
         w = np.asarray(faces[d])
         if w.ndim and w.shape != fshape:
             raise ValueError(f"face coefficients of axis {d} have shape {w.shape}, expected {fshape}")
         w = np.broadcast_to(w, fshape) / grid.spacing[d] ** 2
+        left = [slice(None)] * grid.ndim
+        if kind != "periodic":
+            left[d] = slice(0, -1)
         for e, other in enumerate(kinds):  # half cells along Neumann boundaries
             if e != d and other == "neumann":
-                w = w * np.broadcast_to(_end_factor(grid.shape, e), grid.shape)[left]
-        w = np.broadcast_to(w, fshape).ravel()
+                w = w * np.broadcast_to(_end_factor(grid.shape, e), grid.shape)[tuple(left)]
+        out.append(np.broadcast_to(w, fshape))
+    return out
+
+
+def _diffusion_triples(grid: Grid, faces: Sequence[float | np.ndarray], kinds: tuple[str, ...]
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COO triple on the full grid of the graph-Laplacian form with face conductances."""
+    rows, cols, vals = [], [], []
+    for d, w in enumerate(_scaled_faces(grid, faces, kinds)):
+        p, q, _ = _neighbour_pairs(grid.shape, d, kinds[d] == "periodic")
+        w = w.ravel()
         rows += [p, q, p, q]
         cols += [p, q, q, p]
         vals += [w, w, -w, -w]
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+
+def _diffusion_banded(grid: Grid, faces: list[np.ndarray], kinds: tuple[str, ...]
+                      ) -> sp.csr_matrix:
+    """The graph-Laplacian form on the unknowns, built diagonal by diagonal.
+
+    In the C-ordered unknown grid (shape ``m``), the neighbour along axis ``d``
+    is at offset ``s_d = Π_{e>d} m_e``: the operator is banded with
+    off-diagonals ``-w`` at ``±s_d`` (and ``±(m_d-1) s_d`` for a periodic
+    wrap) and the diagonal is the sum of the adjacent face weights; faces to
+    a Dirichlet node only add to the diagonal.
+    """
+    m = tuple(n - 2 if k == "dirichlet" else n for n, k in zip(grid.shape, kinds, strict=True))
+    size = int(np.prod(m))
+    inner = tuple(slice(1, -1) if k == "dirichlet" else slice(None) for k in kinds)
+    diag = np.zeros(m)
+    bands: dict[int, np.ndarray] = {}
+
+    def add_band(offset: int, values: np.ndarray) -> None:
+        v = values.ravel()[:size - offset]
+        bands[offset] = bands[offset] + v if offset in bands else v.copy()
+
+    for d, kind in enumerate(kinds):
+        sl = list(inner)
+        sl[d] = slice(None)
+        w = faces[d][tuple(sl)]                 # faces along d, unknown positions elsewhere
+        stride = int(np.prod(m[d + 1:]))
+        n_d = m[d]
+        take = [slice(None)] * grid.ndim
+        if kind == "periodic":
+            diag += w + np.roll(w, 1, axis=d)   # faces j and j-1 (mod n) of node j
+            up = w.copy()
+            take[d] = -1
+            up[tuple(take)] = 0.0               # wrap pair handled separately
+            add_band(stride, -up)
+            if n_d > 1:
+                wrap = np.zeros(m)
+                take[d] = 0
+                wrap[tuple(take)] = w[tuple([slice(None)] * d + [-1])]
+                add_band((n_d - 1) * stride, -wrap)
+            continue
+        lo = [slice(None)] * grid.ndim
+        hi = [slice(None)] * grid.ndim
+        if kind == "dirichlet":                 # unknown j sits between faces j and j+1
+            lo[d], hi[d] = slice(0, -1), slice(1, None)
+            diag += w[tuple(lo)] + w[tuple(hi)]
+            up = np.zeros(m)
+            take[d] = slice(0, -1)
+            up[tuple(take)] = w[tuple([slice(None)] * d + [slice(1, -1)])]
+        else:                                   # neumann: node j between faces j-1 and j
+            pad = [(0, 0)] * grid.ndim
+            pad[d] = (1, 1)
+            wp = np.pad(w, pad)
+            lo[d], hi[d] = slice(0, -1), slice(1, None)
+            diag += wp[tuple(lo)] + wp[tuple(hi)]
+            up = np.zeros(m)
+            take[d] = slice(0, -1)
+            up[tuple(take)] = w
+        add_band(stride, -up)
+    offsets = [0] + [o for o in bands] + [-o for o in bands]
+    data = [diag.ravel()] + list(bands.values()) + list(bands.values())
+    return sp.diags(data, offsets, shape=(size, size), format="csr")
 
 
 # -- public operators ----------------------------------------------------------------
@@ -302,8 +376,7 @@ def diffusion_operator_faces(grid: Grid, faces: Sequence[float | np.ndarray],
     :func:`diffusion_operator`.
     """
     kinds = axis_bcs(grid, bc)
-    rows, cols, vals = _diffusion_triples(grid, faces, kinds)
-    return _to_unknowns(grid, kinds, rows, cols, vals)
+    return _diffusion_banded(grid, _scaled_faces(grid, faces, kinds), kinds)
 
 
 def laplacian(grid: Grid, bc: BC = None) -> sp.csr_matrix:

@@ -30,6 +30,7 @@ values at common nodes, to round-off.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -76,6 +77,10 @@ class GaussianRandomField:
 
     def _modes(self) -> np.ndarray:
         """Multi-indices ``(n_params, ndim)`` of the retained modes, C order."""
+        return self._mode_table
+
+    @cached_property
+    def _mode_table(self) -> np.ndarray:
         grids = np.meshgrid(*[np.arange(self.n_modes)] * self.ndim, indexing="ij")
         idx = np.stack([g.ravel() for g in grids], axis=1)
         return idx[1:] if self.zero_mean else idx
@@ -89,6 +94,10 @@ class GaussianRandomField:
 
     def eigenvalues(self) -> np.ndarray:
         """``λ_k = σ² (|κ_k|² + τ²)^{-α}`` in parameter order."""
+        return self._eigenvalue_table.copy()
+
+    @cached_property
+    def _eigenvalue_table(self) -> np.ndarray:
         kap = self._wavenumbers_1d()[self._modes()]
         return self.scale ** 2 * (np.sum(kap ** 2, axis=1) + self.tau ** 2) ** (-self.alpha)
 
@@ -121,7 +130,7 @@ class GaussianRandomField:
         if xi.size != self.n_params:
             raise ValueError(f"expected {self.n_params} KL coefficients, got {xi.size}")
         coef = np.zeros((self.n_modes,) * self.ndim)
-        coef[tuple(self._modes().T)] = np.sqrt(self.eigenvalues()) * xi
+        coef[tuple(self._modes().T)] = np.sqrt(self._eigenvalue_table) * xi
         return coef
 
     def evaluate(self, xi: np.ndarray, grid: Grid, derivative: int | None = None) -> np.ndarray:
