@@ -95,6 +95,9 @@ class BurgersSolver:
         u = np.asarray(u0, dtype=float)
         if u.shape != (self.n,):
             raise ValueError(f"u0 has shape {u.shape}, expected ({self.n},)")
+        times = np.asarray(times, dtype=float)
+        if times.size and (times[0] < 0 or np.any(np.diff(times) < 0)):
+            raise ValueError("output times must be non-negative and non-decreasing")
         u_hat = sfft.rfft(u)
         out = np.empty((len(times), self.n))
         t = 0.0
