@@ -216,6 +216,35 @@ def check_times(times: np.ndarray | None, n_steps: int, path: Path | str, name: 
                      "time steps")
 
 
+# --------------------------------------------------------------------------- coordinates
+#: coordinate arrays up to this length keep their float64 values in ``@rom_exact``
+EXACT_LIMIT = 4096
+
+
+def write_coordinates(group: h5py.Group, name: str, values: np.ndarray,
+                      dtype: Any = np.float32) -> h5py.Dataset:
+    """Coordinates (axis or times) in the format's ``dtype``; when rounding changed them,
+    their float64 values also go to the attribute ``rom_exact`` (so that a round trip
+    gives back the same grid; foreign readers ignore it)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    ds = group.create_dataset(name, data=v.astype(dtype or np.float64))
+    if v.size <= EXACT_LIMIT and not np.array_equal(ds[()].astype(np.float64), v):
+        ds.attrs["rom_exact"] = v
+    return ds
+
+
+def read_coordinates(ds: h5py.Dataset) -> np.ndarray:
+    """Coordinates as float64: ``@rom_exact`` when present and consistent, else the values."""
+    v = np.asarray(ds[()], dtype=np.float64)
+    exact = ds.attrs.get("rom_exact")
+    if exact is not None:
+        exact = np.asarray(exact, dtype=np.float64)
+        scale = max(float(np.max(np.abs(v))) if v.size else 0.0, 1e-300)
+        if exact.size == v.size and np.allclose(exact, v.ravel(), rtol=1e-6, atol=1e-7 * scale):
+            return exact.reshape(v.shape)
+    return v
+
+
 # --------------------------------------------------------------------------- writing
 def write_plan(plan: ImportPlan, out: str | os.PathLike, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                overwrite: bool = False, progress: Callable[[int], None] | None = None) -> Path:

@@ -45,8 +45,10 @@ from .common import (
     numeric_attrs,
     pick_names,
     provenance,
+    read_coordinates,
     require,
     samples_per_chunk,
+    write_coordinates,
 )
 
 COORDS = ("x-coordinate", "y-coordinate", "z-coordinate")
@@ -126,7 +128,7 @@ def _grid(f: h5py.File | h5py.Group, path: Path, spatial: tuple[int, ...],
     """The tensor grid of the coordinate datasets, checked against the data's spatial shape."""
     axes = []
     for k, n in enumerate(spatial):
-        ax = np.asarray(require(f, names[k], path)[()], dtype=float).ravel()
+        ax = read_coordinates(require(f, names[k], path)).ravel()
         if ax.size != n:
             raise ValueError(f"{path}: '{names[k]}' has {ax.size} entries but the data has "
                              f"{n} points along axis {k}")
@@ -173,7 +175,8 @@ def _plan_tensor(f: h5py.File, path: Path, inputs: Sequence[str] | None,
         steady = bool(decode(f.attrs["rom_steady"]))
     else:  # Darcy: one "time" and the coefficient nu
         steady = nt == 1 and ("nu" in f or TIME not in f)
-    times = None if steady else check_times(f[TIME][()] if TIME in f else None, nt, path, TIME)
+    times = None if steady else check_times(read_coordinates(f[TIME]) if TIME in f else None,
+                                            nt, path, TIME)
     if not roles:
         in_names = pick_names(list(arrays), inputs, [], path, "input") if inputs else \
             [k for k in arrays if k not in out_names and arrays[k][1:] == spatial]
@@ -202,7 +205,7 @@ def _plan_cfd(f: h5py.File, path: Path, inputs: Sequence[str] | None,
     first = f[out_names[0]]
     n, nt, spatial = first.shape[0], first.shape[1], tuple(first.shape[2:])
     grid = _grid(f, path, spatial)
-    times = check_times(f[TIME][()] if TIME in f else None, nt, path, TIME)
+    times = check_times(read_coordinates(f[TIME]) if TIME in f else None, nt, path, TIME)
     fields = [_trajectory_field(f[v], v, "output", False, path) for v in out_names]
     if inputs:
         pick_names(list(arrays), inputs, [], path, "input")
@@ -235,7 +238,7 @@ def _plan_seeds(f: h5py.File, path: Path, inputs: Sequence[str] | None,
     nt, spatial = data.shape[0], tuple(data.shape[1:1 + d])
     channels = tuple(data.shape[1 + d:])
     grid = _grid(grid_group, path, spatial, names=axis_names)
-    t = grid_group["t"][()] if "t" in grid_group else None
+    t = read_coordinates(grid_group["t"]) if "t" in grid_group else None
     times = check_times(t, nt, path, f"{seeds[0]}/grid/t")
     squeeze = channels == (1,) and not decode(f.attrs.get("rom_channel", False))
     shape = (nt, *spatial) + (() if squeeze else channels)
@@ -413,8 +416,8 @@ def _write_seeds(f: h5py.File, ds: Any, main: str, dtype: str | None, chunk_byte
             data = block[main][i - lo]
             g.create_dataset("data", data=(data if channel else data[..., None]).astype(ftype))
             for a, axis in zip("xyz", ds.grid.axes):
-                g.create_dataset(f"grid/{a}", data=np.asarray(axis).astype(ftype))
-            g.create_dataset("grid/t", data=np.asarray(ds.times).astype(ftype))
+                write_coordinates(g, f"grid/{a}", axis, ftype)
+            write_coordinates(g, "grid/t", ds.times, ftype)
             for k in others:
                 g.create_dataset(f"rom_fields/{k}", data=block[k][i - lo].astype(ftype))
             for j, p in enumerate(ds.parameter_names):
@@ -440,9 +443,9 @@ def _write_header(f: h5py.File, ds: Any, names: dict[str, str], steady: bool,
     """Coordinates, constants as attributes, ``rom_*`` attributes and ``rom_parameters``."""
     ftype = np.dtype(dtype) if dtype else np.float64
     for k, axis in enumerate(ds.grid.axes):
-        f.create_dataset(COORDS[k], data=np.asarray(axis, dtype=ftype))
+        write_coordinates(f, COORDS[k], axis, ftype)
     t = np.zeros(1) if steady else np.asarray(ds.times)
-    f.create_dataset(TIME, data=t.astype(ftype))
+    write_coordinates(f, TIME, t, ftype)
     params = np.asarray(ds.parameters, dtype=float).reshape(ds.n_samples, -1)
     for j, name in enumerate(ds.parameter_names):
         col = params[:, j]

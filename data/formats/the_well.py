@@ -43,10 +43,12 @@ from .common import (
     decode,
     iter_blocks,
     provenance,
+    read_coordinates,
     require,
     require_attr,
     samples_per_chunk,
     str_list,
+    write_coordinates,
 )
 
 FIELD_GROUPS = ("t0_fields", "t1_fields", "t2_fields")
@@ -135,13 +137,13 @@ def _grid(dims: h5py.Group, path: Path, spatial_dims: list[str],
                 decode(ds.attrs.get("time_varying", False)):
             raise ValueError(f"{path}: coordinates '{a}' vary between trajectories or in time; "
                              "only fixed tensor-product grids are supported")
-        axes.append(np.asarray(ds[()], dtype=float).ravel())
+        axes.append(read_coordinates(ds).ravel())
     return Grid(tuple(axes), tuple(a in periodic for a in spatial_dims))
 
 
 def _times(dims: h5py.Group, path: Path, n: int) -> np.ndarray:
     ds = require(dims, "time", path)
-    t = np.asarray(ds[()], dtype=float)
+    t = read_coordinates(ds)
     if decode(ds.attrs.get("sample_varying", False)) and t.ndim == 2:
         if not np.allclose(t, t[:1]):
             raise ValueError(f"{path}: the time grid differs between trajectories")
@@ -319,10 +321,10 @@ def _write_dimensions(f: h5py.File, ds: Any, axis_names: list[str], steady: bool
     ftype = np.dtype(dtype) if dtype else np.float64
     g = f.create_group("dimensions")
     g.attrs["spatial_dims"] = np.array(axis_names, dtype=h5py.string_dtype())
-    t = g.create_dataset("time", data=(np.zeros(1) if steady else ds.times).astype(ftype))
+    t = write_coordinates(g, "time", np.zeros(1) if steady else ds.times, ftype)
     t.attrs["sample_varying"] = False
     for a, axis in zip(axis_names, ds.grid.axes):
-        _flags(g.create_dataset(a, data=np.asarray(axis).astype(ftype)), False, False)
+        _flags(write_coordinates(g, a, axis, ftype), False, False)
 
 
 def _write_boundaries(f: h5py.File, ds: Any, axis_names: list[str]) -> None:
