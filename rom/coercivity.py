@@ -87,13 +87,15 @@ class SCM:
 
     kind = "scm"
 
-    def __init__(self, A_terms: tuple, X: Any, n_neighbors: int = 16):
+    def __init__(self, A_terms: tuple | None, X: Any, n_neighbors: int = 16,
+                 box: np.ndarray | None = None):
         self.A_terms = A_terms
         self.X = X
         self.n_neighbors = n_neighbors
-        bounds = [(generalized_eig_extreme(Aq, X, "min")[0],
-                   generalized_eig_extreme(Aq, X, "max")[0]) for Aq in A_terms]
-        self.box = np.array(bounds)
+        if box is None:
+            box = np.array([(generalized_eig_extreme(Aq, X, "min")[0],
+                             generalized_eig_extreme(Aq, X, "max")[0]) for Aq in A_terms])
+        self.box = np.asarray(box, dtype=float)
         self.C_theta = np.zeros((0, len(A_terms)))   # theta at the constraint points
         self.C_mu = np.zeros((0, 0))
         self.C_alpha = np.zeros(0)
@@ -148,6 +150,14 @@ class SCM:
         if mu is None:
             raise ValueError("SCM lower bounds need the parameters mu as well as theta")
         return self.lower_bound(mu, theta_A)
+
+    @classmethod
+    def from_online_data(cls, d: dict[str, Any]) -> SCM:
+        """The online part only (lower/upper bounds; no new constraint points)."""
+        scm = cls(None, None, int(d["n_neighbors"]), box=d["box"])
+        scm.C_mu, scm.C_theta = np.asarray(d["C_mu"]), np.asarray(d["C_theta"])
+        scm.C_alpha, scm.C_y = np.asarray(d["C_alpha"]), np.asarray(d["C_y"])
+        return scm
 
     def online_data(self) -> dict[str, Any]:
         return {"box": self.box, "C_mu": self.C_mu, "C_theta": self.C_theta,
