@@ -55,6 +55,17 @@ class FNO(nn.Module):
         "projection_channels": 128, "factorization": "dense", "rank": 0.5,
         "padding": 0.0, "grid_embedding": True,
     }
+    ARCH_HELP: ClassVar[dict[str, str]] = {
+        "width": "Channels of the Fourier layers.",
+        "modes": "Fourier modes kept per axis (one int, or one per axis: 12,12).",
+        "layers": "Number of Fourier layers.",
+        "lifting_channels": "Hidden channels of the lifting MLP (0: linear lifting).",
+        "projection_channels": "Hidden channels of the projection MLP.",
+        "factorization": "Spectral weights: dense, cp or tucker.",
+        "rank": "CP rank (int > 1) or fraction of the dense weight count kept.",
+        "padding": "Zero padding of each axis as a fraction of its size (non-periodic data).",
+        "grid_embedding": "Append the grid coordinates as input channels.",
+    }
 
     def __init__(self, in_channels: int, out_channels: int, ndim: int, width: int = 32,
                  modes: int | list[int] = 12, layers: int = 4, lifting_channels: int = 0,

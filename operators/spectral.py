@@ -23,7 +23,7 @@ shape ``(B, C_in, 2 m_1, ..., 2 m_{d-1}, m_d)`` so that the product is one
 Complex weights are stored as real tensors with a trailing dimension 2
 (``torch.view_as_complex``) so that optimisers, DDP and safetensors see real
 tensors. FFTs run in float32 even under autocast (half-precision FFTs lose
-accuracy and need power-of-two sizes).
+accuracy and need power-of-two sizes); float64 inputs stay float64.
 """
 
 from __future__ import annotations
@@ -179,7 +179,8 @@ class SpectralConv(nn.Module):
         dims = tuple(range(-nd, 0))
         dtype = x.dtype
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x_ft = torch.fft.rfftn(x.float(), dim=dims, norm="forward")
+            xf = x if x.dtype == torch.float64 else x.float()
+            x_ft = torch.fft.rfftn(xf, dim=dims, norm="forward")
             out = self._multiply(gather_modes(x_ft, used), used)
             out = torch.fft.irfftn(scatter_modes(out, shape), s=shape, dim=dims, norm="forward")
         return out.to(dtype)

@@ -1,0 +1,149 @@
+"""HDF5-backed torch dataset: field selection, pairing modes, splits, lazy per-worker files.
+
+The fixture builders here (``write_steady``, ``write_heat``) are reused by the other
+operator tests: exact solutions of linear periodic PDEs, so FNO can fit them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from data.dataset import write_dataset
+from data.torch_dataset import OperatorDataset, dataset_from_meta, parse_field_list, split_indices
+from solvers.problems import Grid, ParameterSpace
+
+
+def _smooth_fields(rng: np.random.Generator, n: int, shape: tuple[int, ...], kmax: int = 4
+                   ) -> np.ndarray:
+    """Random band-limited periodic fields ``(n, *shape)`` (modes ``|k| <= kmax``)."""
+    out = np.zeros((n, *shape))
+    mesh = np.meshgrid(*[np.arange(m) / m for m in shape], indexing="ij")
+    bcast = (-1, *[1] * len(shape))
+    for k in np.ndindex(*([2 * kmax + 1] * len(shape))):
+        kk = np.array(k) - kmax
+        phase = 2 * np.pi * sum(ki * xi for ki, xi in zip(kk, mesh))
+        amp = rng.standard_normal((n, 2)) / (1.0 + (kk ** 2).sum())
+        out += amp[:, 0].reshape(bcast) * np.cos(phase) + amp[:, 1].reshape(bcast) * np.sin(phase)
+    return out
+
+
+def _helmholtz_periodic(a: np.ndarray, ndim: int) -> np.ndarray:
+    """``u`` with ``-Δu + u = a`` on the periodic unit cube (exact via FFT)."""
+    axes = tuple(range(1, ndim + 1))
+    ah = np.fft.fftn(a, axes=axes)
+    k2 = sum(np.meshgrid(*[(2 * np.pi * np.fft.fftfreq(n, 1.0 / n)) ** 2 for n in a.shape[1:]],
+                         indexing="ij"))
+    return np.fft.ifftn(ah / (1.0 + k2 / 20.0), axes=axes).real
+
+
+def _space(p: int) -> ParameterSpace:
+    return ParameterSpace(tuple(f"m{i}" for i in range(p)), ("normal",) * p,
+                          ((-3.0, 3.0),) * p)
+
+
+def write_steady(path, n: int = 12, res: int = 16, ndim: int = 2, seed: int = 0,
+                 channels: bool = False):
+    """Steady dataset: input ``a`` -> output ``u`` (and ``v = a**2`` as a second output)."""
+    rng = np.random.default_rng(seed)
+    grid = Grid.uniform(res, ndim=ndim, periodic=True)
+    a = _smooth_fields(rng, n, grid.shape)
+    u = _helmholtz_periodic(a, ndim)
+    outputs = {"u": np.stack([u, 2 * u], axis=-1) if channels else u, "v": a ** 2}
+    return write_dataset(path, problem="synthetic", config={"problem": "synthetic", "n": n},
+                         grid=grid, times=None, parameters=rng.standard_normal((n, 2)),
+                         parameter_space=_space(2), sampler="normal", inputs={"a": a},
+                         outputs=outputs, stats={"seconds": np.full(n, 0.01)}, seed=seed)
+
+
+def write_heat(path, n: int = 6, res: int = 16, n_times: int = 4, seed: int = 0, nu: float = 0.01):
+    """1-D periodic heat equation, exact: ``u(t) = exp(-nu |2 pi k|^2 t) u0`` mode by mode;
+    input ``u0``, output ``u`` at ``t = 0.1 .. 0.1 n_times`` (initial state not stored)."""
+    rng = np.random.default_rng(seed)
+    grid = Grid.uniform(res, ndim=1, periodic=True)
+    u0 = _smooth_fields(rng, n, grid.shape)
+    times = 0.1 * np.arange(1, n_times + 1)
+    k2 = (2 * np.pi * np.fft.fftfreq(res, 1.0 / res)) ** 2
+    uh = np.fft.fft(u0, axis=1)
+    u = np.stack([np.fft.ifft(uh * np.exp(-nu * k2 * t * 100), axis=1).real for t in times],
+                 axis=1)
+    return write_dataset(path, problem="heat_synthetic", config={"problem": "heat_synthetic"},
+                         grid=grid, times=times, parameters=rng.standard_normal((n, 1)),
+                         parameter_space=_space(1), sampler="normal", inputs={"u0": u0},
+                         outputs={"u": u}, stats={"seconds": np.full(n, 0.02)}, seed=seed)
+
+
+def test_steady_pairs_shapes_and_values(tmp_path):
+    path = write_steady(tmp_path / "s.h5", n=5, res=8, channels=True)
+    ds = OperatorDataset(path)
+    assert ds.mode == "steady" and len(ds) == 5
+    assert (ds.in_channels, ds.out_channels) == (1, 3)  # a | u (2 channels), v
+    item = ds[2]
+    assert item["x"].shape == (1, 8, 8) and item["y"].shape == (3, 8, 8)
+    assert item["x"].dtype == torch.float32 and float(item["t"]) == 0.0
+    import h5py
+
+    with h5py.File(path) as f:
+        np.testing.assert_allclose(item["y"][1].numpy(), f["outputs/u"][2, ..., 1], rtol=1e-6)
+        np.testing.assert_allclose(item["y"][2].numpy(), f["outputs/v"][2], rtol=1e-6)
+
+
+def test_field_and_channel_selection(tmp_path):
+    path = write_steady(tmp_path / "s.h5", n=4, res=8, channels=True)
+    ds = OperatorDataset(path, outputs="u:1", indices=[3, 1])
+    assert ds.out_channels == 1 and len(ds) == 2
+    assert int(ds[0]["index"]) == 3
+    assert [str(s) for s in parse_field_list("a:0,1,b")] == ["a:0,1", "b"]
+    with pytest.raises(ValueError, match="no field"):
+        OperatorDataset(path, inputs="nope")
+    with pytest.raises(ValueError, match="channels"):
+        OperatorDataset(path, outputs="u:5")
+
+
+def test_all2all_pairs_and_lead_times(tmp_path):
+    path = write_heat(tmp_path / "h.h5", n=3, n_times=4)
+    ds = OperatorDataset(path)
+    assert ds.mode == "all2all" and [s.name for s in ds.initial] == ["u0"]
+    T = 5  # the initial condition is prepended at t = 0
+    assert len(ds) == 3 * T * (T + 1) // 2
+    np.testing.assert_allclose(ds.times, [0, 0.1, 0.2, 0.3, 0.4])
+    leads = sorted({round(float(ds[k]["t"]), 6) for k in range(len(ds))})
+    assert leads == [0.0, 0.1, 0.2, 0.3, 0.4]
+    for k in range(len(ds)):  # identity pairs have lead time 0 and x == y
+        it = ds[k]
+        if float(it["t"]) == 0.0:
+            torch.testing.assert_close(it["x"], it["y"])
+
+
+def test_window_mode_and_time_steps(tmp_path):
+    path = write_heat(tmp_path / "h.h5", n=2, n_times=6)
+    ds = OperatorDataset(path, time_mode="window", steps_in=2, steps_out=2, time_steps="0:6")
+    assert ds.in_channels == 2 and ds.out_channels == 2
+    assert len(ds) == 2 * (7 - 4 + 1)
+    traj = ds.states(int(ds[0]["index"]))
+    torch.testing.assert_close(ds[1]["y"], torch.from_numpy(traj[3:5, 0]))
+    with pytest.raises(ValueError, match="needs 20 time steps"):
+        OperatorDataset(path, time_mode="window", steps_in=10, steps_out=10)
+    with pytest.raises(ValueError, match="time axis"):
+        OperatorDataset(path, time_mode="steady")
+
+
+def test_split_is_deterministic_and_disjoint():
+    s1, s2 = split_indices(20, 0.2, 0.1, seed=3), split_indices(20, 0.2, 0.1, seed=3)
+    assert s1 == s2
+    assert (len(s1["train"]), len(s1["val"]), len(s1["test"])) == (14, 4, 2)
+    assert sorted(s1["train"] + s1["val"] + s1["test"]) == list(range(20))
+    with pytest.raises(ValueError):
+        split_indices(2, 0.5, 0.5)
+
+
+def test_rebuild_from_describe_and_workers(tmp_path):
+    path = write_heat(tmp_path / "h.h5", n=4, n_times=3)
+    ds = OperatorDataset(path, indices=[0, 2], cache_bytes=0)  # chunked reads, no cache
+    again = dataset_from_meta(path, ds.describe(), [0, 2])
+    torch.testing.assert_close(ds[7]["y"], again[7]["y"])
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)
+    batches = list(loader)  # each worker opens the file itself
+    assert sum(b["x"].shape[0] for b in batches) == len(ds)
+    torch.testing.assert_close(batches[0]["x"][1], ds[1]["x"])
