@@ -278,3 +278,28 @@ def test_solve_matches_spsolve_and_fields_have_grid_shape(name):
     rebuilt = make_problem(**{"name": p.config()["problem"], "resolution": p.config()["resolution"]},
                            **p.config()["options"])
     np.testing.assert_array_equal(rebuilt.assemble(mu).b, p.assemble(mu).b)
+
+
+@pytest.mark.parametrize("name, options, msg", [
+    ("darcy", {"scheme": "upwind"}, "unknown scheme"),
+    ("darcy", {"face": "geometric"}, "unknown face average"),
+    ("thermal_block", {"blocks_x": 0}, "at least 1"),
+    ("thermal_block", {"mu_min": 2.0}, "mu_min < mu_max"),
+    ("helmholtz", {"bc": "pml"}, "unknown bc"),
+    ("helmholtz", {"delta_max": 1.5}, "delta_max"),
+    ("advection_diffusion", {"eps_min": 0.0}, "eps_min"),
+])
+def test_bad_options_give_one_line_errors(name, options, msg):
+    with pytest.raises(ValueError, match=msg):
+        make_problem(name, 9, **options)
+
+
+def test_bad_parameter_vectors_are_rejected():
+    with pytest.raises(ValueError, match="expected 4 conductivities"):
+        make_problem("thermal_block", 9).assemble(np.ones(3))
+    with pytest.raises(ValueError, match="expected 4 parameters"):
+        make_problem("helmholtz", 9).assemble(np.ones(2))
+    with pytest.raises(ValueError, match="eps must be positive"):
+        make_problem("advection_diffusion", 9).assemble(np.array([0.0, 1.0, 0.0]))
+    with pytest.raises(ValueError, match="KL coefficients"):
+        make_problem("darcy", 9, n_modes=2).assemble(np.ones(5))

@@ -72,6 +72,7 @@ class ThermalBlock(Problem):
         self.blocks = (bx, by)
         self._grid = Grid.uniform(self.resolution, 2)
         self._terms: tuple[sp.csr_matrix, ...] | None = None
+        self._face_ind: list[np.ndarray] | None = None
 
     @property
     def n_blocks(self) -> int:
@@ -112,15 +113,19 @@ class ThermalBlock(Problem):
     def input_fields(self, mu: np.ndarray) -> dict[str, np.ndarray]:
         return {"mu_field": self.conductivity(mu)}
 
+    def face_indicators(self) -> list[np.ndarray]:
+        """Per axis, ``(n_blocks, *face_shape)`` block shares of the faces (cached)."""
+        if self._face_ind is None:
+            self._face_ind = [self._indicators(*fd.face_centres(self.grid, d)) for d in range(2)]
+        return self._face_ind
+
     # -- affine decomposition ----------------------------------------------------------
     def block_operators(self) -> tuple[sp.csr_matrix, ...]:
         """``A_q``: the flux operator with the face indicator of block ``q`` as conductance."""
         if self._terms is None:
-            g = self.grid
-            face_ind = [self._indicators(*fd.face_centres(g, d)) for d in range(2)]
-            self._terms = tuple(
-                fd.diffusion_operator_faces(g, [face_ind[0][q], face_ind[1][q]])
-                for q in range(self.n_blocks))
+            ind = self.face_indicators()
+            self._terms = tuple(fd.diffusion_operator_faces(self.grid, [ind[0][q], ind[1][q]])
+                                for q in range(self.n_blocks))
         return self._terms
 
     def _load(self, source: Source) -> np.ndarray:
@@ -139,10 +144,8 @@ class ThermalBlock(Problem):
     def operator(self, mu: np.ndarray) -> sp.csr_matrix:
         """``A(μ)`` assembled directly from the face conductivities of ``μ``."""
         mu = self._check_mu(mu)
-        g = self.grid
-        faces = [np.tensordot(mu, self._indicators(*fd.face_centres(g, d)), axes=1)
-                 for d in range(2)]
-        return fd.diffusion_operator_faces(g, faces)
+        faces = [np.tensordot(mu, ind, axes=1) for ind in self.face_indicators()]
+        return fd.diffusion_operator_faces(self.grid, faces)
 
     def _assemble_with_source(self, mu: np.ndarray, source: Source) -> LinearSystem:
         return LinearSystem(self.operator(mu), self._load(source), symmetric=True, spd=True)
