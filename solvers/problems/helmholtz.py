@@ -175,8 +175,9 @@ class Helmholtz(Problem):
         Ar, Ai = system.A.real.tocsr(), system.A.imag.tocsr()
         A = sp.bmat([[Ar, -Ai], [Ai, Ar]], format="csr")
         b = np.concatenate([system.b.real, system.b.imag])
+        meta = {k: v for k, v in system.meta.items() if k != "complex"}
         return LinearSystem(A, b, symmetric=False, spd=False,
-                            meta={**system.meta, "layout": "real-imag blocks"})
+                            meta={**meta, "complex_unknowns": True, "layout": "real-imag blocks"})
 
     def assemble(self, mu: np.ndarray) -> LinearSystem:
         return self._real_form(self.assemble_complex(mu))
