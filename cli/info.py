@@ -8,6 +8,9 @@ from typing import Any
 
 import click
 
+#: parameters listed one per line by `rom info` (random-field problems have hundreds)
+SHOW_PARAMETERS = 8
+
 
 def dataset_summary(path: Path) -> dict[str, Any]:
     """The JSON record of a dataset: sizes, grid, fields, parameters, progress, solver totals."""
@@ -63,9 +66,17 @@ def format_dataset(d: dict[str, Any]) -> str:
     for kind in ("inputs", "outputs"):
         for name in d[kind]:
             lines.append(f"{kind[:-1]:<12} {name:<10} {tuple(d['fields'][name])}")
-    for name, p in d["parameters"].items():
+    params = list(d["parameters"].items())
+    for name, p in params[:SHOW_PARAMETERS]:
         lo, hi = p["range"]
         lines.append(f"parameter    {name:<10} {p['kind']:<10} [{lo:.4g}, {hi:.4g}]")
+    if len(params) > SHOW_PARAMETERS:
+        kinds: dict[str, int] = {}
+        for _, p in params[SHOW_PARAMETERS:]:
+            kinds[p["kind"]] = kinds.get(p["kind"], 0) + 1
+        more = ", ".join(f"{v} {k}" for k, v in kinds.items())
+        lines.append(f"parameter    ... {len(params) - SHOW_PARAMETERS} more ({more}; "
+                     "all with --json)")
     lines.append(f"sampler      {d['sampler']}  seed {d['seed']}")
     s = d["solver_stats"]
     lines.append(f"solver       {d['solver'] or '-'}  {json.dumps(d['solver_settings'])}")

@@ -95,8 +95,10 @@ def create_field(group: h5py.Group, name: str, shape: tuple[int, ...],
                  dtype: Any = np.float64, fill: float = np.nan) -> h5py.Dataset:
     """A chunked, compressed field ``(n, ...)`` with one sample per chunk."""
     chunks = (1, *shape[1:]) if shape[0] > 0 and all(shape[1:]) else None
+    dtype = np.dtype(dtype)
+    fillvalue = dtype.type(complex(fill, fill) if dtype.kind == "c" else fill)
     return group.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks,
-                                fillvalue=fill, **(COMPRESSION if chunks else {}))
+                                fillvalue=fillvalue, **(COMPRESSION if chunks else {}))
 
 
 def write_stats(f: h5py.File, stats: Mapping[str, Any] | None, n: int,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import queue
 import signal
 import threading
 import time
@@ -40,7 +41,7 @@ from data.dataset import (
     to_json,
     write_stats,
 )
-from data.journal import Journal
+from data.journal import Journal, inflate_unshuffle
 from solvers.problems import Problem
 from solvers.problems.sampling import SAMPLERS, sample_unit
 
@@ -175,7 +176,69 @@ def solve_order(problem: Problem, parameters: np.ndarray, order: str) -> np.ndar
     return perm
 
 
+class JournalWriter:
+    """Appends records to a :class:`Journal` from a background thread.
+
+    Compression (zlib releases the GIL) and the file write then overlap with the
+    next solve. At most ``depth`` solved samples wait in the queue; ``close()``
+    drains it (also on KeyboardInterrupt/SIGTERM, which only the main thread
+    sees), so only a ``kill -9`` can lose a queued sample -- one that was just
+    solved, and is solved again on resume.
+    """
+
+    def __init__(self, journal: Journal, depth: int = 2) -> None:
+        self.journal = journal
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="rom-journal", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    self.journal.append(*item)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+                    self._error = exc
+
+    def submit(self, meta: dict[str, Any], arrays: dict[str, np.ndarray],
+               compress: tuple[str, ...]) -> None:
+        """Queue one record (blocks while ``depth`` records wait)."""
+        self._raise()
+        self._queue.put((meta, arrays, compress))
+
+    def close(self) -> None:
+        """Write everything queued, stop the thread, re-raise a write error."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
 # --------------------------------------------------------------------------- writing
+def _store(f: h5py.File, kind: str, name: str, i: int, n: int, arr: np.ndarray | None,
+           chunk: tuple[np.dtype, tuple[int, ...], bytes] | None) -> None:
+    """Put sample ``i`` of field ``kind/name`` (an array, or a chunk compressed as HDF5 does)."""
+    dtype, shape = (arr.dtype, arr.shape) if arr is not None else chunk[:2]
+    if name not in f[kind]:
+        create_field(f[kind], name, (n, *shape), dtype)
+    d = f[kind][name]
+    direct = (chunk is not None and d.chunks == (1, *shape) and d.dtype == dtype
+              and d.compression == "gzip" and d.compression_opts == 1 and d.shuffle
+              and not d.fletcher32 and not d.scaleoffset)
+    if direct:
+        d.id.write_direct_chunk((i,) + (0,) * len(shape), chunk[2])
+    else:
+        d[i] = arr if arr is not None else inflate_unshuffle(chunk[2], chunk[0], chunk[1])
+
+
 def write_from_journal(out: Path, journal: Journal, *, problem: Problem, config: dict[str, Any],
                        parameters: np.ndarray, order: np.ndarray, sampler: str, seed: int,
                        complete: bool) -> Path:
@@ -194,16 +257,12 @@ def write_from_journal(out: Path, journal: Journal, *, problem: Problem, config:
             init_file(f, problem=problem, config=config, grid=problem.grid, times=problem.times,
                       parameters=parameters, parameter_space=problem.parameter_space,
                       sampler=sampler, seed=seed, complete=complete)
-            for rec in journal.load():
+            for rec in journal.load(keep_compressed=True):
                 i = int(rec.meta["index"])
-                for key, arr in rec.arrays.items():
+                for key in [*rec.arrays, *rec.chunks]:
                     kind, _, name = key.partition("/")
-                    if kind not in ("inputs", "outputs"):
-                        continue
-                    if name not in f[kind]:
-                        arr0 = field_array(arr)
-                        create_field(f[kind], name, (n, *arr0.shape), arr0.dtype)
-                    f[kind][name][i] = arr
+                    if kind in ("inputs", "outputs"):
+                        _store(f, kind, name, i, n, rec.arrays.get(key), rec.chunks.get(key))
                 for k in STAT_DTYPES:
                     stats[k][i] = rec.meta["stats"][k]
                 info[i] = to_json(rec.meta.get("info", {}))
@@ -271,6 +330,7 @@ def _solve_missing(problem: Problem, parameters: np.ndarray, perm: np.ndarray, s
     done = {int(r.meta["index"]) for r in journal.samples}
     bar = tqdm(total=len(perm), initial=len(done), disable=not progress, unit="sample",
                desc=problem.name, dynamic_ncols=True)
+    writer = JournalWriter(journal)
     try:
         for pos, i in enumerate(perm):
             i = int(i)
@@ -283,7 +343,10 @@ def _solve_missing(problem: Problem, parameters: np.ndarray, perm: np.ndarray, s
             arrays = {"mu": parameters[i]}
             arrays |= {f"inputs/{k}": field_array(v) for k, v in sol.inputs.items()}
             arrays |= {f"outputs/{k}": field_array(v) for k, v in sol.outputs.items()}
-            journal.append({"index": i, "position": pos, "stats": stats, "info": info}, arrays)
+            fields = tuple(k for k in arrays if k != "mu")
+            writer.submit({"index": i, "position": pos, "stats": stats, "info": info}, arrays,
+                          fields)
             bar.update(1)
     finally:
+        writer.close()  # on success and on interrupt: queued samples reach the journal
         bar.close()

@@ -10,9 +10,10 @@ No pickle: a record is plain bytes::
     payload = header_len (uint32 LE) + JSON header (UTF-8) + raw array bytes
 
 The JSON header is ``{"meta": {...}, "arrays": [{"name", "dtype", "shape",
-"offset", "nbytes"}, ...]}``; arrays are C-ordered raw buffers at ``offset``
-from the start of the array bytes, with ``dtype`` a numpy type string such as
-``"<f8"``. Reading stops at the first record whose magic, length or checksum is
+"offset", "nbytes"[, "codec"]}, ...]}``; arrays are C-ordered raw buffers at
+``offset`` from the start of the array bytes, with ``dtype`` a numpy type
+string such as ``"<f8"``; with ``"codec": "shuffle+deflate1"`` the buffer is
+HDF5's byte shuffle followed by zlib level 1 (the dataset's own chunk format). Reading stops at the first record whose magic, length or checksum is
 wrong (a torn tail after ``kill -9``, or a corrupted one); opening for append
 truncates the file there. The first record holds the run's config; a resume
 with a different config is refused.
@@ -20,13 +21,14 @@ with a different config is refused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -35,14 +37,25 @@ _PREFIX = struct.Struct("<4sQI")  # magic, payload length, crc32
 _HLEN = struct.Struct("<I")
 
 
+#: codec of compressed arrays: HDF5's shuffle filter then zlib (deflate) level 1, i.e.
+#: exactly the bytes of a chunk of a dataset created with ``data.dataset.COMPRESSION``,
+#: so the final write can store them with ``write_direct_chunk`` (no recompression).
+CODEC = "shuffle+deflate1"
+
+
 @dataclass
 class Record:
-    """One journal record: JSON ``meta`` and named arrays (``arrays`` is empty until loaded)."""
+    """One journal record: JSON ``meta`` and named arrays (``arrays`` is empty until loaded).
+
+    ``chunks`` maps the names of compressed arrays to ``(dtype, shape, bytes)`` when the
+    record was loaded with ``keep_compressed=True``.
+    """
 
     meta: dict[str, Any]
     offset: int
     size: int
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    chunks: dict[str, tuple[np.dtype, tuple[int, ...], bytes]] = field(default_factory=dict)
 
 
 def _plain(obj: Any) -> Any:
@@ -54,37 +67,70 @@ def _plain(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def encode_record(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> bytes:
-    """The bytes of one record (prefix + payload)."""
+def shuffle_deflate(a: np.ndarray) -> bytes:
+    """HDF5 shuffle (byte ``k`` of every element together) followed by zlib level 1."""
+    a = np.ascontiguousarray(a)
+    shuffled = a.reshape(-1).view(np.uint8).reshape(-1, a.dtype.itemsize).T.tobytes()
+    return zlib.compress(shuffled, 1)
+
+
+def inflate_unshuffle(data: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """Inverse of :func:`shuffle_deflate`."""
+    raw = np.frombuffer(zlib.decompress(data), dtype=np.uint8)
+    return raw.reshape(dtype.itemsize, -1).T.copy().view(dtype).reshape(shape)
+
+
+def encode_record(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
+                  compress: Iterable[str] = ()) -> bytes:
+    """The bytes of one record (prefix + payload); arrays named in ``compress`` use ``CODEC``."""
     specs, chunks, offset = [], [], 0
+    compress = set(compress)
     for name, arr in arrays.items():
         a = np.ascontiguousarray(arr)
         if a.dtype.hasobject:
             raise TypeError(f"array {name!r} has dtype object; the journal stores raw numbers")
-        specs.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape),
-                      "offset": offset, "nbytes": a.nbytes})
-        chunks.append(a.tobytes())
-        offset += a.nbytes
+        spec = {"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset}
+        if name in compress and a.size:
+            data = shuffle_deflate(a)
+            spec["codec"] = CODEC
+        else:
+            data = a.tobytes()
+        spec["nbytes"] = len(data)
+        specs.append(spec)
+        chunks.append(data)
+        offset += len(data)
     header = json.dumps({"meta": dict(meta), "arrays": specs}, sort_keys=True,
                         default=_plain).encode()
     payload = b"".join([_HLEN.pack(len(header)), header, *chunks])
     return _PREFIX.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
 
 
-def decode_payload(payload: bytes, with_arrays: bool = True
-                   ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """``(meta, arrays)`` of a checked payload (arrays are copies, writable)."""
+def decode_payload(payload: bytes, with_arrays: bool = True, keep_compressed: bool = False
+                   ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+    """``(meta, arrays, chunks)`` of a checked payload (arrays are writable copies).
+
+    With ``keep_compressed`` compressed arrays are returned undecoded in ``chunks``.
+    """
     (hlen,) = _HLEN.unpack_from(payload, 0)
     header = json.loads(payload[_HLEN.size:_HLEN.size + hlen].decode())
     arrays: dict[str, np.ndarray] = {}
+    chunks: dict[str, Any] = {}
     if with_arrays:
         base = _HLEN.size + hlen
         for spec in header["arrays"]:
             start = base + spec["offset"]
             buf = payload[start:start + spec["nbytes"]]
-            arrays[spec["name"]] = np.frombuffer(buf, dtype=np.dtype(spec["dtype"])).reshape(
-                spec["shape"]).copy()
-    return header["meta"], arrays
+            dtype, shape = np.dtype(spec["dtype"]), tuple(spec["shape"])
+            if spec.get("codec") == CODEC:
+                if keep_compressed:
+                    chunks[spec["name"]] = (dtype, shape, bytes(buf))
+                else:
+                    arrays[spec["name"]] = inflate_unshuffle(buf, dtype, shape)
+            elif spec.get("codec"):
+                raise ValueError(f"unknown journal codec {spec['codec']!r}")
+            else:
+                arrays[spec["name"]] = np.frombuffer(buf, dtype=dtype).reshape(shape).copy()
+    return header["meta"], arrays, chunks
 
 
 def scan(path: str | os.PathLike, with_arrays: bool = False) -> tuple[list[Record], int]:
@@ -104,24 +150,29 @@ def scan(path: str | os.PathLike, with_arrays: bool = False) -> tuple[list[Recor
             if len(payload) != length or zlib.crc32(payload) != crc:
                 break
             try:
-                meta, arrays = decode_payload(payload, with_arrays)
-            except (ValueError, KeyError, UnicodeDecodeError, struct.error):
+                meta, arrays, _ = decode_payload(payload, with_arrays)
+            except (ValueError, KeyError, UnicodeDecodeError, struct.error, zlib.error):
                 break
             records.append(Record(meta, good, _PREFIX.size + length, arrays))
             good += _PREFIX.size + length
     return records, good
 
 
-def read_record(path: str | os.PathLike, record: Record) -> Record:
-    """Load the arrays of a record found by :func:`scan` (checksum verified again)."""
-    with open(path, "rb") as fh:
+def read_record(path: str | os.PathLike | BinaryIO, record: Record,
+                keep_compressed: bool = False) -> Record:
+    """Load the arrays of a record found by :func:`scan` (checksum verified again).
+
+    ``path`` may be an open binary file (used as is) or a path.
+    """
+    with contextlib.ExitStack() as stack:
+        fh = path if hasattr(path, "read") else stack.enter_context(open(path, "rb"))
         fh.seek(record.offset)
         magic, length, crc = _PREFIX.unpack(fh.read(_PREFIX.size))
         payload = fh.read(length)
     if magic != MAGIC or zlib.crc32(payload) != crc:
-        raise ValueError(f"{path}: journal record at byte {record.offset} changed on disk")
-    meta, arrays = decode_payload(payload)
-    return Record(meta, record.offset, record.size, arrays)
+        raise ValueError(f"journal record at byte {record.offset} changed on disk")
+    meta, arrays, chunks = decode_payload(payload, keep_compressed=keep_compressed)
+    return Record(meta, record.offset, record.size, arrays, chunks)
 
 
 class Journal:
@@ -173,21 +224,23 @@ class Journal:
         self._fh.write(data)
         self._fh.flush()
 
-    def append(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Record:
+    def append(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray],
+               compress: Iterable[str] = ()) -> Record:
         """Append one record (flushed to the OS at once, so it survives ``kill -9``)."""
         offset = self._fh.tell()
-        data = encode_record({"kind": "sample", **meta}, arrays)
+        data = encode_record({"kind": "sample", **meta}, arrays, compress)
         self._write(data)
         rec = Record(json.loads(json.dumps({"kind": "sample", **meta}, default=_plain)),
                      offset, len(data))
         self.samples.append(rec)
         return rec
 
-    def load(self) -> Iterator[Record]:
+    def load(self, keep_compressed: bool = False) -> Iterator[Record]:
         """The sample records with their arrays, one at a time (constant memory)."""
         self._fh.flush()
-        for rec in self.samples:
-            yield read_record(self.path, rec)
+        with open(self.path, "rb") as fh:
+            for rec in self.samples:
+                yield read_record(fh, rec, keep_compressed)
 
     def close(self) -> None:
         if not self._fh.closed:
