@@ -1,0 +1,119 @@
+"""CLI round trips of `rom train rb|pod|eim` + rom.api.evaluate on a tiny thermal block."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from rom import api
+
+
+def run(*args):
+    res = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=True)
+    return res
+
+
+@pytest.fixture(scope="module")
+def tb(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tb")
+    res = run("generate", "thermal_block", "-n", 40, "--resolution", 13, "--seed", 3,
+              "-o", d / "tb.h5")
+    assert res.exit_code == 0, res.output
+    return d, d / "tb.h5"
+
+
+def test_rb_round_trip_is_certified(tb):
+    d, data = tb
+    res = run("train", "rb", data, "-o", d / "rb", "--train-size", 100, "--tol", 1e-9,
+              "--quiet", "--json")
+    assert res.exit_code == 0, res.output
+    meta = json.loads(res.output)
+    assert meta["N"] >= 2 and meta["estimator"] == "stable"
+    rec = api.evaluate(d / "rb", data, out_dir=d / "ev_rb")
+    assert rec["model"] == "rb" and rec["n_samples"] == 40
+    assert rec["rel_l2"]["max"] < 1e-7
+    assert rec["bound"]["violations"] == 0 and rec["bound"]["min_effectivity"] >= 1.0
+    assert rec["time_per_sample_s"]["model"] > 0 and rec["speedup"] > 0
+    for name in ("metrics.json", "predictions.h5", "greedy.png", "effectivities.png"):
+        assert (d / "ev_rb" / name).is_file()
+    info = api.describe(d / "rb")
+    assert info["kind"] == "rb" and info["N"] == meta["N"]
+
+
+def test_rb_standard_estimator_option(tb):
+    d, data = tb
+    res = run("train", "rb", data, "-o", d / "rb_std", "--train-size", 50, "--max-basis", 4,
+              "--estimator", "standard", "--quiet")
+    assert res.exit_code == 0, res.output
+    rec = api.evaluate(d / "rb_std", data)
+    assert rec["N"] == 4 and rec["bound"]["violations"] == 0
+    assert rec["bound"]["estimator"] == "standard"
+
+
+@pytest.mark.parametrize("reg,train_tol", [("rbf", 1e-5), ("gp", 0.1)])
+def test_pod_round_trip(tb, reg, train_tol):
+    d, data = tb
+    res = run("train", "pod", data, "-o", d / f"pod_{reg}", "--tol", 1e-6, "--regressor", reg)
+    assert res.exit_code == 0, res.output
+    rec = api.evaluate(d / f"pod_{reg}", data, out_dir=d / f"ev_pod_{reg}")
+    assert rec["model"] == "pod" and rec["n_modes"] >= 1
+    assert rec["rel_l2"]["max"] < train_tol     # RBF interpolates; the GP has a nugget
+    held_out = d / "held_out.h5"
+    if not held_out.exists():
+        run("generate", "thermal_block", "-n", 6, "--resolution", 13, "--seed", 99,
+            "-o", held_out)
+    assert api.evaluate(d / f"pod_{reg}", held_out)["rel_l2"]["max"] < 0.2
+    assert (d / f"ev_pod_{reg}" / "singular_values.png").is_file()
+
+
+def test_eim_of_affine_input_field_is_exact(tb):
+    d, data = tb
+    res = run("train", "eim", data, "-o", d / "eim", "--tol", 1e-12, "--json")
+    assert res.exit_code == 0, res.output
+    meta = json.loads(res.output)
+    assert meta["field"] == "mu_field" and meta["M"] == 4   # four blocks: four terms
+    rec = api.evaluate(d / "eim", data)
+    assert rec["rel_l2"]["max"] < 1e-12 and rec["generalises"]
+
+
+def test_rb_needs_affine_problem(tmp_path):
+    data = tmp_path / "d.h5"
+    assert run("generate", "darcy", "-n", 2, "--resolution", 8, "-o", data).exit_code == 0
+    res = run("train", "rb", data, "-o", tmp_path / "m")
+    assert res.exit_code != 0
+    assert "affine decomposition" in str(res.exception) and "pod" in str(res.exception)
+
+
+def test_bad_inputs(tb, tmp_path):
+    d, data = tb
+    res = run("train", "rb", tmp_path / "missing.h5", "-o", tmp_path / "m")
+    assert res.exit_code != 0 and "no such file" in str(res.exception)
+    res = run("train", "pod", data, "-o", tmp_path / "m", "--field", "nope")
+    assert res.exit_code != 0 and "no field" in str(res.exception)
+    with pytest.raises(FileNotFoundError):
+        api.evaluate(tmp_path / "nomodel", data)
+
+
+def test_model_on_other_grid_is_rejected(tb, tmp_path):
+    d, data = tb
+    other = tmp_path / "other.h5"
+    assert run("generate", "thermal_block", "-n", 2, "--resolution", 9, "-o", other).exit_code == 0
+    if not (d / "rb").exists():
+        run("train", "rb", data, "-o", d / "rb", "--train-size", 30, "--max-basis", 3, "--quiet")
+    with pytest.raises(ValueError, match="does not match"):
+        api.evaluate(d / "rb", other)
+
+
+def test_pod_warns_outside_training_box(tb, tmp_path):
+    """The POD model's box is the training parameters' range; a wider dataset warns."""
+    d, data = tb
+    narrow = tmp_path / "narrow.h5"
+    assert run("generate", "thermal_block", "-n", 6, "--resolution", 13, "--param",
+               "mu_min=0.4", "--param", "mu_max=0.6", "-o", narrow).exit_code == 0
+    res = run("train", "pod", narrow, "-o", tmp_path / "pn")
+    assert res.exit_code == 0, res.output
+    with pytest.warns(RuntimeWarning, match="outside"):
+        api.evaluate(tmp_path / "pn", data)
+    assert np.isfinite(api.evaluate(tmp_path / "pn", narrow)["rel_l2"]["max"])
