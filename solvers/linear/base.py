@@ -108,7 +108,7 @@ class DirectSolver(SequenceSolver):
             except RuntimeError as exc:  # "Factor is exactly singular"
                 raise ValueError(f"direct solve failed: {exc}") from None
             self._A = A.copy()
-        x = self._lu.solve(np.asarray(system.b, dtype=float))
+        x = self._lu.solve(np.asarray(system.b, dtype=np.result_type(A.dtype, system.b.dtype, float)))
         seconds = time.perf_counter() - t0
         res = true_residual(A, x, system.b)
         ok = bool(np.isfinite(res) and res <= max(self.rtol, 1e-6))
