@@ -336,3 +336,17 @@ def test_burgers_unstable_cfl_is_a_clear_error():
     x = np.arange(64) / 64
     with pytest.raises(ValueError, match="blew up"):
         BurgersSolver(64, 1e-4, cfl=50.0).integrate(5 * np.sin(2 * np.pi * x), np.array([0.0, 2.0]))
+
+
+def test_burgers_viscosity_as_a_loguniform_parameter():
+    p = make_problem("burgers", 32, n_modes=4, n_out=2, t_final=0.2, nu=0.01, nu_max=0.1)
+    space = p.parameter_space
+    assert space.names[-1] == "nu" and space.kinds[-1] == "loguniform"
+    u = np.full(space.dim, 0.5)
+    mu = space.from_unit(u)[0]
+    assert mu[-1] == pytest.approx(math.sqrt(0.01 * 0.1))
+    sol = p.solve(mu)
+    direct = BurgersSolver(32, mu[-1]).integrate(sol.inputs["u0"], p.times)
+    np.testing.assert_array_equal(sol.outputs["u"], direct)
+    with pytest.raises(ValueError, match="nu_max must exceed"):
+        make_problem("burgers", 32, nu=0.1, nu_max=0.05)

@@ -36,7 +36,8 @@ Parameters and sampler
     (FNO: ``N(0, 625(-Δ + 25 I)^{-2})``), truncated to ``n_modes``
     wavenumbers; ``mu`` holds its standard-normal KL coefficients
     (:class:`~solvers.problems.time_stepping.PeriodicGRF`, kind ``normal``).
-    ``ν`` is an option (FNO: ``0.1``). Output times ``linspace(0, t_final, n_out)``
+    ``ν`` is an option (FNO: ``0.1``), or with ``nu_max > nu`` a log-uniform
+    parameter on ``[nu, nu_max]`` appended to ``mu``. Output times ``linspace(0, t_final, n_out)``
     (``u[0] = u_0``).
 """
 
@@ -122,7 +123,9 @@ class BurgersSolver:
 class Burgers(Problem):
     """Periodic viscous Burgers with a Gaussian-random-field initial condition.
 
-    Options: ``nu`` viscosity, ``t_final``, ``n_out`` output times (incl.
+    Options: ``nu`` viscosity (with ``nu_max > nu``: ``ν`` is a log-uniform
+    parameter on ``[nu, nu_max]``, the last entry of ``mu``), ``t_final``,
+    ``n_out`` output times (incl.
     ``t = 0``), ``cfl`` (advective Courant number, <= 2.8 for stability),
     ``dt`` (largest step, ``0`` = CFL only), ``n_modes`` and
     ``u0_sigma``/``u0_tau``/``u0_alpha`` of the initial field.
@@ -133,7 +136,7 @@ class Burgers(Problem):
     time_dependent = True
     input_names = ("u0",)
     output_names = ("u",)
-    defaults: dict[str, Any] = {"nu": 0.1, "t_final": 1.0, "n_out": 11, "cfl": 1.0, "dt": 0.0,
+    defaults: dict[str, Any] = {"nu": 0.1, "nu_max": 0.0, "t_final": 1.0, "n_out": 11, "cfl": 1.0, "dt": 0.0,
                                 "n_modes": 32, "u0_sigma": 25.0, "u0_tau": 5.0,
                                 "u0_alpha": 2.0}
     min_resolution = 8
@@ -143,6 +146,9 @@ class Burgers(Problem):
         o = self.options
         for key in ("nu", "t_final", "cfl", "u0_sigma", "u0_tau", "u0_alpha"):
             check_positive(key, o[key])
+        if o["nu_max"] and o["nu_max"] <= o["nu"]:
+            raise ValueError(f"nu_max must exceed nu={o['nu']} (or be 0 for a fixed nu), "
+                             f"got {o['nu_max']}")
         if o["dt"] < 0:
             raise ValueError(f"dt must be >= 0 (0 = CFL-limited only), got {o['dt']}")
         self._times = output_times(o["t_final"], int(o["n_out"]), include_initial=True)
@@ -150,7 +156,11 @@ class Burgers(Problem):
 
     @property
     def parameter_space(self) -> ParameterSpace:
-        return ParameterSpace(*normal_parameters("u0_xi", self.field.dim))
+        names, kinds, ranges = normal_parameters("u0_xi", self.field.dim)
+        if self.options["nu_max"]:
+            names, kinds = names + ("nu",), kinds + ("loguniform",)
+            ranges = ranges + ((self.options["nu"], self.options["nu_max"]),)
+        return ParameterSpace(names, kinds, ranges)
 
     @property
     def grid(self) -> Grid:
@@ -161,11 +171,18 @@ class Burgers(Problem):
         return self._times
 
     def input_fields(self, mu: np.ndarray) -> dict[str, np.ndarray]:
-        return {"u0": self.field.evaluate(np.ravel(mu), self.grid.axes)}
+        return {"u0": self.field.evaluate(np.ravel(mu)[:self.field.dim], self.grid.axes)}
+
+    def viscosity(self, mu: np.ndarray) -> float:
+        """``ν`` of sample ``mu`` (the option ``nu`` unless ``nu_max`` makes it a parameter)."""
+        mu = np.ravel(mu)
+        if mu.size != self.parameter_space.dim:
+            raise ValueError(f"burgers expects {self.parameter_space.dim} parameters, got {mu.size}")
+        return float(mu[-1]) if self.options["nu_max"] else float(self.options["nu"])
 
     def solve(self, mu: np.ndarray, solver: Any = None) -> Solution:
         """Integrate one trajectory (``solver`` is unused: the scheme has no linear solves)."""
         inputs = self.input_fields(mu)
-        stepper = BurgersSolver(self.resolution, self.options["nu"], self.options["cfl"])
+        stepper = BurgersSolver(self.resolution, self.viscosity(mu), self.options["cfl"])
         dt = self.options["dt"] or np.inf
         return Solution(inputs, {"u": stepper.integrate(inputs["u0"], self._times, dt)}, [])
