@@ -58,7 +58,7 @@ def warn_outside(mus: np.ndarray, lo: np.ndarray, hi: np.ndarray, what: str = "t
     """Warn (``RuntimeWarning``) when some rows of ``mus`` leave the box ``[lo, hi]``."""
     mus = np.atleast_2d(mus)
     tol = 1e-12 * np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1.0)
-    out = np.any((mus < lo - tol) | (mus > hi + tol), axis=1)
+    out = ((mus < lo - tol) | (mus > hi + tol)).any(axis=1)
     if np.any(out):
         warnings.warn(f"{int(out.sum())} of {len(mus)} parameter(s) lie outside the {what} box "
                       f"[{np.round(lo, 6).tolist()}, {np.round(hi, 6).tolist()}]; "
@@ -94,9 +94,9 @@ class OnlineRB:
     def solve_thetas(self, tA: np.ndarray, tf: np.ndarray, N: int | None = None) -> np.ndarray:
         """Reduced coefficients ``(B, N)``: batched assembly and solve."""
         N = self.N if N is None else N
-        AN = np.einsum("bq,qij->bij", tA, self.A_N[:, :N, :N])
-        fN = tf @ self.f_N[:, :N]
-        return np.linalg.solve(AN, fN[:, :, None])[:, :, 0]
+        A_flat, f_N, _ = self._sliced(N)
+        AN = (tA @ A_flat).reshape(-1, N, N)
+        return np.linalg.solve(AN, (tf @ f_N)[:, :, None])[:, :, 0]
 
     def alpha(self, tA: np.ndarray, mus: np.ndarray) -> np.ndarray:
         if isinstance(self.coercivity, MinTheta):
@@ -106,7 +106,7 @@ class OnlineRB:
     def bound_thetas(self, tA: np.ndarray, tf: np.ndarray, uN: np.ndarray, mus: np.ndarray
                      ) -> np.ndarray:
         """``Delta(mu) = ||r||_{X'} / alpha_LB`` for a batch (``inf`` where ``alpha_LB <= 0``)."""
-        res = online_residual_norm(self.estimator, self.est_data, tA, tf, uN)
+        res = online_residual_norm(self.estimator, self._sliced(uN.shape[1])[2], tA, tf, uN)
         alpha = self.alpha(tA, mus)
         with np.errstate(divide="ignore"):
             return np.where(alpha > 0, res / np.where(alpha > 0, alpha, 1.0), np.inf)
@@ -116,9 +116,41 @@ class OnlineRB:
         """Solve a batch of parameters: ``(u_N (B, N), Delta (B,) or None)``."""
         mus = np.atleast_2d(np.asarray(mus, dtype=float))
         warn_outside(mus, *self.box)
+        if len(mus) == 1 and isinstance(self.coercivity, MinTheta):
+            return self._single(mus[0], N, bound)
         tA, tf = self.thetas(mus)
         uN = self.solve_thetas(tA, tf, N)
         return uN, (self.bound_thetas(tA, tf, uN, mus) if bound else None)
+
+
+    def _sliced(self, N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Contiguous ``(A_N as (Qa, N*N), f_N, estimator data)`` truncated to ``N`` (cached)."""
+        cache = self.__dict__.setdefault("_slices", {})
+        if N not in cache:
+            m = self.f_N.shape[0] + N * self.A_N.shape[0]
+            est = self.est_data[:, :m] if self.estimator == "stable" else self.est_data[:m, :m]
+            cache[N] = (np.ascontiguousarray(self.A_N[:, :N, :N]).reshape(len(self.A_N), -1),
+                        np.ascontiguousarray(self.f_N[:, :N]), np.ascontiguousarray(est))
+        return cache[N]
+
+    def _single(self, mu: np.ndarray, N: int | None, bound: bool
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """One parameter, unbatched: the same mathematics with less array overhead."""
+        N = self.N if N is None else N
+        A_flat, f_N, est = self._sliced(N)
+        tA = np.asarray(self.theta_A(mu), dtype=float).ravel()
+        tf = np.asarray(self.theta_f(mu), dtype=float).ravel()
+        c = np.linalg.solve((tA @ A_flat).reshape(N, N), tf @ f_N)
+        if not bound:
+            return c[None], None
+        k = np.concatenate([tf, -np.outer(c, tA).ravel()])
+        if self.estimator == "stable":
+            v = est @ k
+            res = np.sqrt(v @ v)
+        else:
+            res = np.sqrt(abs(k @ (est @ k)))
+        alpha = self.coercivity.alpha_ref * np.min(tA / self.coercivity.theta_ref)
+        return c[None], np.array([res / alpha if alpha > 0 else np.inf])
 
 
 @dataclass
