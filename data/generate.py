@@ -176,22 +176,27 @@ def solve_order(problem: Problem, parameters: np.ndarray, order: str) -> np.ndar
     return perm
 
 
+#: records at least this large are compressed and appended by a background thread;
+#: below it the thread hand-off (GIL contention) costs more than the work it hides
+#: (benchmarks/generate.py: Darcy 64^2 vs 128^2).
+THREAD_MIN_BYTES = 256 * 1024
+
+
 class JournalWriter:
-    """Appends records to a :class:`Journal` from a background thread.
+    """Appends records to a :class:`Journal`, from a background thread for large records.
 
     Compression (zlib releases the GIL) and the file write then overlap with the
     next solve. At most ``depth`` solved samples wait in the queue; ``close()``
     drains it (also on KeyboardInterrupt/SIGTERM, which only the main thread
     sees), so only a ``kill -9`` can lose a queued sample -- one that was just
-    solved, and is solved again on resume.
+    solved, and is solved again on resume. Small records are appended at once.
     """
 
     def __init__(self, journal: Journal, depth: int = 2) -> None:
-        self.journal = journal
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.journal, self.depth = journal, depth
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="rom-journal", daemon=True)
-        self._thread.start()
 
     def _run(self) -> None:
         while True:
@@ -206,13 +211,20 @@ class JournalWriter:
 
     def submit(self, meta: dict[str, Any], arrays: dict[str, np.ndarray],
                compress: tuple[str, ...]) -> None:
-        """Queue one record (blocks while ``depth`` records wait)."""
+        """Append one record now, or queue it (blocks while ``depth`` records wait)."""
         self._raise()
+        if self._thread is None and sum(a.nbytes for a in arrays.values()) < THREAD_MIN_BYTES:
+            self.journal.append(meta, arrays, compress)
+            return
+        if self._thread is None:
+            self._queue = queue.Queue(maxsize=self.depth)
+            self._thread = threading.Thread(target=self._run, name="rom-journal", daemon=True)
+            self._thread.start()
         self._queue.put((meta, arrays, compress))
 
     def close(self) -> None:
         """Write everything queued, stop the thread, re-raise a write error."""
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
         self._raise()
@@ -223,20 +235,40 @@ class JournalWriter:
 
 
 # --------------------------------------------------------------------------- writing
-def _store(f: h5py.File, kind: str, name: str, i: int, n: int, arr: np.ndarray | None,
-           chunk: tuple[np.dtype, tuple[int, ...], bytes] | None) -> None:
-    """Put sample ``i`` of field ``kind/name`` (an array, or a chunk compressed as HDF5 does)."""
-    dtype, shape = (arr.dtype, arr.shape) if arr is not None else chunk[:2]
-    if name not in f[kind]:
-        create_field(f[kind], name, (n, *shape), dtype)
-    d = f[kind][name]
-    direct = (chunk is not None and d.chunks == (1, *shape) and d.dtype == dtype
-              and d.compression == "gzip" and d.compression_opts == 1 and d.shuffle
-              and not d.fletcher32 and not d.scaleoffset)
-    if direct:
-        d.id.write_direct_chunk((i,) + (0,) * len(shape), chunk[2])
-    else:
-        d[i] = arr if arr is not None else inflate_unshuffle(chunk[2], chunk[0], chunk[1])
+class FieldWriter:
+    """Writes samples into the fields of an open file, caching dataset handles.
+
+    A sample journalled as a compressed chunk goes in with ``write_direct_chunk``
+    when the dataset's chunking and filters are exactly those the chunk was made
+    for (one sample per chunk, shuffle + gzip level 1); otherwise it is decoded.
+    """
+
+    def __init__(self, f: h5py.File, n: int) -> None:
+        self.f, self.n = f, n
+        self._open: dict[str, tuple[h5py.Dataset, bool]] = {}
+
+    def _dataset(self, kind: str, name: str, dtype: np.dtype, shape: tuple[int, ...]
+                 ) -> tuple[h5py.Dataset, bool]:
+        key = f"{kind}/{name}"
+        if key not in self._open:
+            group = self.f[kind]
+            d = group[name] if name in group else create_field(group, name, (self.n, *shape),
+                                                              dtype)
+            direct = (d.chunks == (1, *shape) and d.dtype == dtype and d.compression == "gzip"
+                      and d.compression_opts == 1 and d.shuffle and not d.fletcher32
+                      and not d.scaleoffset)
+            self._open[key] = (d, direct)
+        return self._open[key]
+
+    def store(self, kind: str, name: str, i: int, arr: np.ndarray | None,
+              chunk: tuple[np.dtype, tuple[int, ...], bytes] | None) -> None:
+        """Put sample ``i`` of ``kind/name`` (an array, or a chunk compressed as HDF5 does)."""
+        dtype, shape = (arr.dtype, arr.shape) if arr is not None else chunk[:2]
+        d, direct = self._dataset(kind, name, dtype, shape)
+        if chunk is not None and direct:
+            d.id.write_direct_chunk((i,) + (0,) * len(shape), chunk[2])
+        else:
+            d[i] = arr if arr is not None else inflate_unshuffle(chunk[2], chunk[0], chunk[1])
 
 
 def write_from_journal(out: Path, journal: Journal, *, problem: Problem, config: dict[str, Any],
@@ -257,12 +289,13 @@ def write_from_journal(out: Path, journal: Journal, *, problem: Problem, config:
             init_file(f, problem=problem, config=config, grid=problem.grid, times=problem.times,
                       parameters=parameters, parameter_space=problem.parameter_space,
                       sampler=sampler, seed=seed, complete=complete)
+            fields = FieldWriter(f, n)
             for rec in journal.load(keep_compressed=True):
                 i = int(rec.meta["index"])
                 for key in [*rec.arrays, *rec.chunks]:
                     kind, _, name = key.partition("/")
                     if kind in ("inputs", "outputs"):
-                        _store(f, kind, name, i, n, rec.arrays.get(key), rec.chunks.get(key))
+                        fields.store(kind, name, i, rec.arrays.get(key), rec.chunks.get(key))
                 for k in STAT_DTYPES:
                     stats[k][i] = rec.meta["stats"][k]
                 info[i] = to_json(rec.meta.get("info", {}))

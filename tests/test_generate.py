@@ -268,3 +268,32 @@ def test_journal_chunks_are_hdf5_chunks(tmp_path, dtype):
             d.id.write_direct_chunk((i, 0, 0, 0), r.chunks["outputs/u"][2])
     with h5py.File(tmp_path / "f.h5") as f:
         assert np.array_equal(f["u"][()], a)
+
+
+def test_background_journal_thread_gives_the_same_file(tmp_path, monkeypatch):
+    import data.generate as gen
+
+    ref = _gen(Poisson1D(10), tmp_path / "ref.h5")
+    monkeypatch.setattr(gen, "THREAD_MIN_BYTES", 0)  # every record through the thread
+    out = tmp_path / "d.h5"
+    with pytest.raises(KeyboardInterrupt):
+        _gen_fixed(Poisson1D(10, interrupt_at=3), out)
+    with Dataset(out) as ds:  # the queue was drained before the incomplete file was written
+        assert ds.done.sum() == 3
+    p = Poisson1D(10)
+    _gen_fixed(p, out)
+    assert p.calls == 3
+    _same(ref, out)
+
+
+def test_journal_write_errors_surface(tmp_path, monkeypatch):
+    import data.generate as gen
+
+    monkeypatch.setattr(gen, "THREAD_MIN_BYTES", 0)
+
+    def broken(self, *a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(jr.Journal, "append", broken)
+    with pytest.raises(OSError, match="disk full"):
+        _gen(Poisson1D(8), tmp_path / "d.h5", n=3)
