@@ -318,3 +318,21 @@ def test_toy_problems_are_right():
     s = q.assemble(mu)
     sol = q.solve(mu)
     assert np.allclose(sol.outputs["u"][1:-1, 1:-1].ravel(), spla.spsolve(s.A.tocsc(), s.b))
+
+
+def test_complex_fields_round_trip_and_fill_with_nan(tmp_path):
+    from data.check import check_dataset
+
+    p = Poisson1D(6)
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((3, 6)) + 1j * rng.standard_normal((3, 6))
+    write_toy(tmp_path / "c.h5", n=3, problem=p, outputs={"w": w})
+    with Dataset(tmp_path / "c.h5") as ds:
+        assert ds.field("w").dtype == np.complex128
+        assert np.array_equal(ds.outputs([2, 0])["w"], w[[2, 0]])
+    assert check_dataset(tmp_path / "c.h5") == ([], [])
+    with h5py.File(tmp_path / "e.h5", "w") as f:
+        from data.dataset import create_field
+
+        d = create_field(f, "w", (2, 4), np.complex128)
+        assert np.isnan(d[1]).all() and d.chunks == (1, 4)
