@@ -40,8 +40,10 @@ def _worker(npz: str, out: str) -> None:
     from pymor.models.basic import StationaryModel
     from pymor.operators.constructions import LincombOperator, VectorOperator
     from pymor.operators.numpy import NumpyMatrixOperator
-    from pymor.parameters.functionals import (MinThetaParameterFunctional,
-                                              ProjectionParameterFunctional)
+    from pymor.parameters.functionals import (
+        MinThetaParameterFunctional,
+        ProjectionParameterFunctional,
+    )
     from pymor.reductors.coercive import CoerciveRBReductor
 
     d = np.load(npz)

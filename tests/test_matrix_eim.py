@@ -6,8 +6,14 @@ import scipy.sparse as sp
 from rom_fixtures import edge_operators, stiffness, thermal_block_terms
 
 from rom.coercivity import SCM
-from rom.matrix_eim import (MatrixEIM, VectorEIM, eim_affine_decomposition,
-                            entries_from_assembly, union_pattern, values_on_pattern)
+from rom.matrix_eim import (
+    MatrixEIM,
+    VectorEIM,
+    eim_affine_decomposition,
+    entries_from_assembly,
+    union_pattern,
+    values_on_pattern,
+)
 from rom.reduced_basis import ReducedBasis
 
 

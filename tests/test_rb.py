@@ -108,7 +108,7 @@ def test_standard_estimator_loses_accuracy_where_stable_does_not(small):
         rbs[kind] = rb
     mus = uniform(20, 8)
     ratios = []
-    for kind, rb in rbs.items():
+    for rb in rbs.values():
         uN, delta = rb.online()(mus)
         errs = np.array([x_error(rb, mu, c) for mu, c in zip(mus, uN)])
         ratios.append(np.median(delta / errs))
