@@ -204,6 +204,30 @@ def test_navier_stokes_taylor_green_decays_at_the_exact_rate(scheme):
         assert np.abs(wt - exact).max() / np.abs(exact).max() < 2e-7
 
 
+def test_navier_stokes_advection_term_against_the_analytic_product():
+    """w = sin 2πx + cos 4πy: ψ = sin 2πx/(4π²) + cos 4πy/(16π²), u·∇w = (3/2) cos 2πx sin 4πy."""
+    n = 16
+    X, Y = np.meshgrid(np.arange(n) / n, np.arange(n) / n, indexing="ij")
+    w = np.sin(2 * np.pi * X) + np.cos(4 * np.pi * Y)
+    adv = np.fft.irfft2(VorticitySolver(n, 1e-3).advection_hat(np.fft.rfft2(w)), s=(n, n))
+    np.testing.assert_allclose(adv, 1.5 * np.cos(2 * np.pi * X) * np.sin(4 * np.pi * Y),
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("scheme", ["fno", "cnab2"])
+def test_navier_stokes_forced_mode_approaches_its_steady_state(scheme):
+    """From w0 = 0 the FNO forcing (one wave vector, no advection) gives
+    w = f (1 - e^{-8π²νt}) / (8π²ν) exactly."""
+    p = make_problem("navier_stokes", 16, n_modes=2, nu=1e-2, dt=1e-3, t_final=2.0, n_out=2,
+                     scheme=scheme)
+    f = p.forcing_field()
+    w = VorticitySolver(16, 1e-2, scheme).integrate(np.zeros_like(f), f, p.times, 1e-3)
+    lam = 8 * np.pi ** 2 * 1e-2
+    for t, wt in zip(p.times, w):
+        exact = f * (1 - math.exp(-lam * t)) / lam
+        assert np.abs(wt - exact).max() / np.abs(exact).max() < 1e-6
+
+
 @pytest.mark.parametrize("scheme,order", [("fno", 1.0), ("cnab2", 2.0)])
 def test_navier_stokes_temporal_order(scheme, order):
     p = make_problem("navier_stokes", 16, n_modes=3, nu=1e-2, forcing=0.5)
