@@ -190,7 +190,8 @@ def _plan_tensor(f: h5py.File, path: Path, inputs: Sequence[str] | None,
         fields.append(FieldSource(_rename(f, name, name), "input", tuple(ds.shape[1:]), ds.dtype,
                                   _h5_block(ds), source=name))
     if not steady and not inputs and not roles:
-        fields += [_initial_condition(src) for src in list(fields) if src.role == "output"]
+        fields += [_initial_condition(src, _first_step(f[src.source]))
+                   for src in list(fields) if src.role == "output"]
     values, pnames = _parameters(f, path, n)
     return ImportPlan(problem_name(path, f), n, grid, times, fields, values, pnames,
                       provenance("pdebench", path, layout="tensor", steady=steady,
@@ -212,7 +213,7 @@ def _plan_cfd(f: h5py.File, path: Path, inputs: Sequence[str] | None,
         fields += [FieldSource(v, "input", tuple(f[v].shape[1:]), f[v].dtype, _h5_block(f[v]),
                                source=v) for v in inputs]
     else:
-        fields += [_initial_condition(src) for src in list(fields)]
+        fields += [_initial_condition(src, _first_step(f[src.source])) for src in list(fields)]
     values, pnames = _parameters(f, path, n)
     return ImportPlan(problem_name(path, f), n, grid, times, fields, values, pnames,
                       provenance("pdebench", path, layout="cfd", attrs=_attrs_record(f)))
@@ -250,18 +251,21 @@ def _plan_seeds(f: h5py.File, path: Path, inputs: Sequence[str] | None,
                                   extra[k].dtype, _seed_reader(f, seeds, f"rom_fields/{k}"),
                                   source=f"<seed>/rom_fields/{k}") for k in extra]
     if not roles:
-        fields.append(_initial_condition(out))
+        fields.append(_initial_condition(out, _seed_reader(f, seeds, "data", squeeze, step=0)))
     values, pnames = _seed_parameters(f, path, seeds)
     return ImportPlan(problem_name(path, f), len(seeds), grid, times, fields, values, pnames,
                       provenance("pdebench", path, layout="seeds", seeds=len(seeds),
                                  attrs=_attrs_record(f)))
 
 
-def _seed_reader(f: h5py.File, seeds: list[str], key: str, squeeze: bool = False
-                 ) -> Callable[[int, int], np.ndarray]:
-    """Samples ``lo:hi`` of the per-seed dataset ``key``, stacked (one seed per sample)."""
+def _seed_reader(f: h5py.File, seeds: list[str], key: str, squeeze: bool = False,
+                 step: int | None = None) -> Callable[[int, int], np.ndarray]:
+    """Samples ``lo:hi`` of the per-seed dataset ``key`` (only time ``step`` if given),
+    stacked (one seed per sample)."""
+    index = () if step is None else (step,)
+
     def read(lo: int, hi: int) -> np.ndarray:
-        block = np.stack([f[s][key][()] for s in seeds[lo:hi]])
+        block = np.stack([f[s][key][index] for s in seeds[lo:hi]])
         return block[..., 0] if squeeze else block
     return read
 
@@ -309,11 +313,16 @@ def _trajectory_field(ds: h5py.Dataset, name: str, role: str, steady: bool,
                        source=ds.name.lstrip("/"))
 
 
-def _initial_condition(src: FieldSource) -> FieldSource:
-    """The first snapshot of a trajectory field, as the input ``<name>0``."""
-    read = src.read
+def _initial_condition(src: FieldSource, first: Callable[[int, int], np.ndarray]
+                       ) -> FieldSource:
+    """The first snapshot of a trajectory field, as the input ``<name>0``; ``first(lo, hi)``
+    reads only that snapshot (blocks are sized by it, so never read whole trajectories)."""
     return FieldSource(f"{src.name}0", "input", tuple(src.sample_shape[1:]), src.dtype,
-                       lambda lo, hi: read(lo, hi)[:, 0], source=f"{src.source}[:, 0]")
+                       first, source=f"{src.source}[:, 0]")
+
+
+def _first_step(ds: h5py.Dataset) -> Callable[[int, int], np.ndarray]:
+    return lambda lo, hi: ds[lo:hi, 0]
 
 
 def _attrs_record(f: h5py.File) -> dict[str, Any]:
