@@ -50,7 +50,13 @@ from .base import LinearSystem, ParameterSpace, Problem, Solution
 from .fd import diffusion_operator, full_to_interior, interior_to_full
 from .grid import Grid
 from .random_fields import GaussianRandomField
-from .time_stepping import SineSeriesGRF, check_positive, output_times, uniform_steps
+from .time_stepping import (
+    SineSeriesGRF,
+    check_positive,
+    normal_parameters,
+    output_times,
+    uniform_steps,
+)
 
 SCHEMES = ("cn", "be")
 
@@ -58,7 +64,8 @@ SCHEMES = ("cn", "be")
 Source = Callable[[float], np.ndarray] | np.ndarray | float | None
 
 
-def _source_at(source: Source, t: float, n: int) -> np.ndarray | float:
+def _source_at(source: Source, t: float) -> np.ndarray | float:
+    """The source at time ``t`` (a number or an interior vector)."""
     if source is None:
         return 0.0
     if callable(source):
@@ -88,12 +95,12 @@ def integrate_heat(A: sp.spmatrix, u0: np.ndarray, t_final: float, n_out: int, d
     out = np.empty((n_out, n))
     out[0] = u
     stats: list[dict[str, Any]] = []
-    f_old = _source_at(source, 0.0, n)
+    f_old = _source_at(source, 0.0)
     step = 0
     for k in range(1, n_out):
         for _ in range(m):
             step += 1
-            f_new = _source_at(source, step * h, n)
+            f_new = _source_at(source, step * h)
             if scheme == "be":
                 rhs = u + h * f_new
             else:
@@ -138,11 +145,9 @@ class Heat(Problem):
 
     @property
     def parameter_space(self) -> ParameterSpace:
-        nk, nu = self.kappa_field.n_params, self.u0_field.dim
-        q = 3.090232306167813
-        names = (tuple(f"kappa_xi{j}" for j in range(nk))
-                 + tuple(f"u0_xi{j}" for j in range(nu)))
-        return ParameterSpace(names, ("normal",) * (nk + nu), ((-q, q),) * (nk + nu))
+        kn, kk, kr = normal_parameters("kappa_xi", self.kappa_field.n_params)
+        un, uk, ur = normal_parameters("u0_xi", self.u0_field.dim)
+        return ParameterSpace(kn + un, kk + uk, kr + ur)
 
     @property
     def grid(self) -> Grid:
