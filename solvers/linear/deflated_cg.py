@@ -1,0 +1,160 @@
+"""Deflated (recycled) preconditioned CG for sequences of SPD systems.
+
+Saad, Yeung, Erhel & Guyomarc'h, "A deflated version of the conjugate gradient
+algorithm", SIAM J. Sci. Comput. 21 (2000). With a deflation basis ``W``
+(``k`` columns), ``E = W^T A W`` and ``mu(v) = E^{-1} (A W)^T v``:
+
+    x0 <- x0 + W E^{-1} W^T r0,   r0 = b - A x0          (so W^T r0 = 0)
+    z0 = M r0,                    p0 = z0 - W mu(z0)
+    alpha = (r, z) / (p, A p),    x += alpha p,  r -= alpha A p,  z = M r
+    beta = (r', z') / (r, z),     p = z' + beta p - W mu(z')
+
+so every search direction is ``A``-orthogonal to ``range(W)`` and CG runs on the
+operator with the eigenvalues captured by ``W`` removed. Across a sequence,
+``W`` is refreshed by Rayleigh-Ritz on ``Z = [W, P]`` (``P``: the first ``ell``
+search directions of the current solve, whose products ``A P`` are already
+known): ``(Z^T A Z) y = theta (Z^T Z) y``, keeping the ``k`` smallest Ritz
+values. For a new matrix ``A W`` costs one sparse block product (``k``
+matvecs).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import scipy.linalg as sla
+
+from .base import SolveStats
+from .krylov import as_precond, finish, prepare
+
+
+@dataclass
+class DeflationSpace:
+    """Rows ``W`` (deflation vectors) and ``AW`` (``A W`` for the matrix of the last solve)."""
+
+    W: np.ndarray | None = None
+    AW: np.ndarray | None = None
+
+    @property
+    def dim(self) -> int:
+        return 0 if self.W is None else int(self.W.shape[0])
+
+
+def _ritz(Z: np.ndarray, AZ: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows ``(W, AW)`` of the ``k`` smallest Ritz pairs of ``A`` on ``span(Z)``."""
+    G = Z.conj() @ Z.T
+    S = Z.conj() @ AZ.T
+    S = 0.5 * (S + S.conj().T)
+    # orthonormalise through the Gram matrix, dropping near-dependent directions
+    g, Q = np.linalg.eigh(G)
+    keep = g > 1e-12 * g.max()
+    if not np.any(keep):
+        return None
+    T = Q[:, keep] / np.sqrt(g[keep])
+    theta, Y = np.linalg.eigh(T.conj().T @ S @ T)
+    pos = theta > 0
+    if not np.any(pos):
+        return None
+    Y = (T @ Y[:, pos])[:, :k]
+    return np.ascontiguousarray(Y.T @ Z), np.ascontiguousarray(Y.T @ AZ)
+
+
+def deflated_cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e-8,
+                atol: float = 0.0, maxiter: int | None = None, M: Any = None,
+                callback: Callable[[np.ndarray], None] | None = None, k: int = 10,
+                ell: int | None = None, space: DeflationSpace | None = None,
+                same_operator: bool = False) -> tuple[np.ndarray, SolveStats]:
+    """Deflated PCG for SPD ``A``; reads and refreshes ``space`` in place.
+
+    ``k``: deflation vectors kept; ``ell``: search directions collected for the
+    Ritz update (default ``2 k``); ``same_operator=True`` reuses ``space.AW``.
+    With an empty space the first solve is plain PCG. ``maxiter`` counts
+    iterations (default ``10 n``).
+    """
+    t0 = time.perf_counter()
+    op, b, x, dtype = prepare(A, b, x0)
+    prec = as_precond(M)
+    n = b.shape[0]
+    maxiter = 10 * n if maxiter is None else int(maxiter)
+    ell = 2 * k if ell is None else int(ell)
+    space = space if space is not None else DeflationSpace()
+    bnorm = float(np.linalg.norm(b))
+    tol = max(rtol * bnorm, atol)
+    matvecs = 0
+    W = AW = None
+    if k > 0 and space.W is not None and space.W.shape[1] == n:
+        W = space.W.astype(dtype, copy=False)
+        if same_operator and space.AW is not None:
+            AW = space.AW
+        else:
+            AW = np.ascontiguousarray(op(W.T).T)
+            matvecs += W.shape[0]
+    r = b - op(x) if np.any(x) else b.copy()
+    matvecs += int(np.any(x))
+    E_fac = None
+    if W is not None:
+        E = W.conj() @ AW.T
+        try:
+            E_fac = sla.cho_factor(0.5 * (E + E.conj().T))
+        except np.linalg.LinAlgError:
+            W = AW = None
+    if E_fac is not None:
+        c = sla.cho_solve(E_fac, W.conj() @ r)
+        x += W.T @ c
+        r -= AW.T @ c
+
+    def deflate(z: np.ndarray) -> np.ndarray:
+        if E_fac is None:
+            return z
+        return z - W.T @ sla.cho_solve(E_fac, AW.conj() @ z)
+
+    P_rows: list[np.ndarray] = []
+    AP_rows: list[np.ndarray] = []
+    it, status = 0, "maxiter"
+    if bnorm == 0 and atol == 0:
+        x[:] = 0
+        status = "converged"
+    else:
+        for _attempt in range(4):
+            z = prec(r) if prec else r
+            p = np.array(deflate(z), copy=True)
+            rz = np.vdot(r, z)
+            while it < maxiter and np.linalg.norm(r) > tol:
+                Ap = op(p)
+                matvecs += 1
+                pAp = np.vdot(p, Ap)
+                if not np.isfinite(pAp) or pAp.real <= 0:
+                    status = "breakdown" if np.isfinite(pAp) else "nan"
+                    break
+                if len(P_rows) < ell:
+                    s = 1.0 / np.sqrt(pAp.real)
+                    P_rows.append(p * s)
+                    AP_rows.append(Ap * s)
+                alpha = rz / pAp
+                x += alpha * p
+                r -= alpha * Ap
+                it += 1
+                if callback is not None:
+                    callback(x)
+                z = prec(r) if prec else r
+                rz_new = np.vdot(r, z)
+                p = deflate(z) + (rz_new / rz) * p
+                rz = rz_new
+            if status in ("breakdown", "nan") or it >= maxiter:
+                break
+            r = b - op(x)
+            matvecs += 1
+            if np.linalg.norm(r) <= tol:
+                status = "converged"
+                break
+    if k > 0 and (P_rows or W is not None):
+        blocks = ([W] if W is not None else []) + ([np.array(P_rows)] if P_rows else [])
+        ablocks = ([AW] if AW is not None else []) + ([np.array(AP_rows)] if AP_rows else [])
+        upd = _ritz(np.vstack(blocks), np.vstack(ablocks), k)
+        if upd is not None:
+            space.W, space.AW = upd
+    return x, finish("def-cg", op, b, x, rtol=rtol, atol=atol, iterations=it, matvecs=matvecs,
+                     t0=t0, status=status, info={"recycle_dim": space.dim})

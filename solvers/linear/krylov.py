@@ -1,0 +1,315 @@
+"""Krylov methods: preconditioned CG and right-preconditioned restarted GMRES(m).
+
+Both follow scipy.sparse.linalg's calling convention
+``f(A, b, x0=None, *, rtol, atol, maxiter, M, callback) -> (x, SolveStats)``;
+``M`` approximates ``A^{-1}`` (a matrix, a ``LinearOperator``, a callable or a
+preconditioner object of :mod:`solvers.linear.precond`).
+
+Convergence is declared only when the *true* residual satisfies
+``||b - A x||_2 <= max(rtol ||b||_2, atol)`` after the solve; an iteration that
+stops on ``maxiter``, a breakdown or a non-finite number is reported with
+``converged=False`` and a status saying why.
+
+Krylov bases are stored row-wise (``V[j]`` is the ``j``-th basis vector) so that
+Gram-Schmidt against all previous vectors is one matrix-vector product with a
+contiguous block (classical Gram-Schmidt, applied twice: CGS2).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .base import SolveStats, check_system
+
+Operator = Callable[[np.ndarray], np.ndarray]
+
+
+# ---------------------------------------------------------------- helpers
+def as_matvec(A: Any) -> Operator:
+    """``v -> A v`` for a sparse/dense matrix, a ``LinearOperator`` or a callable.
+
+    Works on vectors ``(n,)`` and blocks ``(n, k)``.
+    """
+    if sp.issparse(A) or isinstance(A, np.ndarray):
+        return lambda v: A @ v
+    if isinstance(A, spla.LinearOperator):
+        return lambda v: A.matvec(v) if v.ndim == 1 else A.matmat(v)
+    if callable(A):
+        return A
+    raise ValueError(f"cannot apply an operator of type {type(A).__name__}")
+
+
+def as_precond(M: Any) -> Operator | None:
+    """The action ``r -> M r`` of a preconditioner (``None`` for the identity)."""
+    if M is None:
+        return None
+    if hasattr(M, "apply"):
+        return M.apply
+    return as_matvec(M)
+
+
+def prepare(A: Any, b: np.ndarray, x0: np.ndarray | None
+            ) -> tuple[Operator, np.ndarray, np.ndarray, np.dtype]:
+    """Validate ``A x = b`` and return ``(matvec, b, x, dtype)`` in a common dtype."""
+    b = np.asarray(b)
+    if b.ndim != 1:
+        raise ValueError(f"right-hand side must be a vector, got shape {b.shape}")
+    if sp.issparse(A) or isinstance(A, np.ndarray):
+        check_system(A, b)
+        adtype = A.dtype
+    else:
+        shape = getattr(A, "shape", None)
+        if shape is None or len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"operator must be square, got shape {shape}")
+        if shape[0] != b.shape[0]:
+            raise ValueError(f"right-hand side has {b.shape[0]} rows, operator has {shape[0]}")
+        if not np.all(np.isfinite(b)):
+            raise ValueError("right-hand side contains NaN or inf")
+        adtype = getattr(A, "dtype", np.float64) or np.float64
+    dtype = np.result_type(adtype, b.dtype, np.float64)
+    if x0 is None:
+        x = np.zeros(b.shape[0], dtype=dtype)
+    else:
+        x = np.array(x0, dtype=dtype)
+        if x.shape != b.shape:
+            raise ValueError(f"x0 has shape {x.shape}, expected {b.shape}")
+    return as_matvec(A), b.astype(dtype, copy=False), x, dtype
+
+
+def finish(name: str, A: Operator, b: np.ndarray, x: np.ndarray, *, rtol: float, atol: float,
+           iterations: int, matvecs: int, t0: float, status: str,
+           info: dict[str, Any] | None = None) -> SolveStats:
+    """Judge convergence on the true residual and build the stats record."""
+    bnorm = float(np.linalg.norm(b))
+    if np.all(np.isfinite(x)):
+        rnorm = float(np.linalg.norm(b - A(x)))
+        matvecs += 1
+    else:
+        rnorm = float("nan")
+    rel = rnorm / bnorm if bnorm > 0 else rnorm
+    ok = bool(np.isfinite(rnorm) and rnorm <= max(rtol * bnorm, atol))
+    if ok:
+        status = "converged"
+    elif status in ("", "converged"):
+        status = "inaccurate"
+    return SolveStats(name, iterations=iterations, matvecs=matvecs, residual=rel,
+                      seconds=time.perf_counter() - t0, converged=ok, status=status,
+                      info=info or {})
+
+
+def orthogonalise(V: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CGS2: ``w <- (I - V^T V^*) w`` twice for rows ``V``; returns ``(w, h)`` with ``h = V^* w``."""
+    h = V.conj() @ w
+    w = w - V.T @ h
+    h2 = V.conj() @ w
+    w -= V.T @ h2
+    return w, h + h2
+
+
+def givens(a: complex, b: complex) -> tuple[float, complex, float]:
+    """Rotation ``[[c, s], [-conj(s), c]]`` (``c`` real) mapping ``(a, b)`` to ``(rho, 0)``.
+
+    Returns ``(c, s, rho)`` with ``|rho| = sqrt(|a|^2 + |b|^2)``.
+    """
+    if b == 0:
+        return 1.0, 0.0, a
+    if a == 0:
+        return 0.0, np.conj(b) / abs(b), abs(b)
+    r = np.hypot(abs(a), abs(b))
+    phase = a / abs(a)
+    return abs(a) / r, phase * np.conj(b) / r, phase * r
+
+
+class Arnoldi:
+    """Arnoldi process ``op V_j = V_{j+1} Hbar_j`` (+ ``C B_j`` when projecting out ``C``).
+
+    With rows ``C`` (orthonormal) the operator is ``(I - C^T C^*) op``, the inner
+    iteration of GCRO-DR; ``B = C^* op V``. Givens rotations keep the least-squares
+    residual ``min_y ||beta e_1 - Hbar y||`` so the caller can stop early.
+    """
+
+    def __init__(self, op: Operator, r0: np.ndarray, m: int, C: np.ndarray | None = None):
+        n = r0.shape[0]
+        self.op, self.m, self.C = op, m, C
+        self.V = np.zeros((m + 1, n), dtype=r0.dtype)
+        self.H = np.zeros((m + 1, m), dtype=r0.dtype)
+        self.B = np.zeros((0 if C is None else C.shape[0], m), dtype=r0.dtype)
+        self.beta = float(np.linalg.norm(r0))
+        self.V[0] = r0 / self.beta
+        self.g = np.zeros(m + 1, dtype=r0.dtype)
+        self.g[0] = self.beta
+        self.R = np.zeros((m + 1, m), dtype=r0.dtype)
+        self.rot: list[tuple[float, complex]] = []
+        self.j = 0
+        self.breakdown = False
+
+    @property
+    def residual(self) -> float:
+        """``min_y ||beta e_1 - Hbar_j y||`` (the GMRES residual norm estimate)."""
+        return float(abs(self.g[self.j]))
+
+    def step(self) -> None:
+        j = self.j
+        w = self.op(self.V[j])
+        if self.C is not None and self.C.shape[0]:
+            w, self.B[:, j] = orthogonalise(self.C, w)
+        w, h = orthogonalise(self.V[: j + 1], w)
+        hn = float(np.linalg.norm(w))
+        self.H[: j + 1, j] = h
+        self.H[j + 1, j] = hn
+        if not np.isfinite(hn):
+            self.breakdown = True
+            self.j = j + 1
+            return
+        if hn > 1e-14 * max(float(np.linalg.norm(h)), 1e-300):
+            self.V[j + 1] = w / hn
+        else:
+            self.breakdown = True  # lucky breakdown: Krylov space is invariant
+        col = self.H[: j + 2, j].copy()
+        for i, (c, s) in enumerate(self.rot):
+            col[i], col[i + 1] = c * col[i] + s * col[i + 1], -np.conj(s) * col[i] + c * col[i + 1]
+        c, s, r = givens(col[j], col[j + 1])
+        self.rot.append((c, s))
+        col[j], col[j + 1] = r, 0.0
+        self.R[: j + 2, j] = col
+        self.g[j], self.g[j + 1] = c * self.g[j], -np.conj(s) * self.g[j]
+        self.j = j + 1
+
+    def solution(self) -> np.ndarray:
+        """Coefficients ``y`` minimising ``||beta e_1 - Hbar_j y||``."""
+        j = self.j
+        if j == 0:
+            return np.zeros(0, dtype=self.V.dtype)
+        R = self.R[:j, :j]
+        if np.any(np.diag(R) == 0):
+            return np.linalg.lstsq(self.H[: j + 1, :j], self.beta * np.eye(j + 1, 1)[:, 0]
+                                   .astype(self.V.dtype), rcond=None)[0]
+        return sla.solve_triangular(R, self.g[:j])
+
+
+# ---------------------------------------------------------------- CG
+def cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e-8,
+       atol: float = 0.0, maxiter: int | None = None, M: Any = None,
+       callback: Callable[[np.ndarray], None] | None = None) -> tuple[np.ndarray, SolveStats]:
+    """Preconditioned conjugate gradients for Hermitian positive definite ``A`` (and ``M``).
+
+    Minimises the ``A``-norm of the error over ``x0 + K_k(M A, M r0)``:
+    ``alpha = (r, z) / (p, A p)``, ``x += alpha p``, ``r -= alpha A p``, ``z = M r``,
+    ``beta = (r', z') / (r, z)``, ``p = z' + beta p``. When the recursive
+    residual meets the tolerance the true residual is recomputed and, if it does
+    not, the iteration continues from it (residual replacement). ``maxiter``
+    counts iterations (default ``10 n``).
+    """
+    t0 = time.perf_counter()
+    op, b, x, _ = prepare(A, b, x0)
+    prec = as_precond(M)
+    n = b.shape[0]
+    maxiter = 10 * n if maxiter is None else int(maxiter)
+    bnorm = float(np.linalg.norm(b))
+    tol = max(rtol * bnorm, atol)
+    if bnorm == 0 and atol == 0:
+        x[:] = 0
+        return x, finish("cg", op, b, x, rtol=rtol, atol=atol, iterations=0, matvecs=0,
+                         t0=t0, status="converged")
+    matvecs, it, status = 0, 0, "maxiter"
+    r = b - op(x) if np.any(x) else b.copy()
+    matvecs += int(np.any(x))
+    replacements = 0
+    while True:
+        z = prec(r) if prec else r
+        p = z.copy()
+        rz = np.vdot(r, z)
+        while it < maxiter and np.linalg.norm(r) > tol:
+            Ap = op(p)
+            matvecs += 1
+            pAp = np.vdot(p, Ap)
+            if not np.isfinite(pAp) or pAp.real <= 0 or not np.isfinite(rz):
+                status = "breakdown" if np.isfinite(pAp) else "nan"
+                break
+            alpha = rz / pAp
+            x += alpha * p
+            r -= alpha * Ap
+            it += 1
+            if callback is not None:
+                callback(x)
+            z = prec(r) if prec else r
+            rz_new = np.vdot(r, z)
+            p *= rz_new / rz
+            p += z
+            rz = rz_new
+        if status in ("breakdown", "nan") or it >= maxiter:
+            break
+        r = b - op(x)
+        matvecs += 1
+        if np.linalg.norm(r) <= tol or replacements >= 3:
+            status = "converged"
+            break
+        replacements += 1
+    return x, finish("cg", op, b, x, rtol=rtol, atol=atol, iterations=it, matvecs=matvecs,
+                     t0=t0, status=status)
+
+
+# ---------------------------------------------------------------- GMRES
+def gmres(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e-8,
+          atol: float = 0.0, restart: int = 40, maxiter: int | None = None, M: Any = None,
+          callback: Callable[[np.ndarray], None] | None = None
+          ) -> tuple[np.ndarray, SolveStats]:
+    """Restarted GMRES(m) with right preconditioning: ``A M u = r0``, ``x = x0 + M u``.
+
+    Each cycle builds an orthonormal basis ``V_{j+1}`` of ``K_j(A M, r0)`` by
+    Arnoldi (CGS2) and minimises ``||beta e_1 - Hbar_j y||_2`` with Givens
+    rotations, so the preconditioned residual *is* the true residual (up to
+    rounding). A cycle ends after ``restart`` steps or when the estimate meets
+    the tolerance; the true residual decides convergence. ``maxiter`` counts
+    Arnoldi steps (matrix-vector products), default ``10 n``.
+    """
+    t0 = time.perf_counter()
+    op, b, x, _ = prepare(A, b, x0)
+    prec = as_precond(M)
+    n = b.shape[0]
+    m = max(1, min(int(restart), n))
+    maxiter = 10 * n if maxiter is None else int(maxiter)
+    bnorm = float(np.linalg.norm(b))
+    tol = max(rtol * bnorm, atol)
+    if bnorm == 0 and atol == 0:
+        x[:] = 0
+        return x, finish("gmres", op, b, x, rtol=rtol, atol=atol, iterations=0, matvecs=0,
+                         t0=t0, status="converged")
+    aop = (lambda v: op(prec(v))) if prec else op
+    it, matvecs, status = 0, 0, "maxiter"
+    r = b - op(x) if np.any(x) else b.copy()
+    matvecs += int(np.any(x))
+    stagnation = 0
+    while it < maxiter:
+        rn = float(np.linalg.norm(r))
+        if not np.isfinite(rn):
+            status = "nan"
+            break
+        if rn <= tol:
+            status = "converged"
+            break
+        arn = Arnoldi(aop, r, min(m, maxiter - it))
+        while arn.j < arn.m and not arn.breakdown and arn.residual > tol:
+            arn.step()
+        it += arn.j
+        matvecs += arn.j
+        y = arn.solution()
+        du = arn.V[: arn.j].T @ y
+        x += prec(du) if prec else du
+        if callback is not None:
+            callback(x)
+        r = b - op(x)
+        matvecs += 1
+        rn_new = float(np.linalg.norm(r))
+        stagnation = stagnation + 1 if rn_new > 0.999 * rn else 0
+        if stagnation >= 3 or (arn.breakdown and rn_new > tol):
+            status = "breakdown" if arn.breakdown else "stagnation"
+            break
+    return x, finish("gmres", op, b, x, rtol=rtol, atol=atol, iterations=it, matvecs=matvecs,
+                     t0=t0, status=status, info={"restart": m})

@@ -1,0 +1,279 @@
+"""Sequence solvers: what is carried from one system of a sequence to the next.
+
+Strategies (``strategy=``):
+
+* ``independent``: every system from scratch (a new preconditioner whenever
+  the matrix changes, ``x0 = 0``);
+* ``warm-start``: ``x0`` = the previous solution;
+* ``reuse-preconditioner``: keep the preconditioner, rebuild it when the
+  iteration count grows by ``rebuild_factor`` over the count right after the
+  last build (:class:`~solvers.linear.precond.PrecondReuse`);
+* ``recycle``: carry a Krylov subspace (GCRO-DR for ``gmres``/``gcrodr``,
+  deflated CG for ``cg``) and reuse the preconditioner.
+
+``omega`` of ``sor`` / ``ssor-cg`` is a number or is learned online:
+``bandit`` (Tsallis-INF), ``cb`` (Tsallis-INF-CB) or ``chebcb`` (ChebCB) with the
+scalar context ``system.meta[context]``. ``auto`` picks a method from the size,
+the symmetry/SPD flags and whether the matrix changes between systems.
+
+Every solve's ``SolveStats.info`` records the strategy, the preconditioner and
+its rebuilds, the recycle dimension and the ``omega`` used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from solvers.problems.base import LinearSystem
+
+from .bandits import CostScale, make_bandit
+from .base import DirectSolver, SequenceSolver, SolveStats, check_system
+from .deflated_cg import DeflationSpace, deflated_cg
+from .gcrodr import RecycleSpace, gcrodr
+from .krylov import cg, gmres
+from .precond import PrecondReuse, same_matrix
+from .sor import sor, ssor_cg
+
+STRATEGIES = ("independent", "warm-start", "reuse-preconditioner", "recycle")
+METHODS = ("cg", "gmres", "gcrodr", "def-cg", "sor", "ssor-cg")
+DEFAULT_OMEGAS = tuple(np.round(np.arange(1.0, 1.95, 0.1), 2).tolist())
+
+
+def _range(value: Any) -> tuple[float, float] | None:
+    """``"lo:hi"``, ``"lo,hi"`` or a pair -> ``(lo, hi)``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts = value.replace(",", ":").split(":")
+        if len(parts) != 2:
+            raise ValueError(f"context_range must read LO:HI, got {value!r}")
+        return float(parts[0]), float(parts[1])
+    lo, hi = value
+    return float(lo), float(hi)
+
+
+class IterativeSequenceSolver(SequenceSolver):
+    """One iterative method applied along a sequence with a carry-over strategy."""
+
+    def __init__(self, method: str = "cg", *, rtol: float = 1e-8, atol: float = 0.0,
+                 maxiter: int | None = None, precond: str | None = "none",
+                 strategy: str | None = None, restart: int = 40, m: int | None = None,
+                 k: int | None = None, omega: float | str = 1.5,
+                 omegas: tuple[float, ...] | str | None = None, context: str = "context",
+                 context_range: Any = None, feedback: str = "iterations",
+                 rebuild_factor: float = 2.0, seed: int = 0, name: str | None = None):
+        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+        default = "recycle" if method in ("gcrodr", "def-cg") else "reuse-preconditioner"
+        strategy = strategy or default
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
+        if method in ("sor", "ssor-cg") and precond not in (None, "none"):
+            raise ValueError(f"{method} has its own preconditioning; precond must be none")
+        self.method, self.strategy, self.name = method, strategy, name or method
+        self.precond_name = precond or "none"
+        self.restart = int(m if m is not None else restart)
+        self.k = int(k) if k is not None else (20 if method in ("gmres", "gcrodr") else 10)
+        self.rebuild_factor = float(rebuild_factor)
+        self.feedback, self.context, self.seed = feedback, context, int(seed)
+        self.context_range = _range(context_range)
+        if isinstance(omegas, str):
+            omegas = tuple(float(v) for v in omegas.split(","))
+        self.omegas = tuple(omegas) if omegas else DEFAULT_OMEGAS
+        self.omega = omega if isinstance(omega, str) else float(omega)
+        if isinstance(self.omega, str):
+            try:
+                self.omega = float(self.omega)
+            except ValueError:
+                if self.omega not in ("bandit", "cb", "chebcb"):
+                    raise ValueError(f"omega must be a number, bandit, cb or chebcb; "
+                                     f"got {omega!r}") from None
+        if isinstance(self.omega, float) and not 0 < self.omega < 2:
+            raise ValueError(f"omega must lie in (0, 2), got {self.omega}")
+        CostScale(feedback)  # validates the feedback kind
+        self.reset()
+
+    # -- state ---------------------------------------------------------------
+    def reset(self) -> None:
+        reuse = self.strategy in ("reuse-preconditioner", "recycle")
+        symmetric = self.method in ("cg", "def-cg")
+        options = {"symmetric": symmetric} if self.precond_name == "amg" else {}
+        self.pre = PrecondReuse(self.precond_name, reuse=reuse,
+                                rebuild_factor=self.rebuild_factor, **options)
+        self.recycle = RecycleSpace()
+        self.deflation = DeflationSpace()
+        self.prev_A: sp.csr_matrix | None = None
+        self.prev_M: Any = None
+        self.prev_x: np.ndarray | None = None
+        self.bandit = None
+        if isinstance(self.omega, str):
+            self.bandit = make_bandit(self.omega, len(self.omegas),
+                                      context_range=self.context_range, seed=self.seed)
+        self.scale = CostScale(self.feedback, self._maxiter_for(1) if self.feedback ==
+                               "iterations" else None)
+
+    def settings(self) -> dict[str, Any]:
+        s = {**super().settings(), "method": self.method, "strategy": self.strategy,
+             "precond": self.precond_name}
+        if self.method in ("gmres", "gcrodr"):
+            s.update(restart=self.restart, k=self.k if self.strategy == "recycle" else 0)
+        if self.method in ("cg", "def-cg") and self.strategy == "recycle":
+            s["k"] = self.k
+        if self.method in ("sor", "ssor-cg"):
+            s.update(omega=self.omega, feedback=self.feedback)
+            if isinstance(self.omega, str):
+                s.update(omegas=list(self.omegas), context=self.context,
+                         context_range=list(self.context_range) if self.context_range else None)
+        return s
+
+    def _maxiter_for(self, n: int) -> int:
+        if self.maxiter is not None:
+            return int(self.maxiter)
+        return 5000 if self.method == "sor" else 2000
+
+    # -- solving ------------------------------------------------------------
+    def _context(self, system: LinearSystem) -> float | None:
+        if self.omega not in ("cb", "chebcb"):
+            return None
+        if self.context not in system.meta:
+            raise ValueError(f"omega={self.omega} needs system.meta[{self.context!r}] "
+                             f"(available: {', '.join(sorted(system.meta)) or 'none'})")
+        return float(system.meta[self.context])
+
+    def solve(self, system: LinearSystem, x0: np.ndarray | None = None
+              ) -> tuple[np.ndarray, SolveStats]:
+        A = sp.csr_matrix(system.A)
+        b = np.asarray(system.b)
+        check_system(A, b)
+        same = same_matrix(A, self.prev_A)
+        if x0 is None and self.strategy == "warm-start" and self.prev_x is not None \
+                and self.prev_x.shape == b.shape:
+            x0 = self.prev_x
+        builds_before = self.pre.builds
+        M = self.pre.get(A)
+        maxiter = self._maxiter_for(A.shape[0])
+        arm, ctx = None, self._context(system)
+        kw = dict(rtol=self.rtol, atol=self.atol, maxiter=maxiter)
+        if self.method in ("sor", "ssor-cg"):
+            if self.bandit is not None:
+                arm = self.bandit.select(ctx)
+                omega = float(self.omegas[arm])
+            else:
+                omega = float(self.omega)
+            fn = sor if self.method == "sor" else ssor_cg
+            x, st = fn(A, b, x0, omega=omega, **kw)
+            if arm is not None:
+                self.bandit.update(arm, self.scale.loss(st.iterations, st.seconds,
+                                                        st.converged), ctx)
+        elif self.method in ("gcrodr",) or (self.method == "gmres"
+                                            and self.strategy == "recycle"):
+            k = self.k if self.strategy == "recycle" else 0
+            same_op = same and M is self.prev_M
+            x, st = gcrodr(A, b, x0, M=M, m=self.restart, k=k, recycle=self.recycle,
+                           same_operator=same_op, **kw)
+        elif self.method == "def-cg" or (self.method == "cg" and self.strategy == "recycle"):
+            x, st = deflated_cg(A, b, x0, M=M, k=self.k, space=self.deflation,
+                                same_operator=same, **kw)
+        elif self.method == "cg":
+            x, st = cg(A, b, x0, M=M, **kw)
+        else:
+            x, st = gmres(A, b, x0, M=M, restart=self.restart, **kw)
+        self.pre.record(st.iterations)
+        st.info.update(strategy=self.strategy, precond=self.precond_name,
+                       precond_builds=self.pre.builds - builds_before,
+                       precond_rebuilds=max(self.pre.builds - 1, 0), method=self.method)
+        st.info.setdefault("recycle_dim", 0)
+        if arm is not None:
+            st.info["omega_arm"] = int(arm)
+        st.solver = self.name
+        self.prev_A, self.prev_M, self.prev_x = A, M, x
+        return x, st
+
+
+class AutoSolver(SequenceSolver):
+    """Picks a method from the system: size, symmetry/SPD flags, matrix changes.
+
+    * a matrix equal to the previous one, or one with at most ``direct_max``
+      unknowns and a 2-D-like stencil (at most 5.5 non-zeros per row, where
+      sparse LU fill is mild): sparse direct, factorising once while the matrix
+      stays the same;
+    * SPD otherwise: CG with a smoothed-aggregation AMG preconditioner kept
+      across the sequence (rebuilt when the iteration count doubles);
+    * otherwise: GCRO-DR(40, 20) with an ILU preconditioner kept across the
+      sequence, when larger than ``direct_max``, else sparse direct.
+    """
+
+    name = "auto"
+
+    def __init__(self, *, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | None = None,
+                 direct_max: int = 300_000, precond: str | None = None):
+        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
+        self.direct_max, self.precond = int(direct_max), precond
+        self.reset()
+
+    def reset(self) -> None:
+        self.direct = DirectSolver(rtol=self.rtol, atol=self.atol, maxiter=self.maxiter)
+        self.iterative: IterativeSequenceSolver | None = None
+        self.prev_A: sp.csr_matrix | None = None
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "direct_max": self.direct_max, "precond": self.precond}
+
+    def choose(self, system: LinearSystem, A: sp.csr_matrix) -> str:
+        n = A.shape[0]
+        if same_matrix(A, self.prev_A) and self.iterative is None:
+            return "direct"
+        if n <= 20_000 or (n <= self.direct_max and A.nnz / n <= 5.5):
+            return "direct"
+        if system.spd:
+            return "amg-cg"
+        return "gcrodr" if n > self.direct_max else "direct"
+
+    def solve(self, system: LinearSystem, x0: np.ndarray | None = None
+              ) -> tuple[np.ndarray, SolveStats]:
+        A = sp.csr_matrix(system.A)
+        choice = self.choose(system, A)
+        if choice == "direct":
+            x, st = self.direct.solve(system, x0)
+        else:
+            if self.iterative is None:
+                if choice == "amg-cg":
+                    self.iterative = IterativeSequenceSolver(
+                        "cg", rtol=self.rtol, atol=self.atol, maxiter=self.maxiter,
+                        precond=self.precond or "amg", strategy="reuse-preconditioner")
+                else:
+                    self.iterative = IterativeSequenceSolver(
+                        "gcrodr", rtol=self.rtol, atol=self.atol, maxiter=self.maxiter,
+                        precond=self.precond or "ilu", strategy="recycle")
+            x, st = self.iterative.solve(system, x0)
+        st.info["auto_choice"] = choice
+        st.solver = self.name
+        self.prev_A = A
+        return x, st
+
+
+def _factory(method: str, **fixed: Any):
+    def make(**options: Any) -> SequenceSolver:
+        merged = {**fixed, **options}
+        return IterativeSequenceSolver(method, name=merged.pop("name", None) or _NAMES.get(
+            (method, fixed.get("precond")), method), **merged)
+    return make
+
+
+_NAMES = {("cg", "amg"): "amg-cg"}
+
+#: CLI name -> factory
+SEQUENCE_SOLVERS = {
+    "cg": _factory("cg"),
+    "gmres": _factory("gmres"),
+    "gcrodr": _factory("gcrodr"),
+    "def-cg": _factory("def-cg"),
+    "sor": _factory("sor"),
+    "ssor-cg": _factory("ssor-cg"),
+    "amg-cg": _factory("cg", precond="amg"),
+    "auto": AutoSolver,
+}
