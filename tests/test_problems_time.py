@@ -374,3 +374,25 @@ def test_burgers_viscosity_as_a_loguniform_parameter():
     np.testing.assert_array_equal(sol.outputs["u"], direct)
     with pytest.raises(ValueError, match="nu_max must exceed"):
         make_problem("burgers", 32, nu=0.1, nu_max=0.05)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_generated_dataset_round_trip(name, tmp_path):
+    """The dataset writer stores the trajectory, the static inputs and the times as solved."""
+    from data.check import check_dataset
+    from data.dataset import Dataset
+    from data.generate import generate
+
+    n, opts = SMALL[name]
+    p = make_problem(name, n, **opts)
+    out = generate(p, 2, tmp_path / f"{name}.h5", seed=3, progress=False)
+    problems, _ = check_dataset(out)
+    assert problems == []
+    with Dataset(out) as ds:
+        np.testing.assert_allclose(ds.times, p.times)
+        mu = ds.parameters[1]
+        sol = p.solve(mu)
+        for key, arr in sol.outputs.items():
+            np.testing.assert_array_equal(ds.field(key)[1], arr)
+        for key, arr in sol.inputs.items():
+            np.testing.assert_array_equal(ds.field(key)[1], arr)
