@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-FORMATS = ("auto", "pdebench", "the-well", "mat", "npz")
+FORMATS = ("auto", "pdebench", "the-well", "mat", "npz", "fno-mat")  # fno-mat = mat
 
 
 @click.command("import")
