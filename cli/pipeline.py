@@ -38,6 +38,7 @@ def pipeline(config: Path | None, demo: bool, run_dir: Path | None, force: bool,
             click.echo(f"[would run] {step.name}: rom {' '.join(step.args)}")
             continue
         args = ps.prepare(run_dir, step)
+        step.output.parent.mkdir(parents=True, exist_ok=True)
         click.echo(f"[run] {step.name}: rom {' '.join(args)}")
         t0 = time.perf_counter()
         try:

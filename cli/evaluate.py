@@ -1,0 +1,60 @@
+"""``rom evaluate MODEL DATA.h5 [--json] [-o DIR]``: metrics of any model kind on a dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .models import serving_module
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Directory for metrics.json, predictions.h5 and figures.")
+@click.option("--resolution", type=int, default=None,
+              help="Evaluate at another grid resolution (neural operators).")
+@click.option("--batch-size", type=int, default=None, help="Samples per batch [default: model's].")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda (neural operators).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def evaluate(model: Path, data: Path, as_json: bool, out_dir: Path | None, resolution: int | None,
+             batch_size: int | None, device: str, quiet: bool) -> None:
+    """Compare MODEL's predictions on DATA with the solver's solutions.
+
+    Reports relative L2 errors (mean, median, max), time per sample of the
+    model and of the reference solver, the speedup, and for certified ROMs the
+    error bound's violations and effectivities.
+    """
+    if not data.exists():
+        raise click.BadParameter(f"{data}: no such file", param_hint="DATA")
+    _, module = serving_module(model)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = module.evaluate(model, data, out_dir=out_dir, resolution=resolution,
+                              batch_size=batch_size, device=device, quiet=quiet or as_json)
+    if out_dir is not None:
+        tmp = out_dir / "metrics.json.tmp"
+        tmp.write_text(json.dumps(metrics, indent=2, default=float))
+        tmp.replace(out_dir / "metrics.json")
+    if as_json:
+        click.echo(json.dumps(metrics, default=float))
+        return
+    _print_summary(metrics)
+
+
+def _print_summary(m: dict) -> None:
+    r, t = m.get("rel_l2", {}), m.get("time_per_sample_s", {})
+    click.echo(f"model {m.get('model')} on {m.get('n_samples')} samples")
+    click.echo(f"  relative L2   mean {r.get('mean', float('nan')):.3e}  "
+               f"median {r.get('median', float('nan')):.3e}  max {r.get('max', float('nan')):.3e}")
+    click.echo(f"  time/sample   model {t.get('model', float('nan')):.3e} s  "
+               f"solver {t.get('solver', float('nan')):.3e} s  speedup {m.get('speedup', float('nan')):.3g}x")
+    if "bound" in m:
+        b = m["bound"]
+        click.echo(f"  error bound   violations {b.get('violations')}  effectivity "
+                   f"{b.get('min_effectivity', float('nan')):.3g} .. "
+                   f"{b.get('max_effectivity', float('nan')):.3g}")
