@@ -42,14 +42,29 @@ STABLE_FLOOR = 1e3 * float(np.finfo(float).eps)
 
 
 class RieszSolver:
-    """``v -> X^{-1} v`` for an SPD inner-product matrix ``X`` (sparse LU, factorised once)."""
+    """``v -> X^{-1} v`` for an SPD inner-product matrix ``X`` (sparse LU, factorised once).
 
-    def __init__(self, X: Any):
+    With ``refine`` (default) one step of mixed-precision iterative refinement
+    follows the LU solve: the residual ``v - X w`` is formed in extended
+    precision (``np.longdouble``) and the correction solved in double. This
+    takes the representer's error from ``kappa(X) eps`` down to about ``eps``,
+    which is what keeps the stable estimator sharp below ``1e-11``.
+    """
+
+    def __init__(self, X: Any, refine: bool = True):
         self.X = sp.csc_matrix(X)
         self._lu = spla.splu(self.X)
+        self.refine = refine
+        self._X_ext = sp.csr_matrix(self.X).astype(np.longdouble) if refine else None
 
     def __call__(self, V: np.ndarray) -> np.ndarray:
-        return self._lu.solve(np.asarray(V, dtype=float))
+        V = np.asarray(V)
+        W = self._lu.solve(np.asarray(V, dtype=float))
+        if self.refine:
+            R = V.astype(np.longdouble) - self._X_ext @ W.astype(np.longdouble)
+            W = W + self._lu.solve(np.asarray(R, dtype=float))
+        return W
+
 
 
 def residual_coefficients(theta_A: np.ndarray, theta_f: np.ndarray, uN: np.ndarray) -> np.ndarray:
@@ -74,13 +89,15 @@ class _Estimator:
         self.riesz = riesz
         self.Qa, self.Qf = len(A_terms), len(f_terms)
         self.n_basis = 0
+        self._A_ext = [sp.csr_matrix(Aq).astype(np.longdouble) for Aq in A_terms]
         self._add_columns(np.column_stack([np.asarray(f, float) for f in f_terms]))
 
     def extend(self, Z: np.ndarray) -> None:
-        """Add the columns ``A_q z`` of new basis vectors ``Z`` (n x k)."""
+        """Add the columns ``A_q z`` of new basis vectors ``Z`` (n x k), accumulated in long double."""
         Z = np.atleast_2d(Z.T).T
         for z in Z.T:
-            self._add_columns(np.column_stack([Aq @ z for Aq in self.A_terms]))
+            z_ext = np.asarray(z).astype(np.longdouble)
+            self._add_columns(np.column_stack([Aq @ z_ext for Aq in self._A_ext]))
             self.n_basis += 1
 
     def n_columns(self, N: int) -> int:
@@ -113,6 +130,7 @@ class StandardEstimator(_Estimator):
 
     def _add_columns(self, C: np.ndarray) -> None:
         R = self.riesz(C)
+        C = np.asarray(C, dtype=float)
         if self.C is None:
             self.C, self.RC = C, R
             self.G = C.T @ R
