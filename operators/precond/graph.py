@@ -1,0 +1,153 @@
+"""Sparse SPD matrix -> graph tensors for the preconditioner network.
+
+Scaling. Every matrix is first made scale-free by symmetric Jacobi scaling
+``Â = D^{-1/2} A D^{-1/2}`` (``D = diag(A)``, so ``diag(Â) = 1``); one network
+then serves every coefficient contrast, and a preconditioner ``M̂ ≈ Â^{-1}``
+maps back as ``M = D^{-1/2} M̂ D^{-1/2}``.
+
+Graph. Nodes are the unknowns, edges the off-diagonal nonzeros of ``Â``
+(both directions, message ``j -> i`` along ``(i, j)``). Node features depend on
+``A`` only (the solver hook builds a preconditioner from the matrix alone):
+``[1, s_i, log d_i - mean(log d), deg_i / max deg]`` with the scaled row sum
+``s_i = Σ_j Â_ij`` (0 in the interior of a pure diffusion operator, positive
+next to a Dirichlet boundary). Edge features: ``[Â_ij, log|Â_ij|]``.
+
+Output pattern. The network predicts one number per entry ``(i, j), i ≥ j`` of
+``tril(Â^k)`` (``k = pattern_power``; ``k = 1`` is the lower triangle of
+``A``, diagonal included); the pattern feature is ``(Â^k)_ij`` normalised by
+its diagonal. Pair features: ``[Â_ij, (Â^k)_ij / sqrt((Â^k)_ii (Â^k)_jj), [i = j]]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+NODE_FEATURES = 4
+EDGE_FEATURES = 2
+PAIR_FEATURES = 3
+
+
+def scale_matrix(A: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``(Â, d^{-1/2})`` with ``Â = D^{-1/2} A D^{-1/2}``; a non-positive diagonal is an error."""
+    A = sp.csr_matrix(A, dtype=np.float64)
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"matrix must be square, got shape {A.shape}")
+    d = A.diagonal()
+    if np.any(~np.isfinite(d)) or np.any(d <= 0):
+        raise ValueError("learned preconditioner needs a positive diagonal (is the matrix SPD?)")
+    s = 1.0 / np.sqrt(d)
+    As = sp.csr_matrix(sp.diags(s) @ A @ sp.diags(s))
+    As.sort_indices()
+    return As, s
+
+
+def lower_pattern(As: sp.csr_matrix, power: int) -> sp.csr_matrix:
+    """``tril(Â^k)`` as CSR with sorted indices (``k = power ≥ 1``)."""
+    if power < 1:
+        raise ValueError(f"pattern power must be >= 1, got {power}")
+    P = As
+    for _ in range(power - 1):
+        P = P @ As
+    P = sp.tril(P, format="csr")
+    P.eliminate_zeros()
+    P.sort_indices()
+    return P
+
+
+@dataclass
+class MatrixGraph:
+    """Graph tensors of one (or several collated) scaled matrices.
+
+    ``edge_index`` (2, E): ``(row i, col j)`` of off-diagonal entries of ``Â``;
+    ``pair_index`` (2, Q): ``(i, j)``, ``i ≥ j``, the output pattern, in CSR
+    order of :func:`lower_pattern` per matrix; ``a_index``/``a_value``: all
+    entries of ``Â`` (for the losses); ``sizes``: unknowns per matrix.
+    """
+
+    x: torch.Tensor
+    edge_index: torch.Tensor
+    edge_attr: torch.Tensor
+    pair_index: torch.Tensor
+    pair_attr: torch.Tensor
+    a_index: torch.Tensor
+    a_value: torch.Tensor
+    sizes: list[int]
+    pair_counts: list[int]
+
+    @property
+    def n(self) -> int:
+        return int(sum(self.sizes))
+
+    def node_graph(self) -> torch.Tensor:
+        """Graph id of every node ``(n,)`` (for per-matrix norms in a collated batch)."""
+        sizes = torch.as_tensor(self.sizes, device=self.x.device)
+        return torch.repeat_interleave(torch.arange(len(self.sizes), device=self.x.device), sizes)
+
+    def to(self, device: str | torch.device) -> MatrixGraph:
+        t = {k: getattr(self, k).to(device) for k in
+             ("x", "edge_index", "edge_attr", "pair_index", "pair_attr", "a_index", "a_value")}
+        return MatrixGraph(**t, sizes=list(self.sizes), pair_counts=list(self.pair_counts))
+
+
+def build_graph(As: sp.csr_matrix, d_inv_sqrt: np.ndarray, power: int = 1,
+                dtype: torch.dtype = torch.float32) -> MatrixGraph:
+    """Graph tensors of the scaled matrix ``Â`` (see the module docstring)."""
+    n = As.shape[0]
+    coo = As.tocoo()
+    row, col, val = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+    off = row != col
+    deg = np.bincount(row[off], minlength=n).astype(np.float64)
+    logd = -2.0 * np.log(d_inv_sqrt)
+    x = np.stack([np.ones(n), np.asarray(As.sum(axis=1)).ravel(), logd - logd.mean(),
+                  deg / max(deg.max(), 1.0)], axis=1)
+    ev = val[off]
+    edge_attr = np.stack([ev, np.log(np.abs(ev) + 1e-12)], axis=1)
+    P = lower_pattern(As, power).tocoo()
+    pr, pc = P.row.astype(np.int64), P.col.astype(np.int64)
+    pdiag = np.ones(n)
+    pdiag[pr[pr == pc]] = P.data[pr == pc]
+    a_at = P.data if power == 1 else _values_on(sp.tril(As, format="coo"), pr * n + pc, n)
+    pair_attr = np.stack([a_at, P.data / np.sqrt(pdiag[pr] * pdiag[pc]),
+                          (pr == pc).astype(float)], axis=1)
+    f = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)  # noqa: E731
+    i = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.int64)  # noqa: E731
+    return MatrixGraph(x=f(x), edge_index=i(np.stack([row[off], col[off]])), edge_attr=f(edge_attr),
+                       pair_index=i(np.stack([pr, pc])), pair_attr=f(pair_attr),
+                       a_index=i(np.stack([row, col])), a_value=f(val), sizes=[n],
+                       pair_counts=[int(pr.size)])
+
+
+def _values_on(B: sp.coo_matrix, keys: np.ndarray, n: int) -> np.ndarray:
+    """Entries of ``B`` at sorted linear positions ``keys = i n + j`` (``B``'s pattern ⊂ keys)."""
+    out = np.zeros(keys.size)
+    out[np.searchsorted(keys, B.row.astype(np.int64) * n + B.col)] = B.data
+    return out
+
+
+def collate(graphs: list[MatrixGraph]) -> MatrixGraph:
+    """One block-diagonal graph of several matrices (node indices offset per matrix)."""
+    if len(graphs) == 1:
+        return graphs[0]
+    offs = np.cumsum([0] + [g.n for g in graphs[:-1]])
+    cat = lambda k: torch.cat([getattr(g, k) for g in graphs])  # noqa: E731
+    shift = lambda k: torch.cat([getattr(g, k) + int(o) for g, o in zip(graphs, offs)], dim=1)  # noqa: E731
+    return MatrixGraph(x=cat("x"), edge_index=shift("edge_index"), edge_attr=cat("edge_attr"),
+                       pair_index=shift("pair_index"), pair_attr=cat("pair_attr"),
+                       a_index=shift("a_index"), a_value=cat("a_value"),
+                       sizes=[s for g in graphs for s in g.sizes],
+                       pair_counts=[c for g in graphs for c in g.pair_counts])
+
+
+def spmv(index: torch.Tensor, value: torch.Tensor, z: torch.Tensor, n: int,
+         transpose: bool = False) -> torch.Tensor:
+    """``y = B z`` (or ``B^T z``) for ``B`` given by COO ``(index, value)``; ``z`` is ``(n, k)``.
+
+    A scatter-add (``index_add``), differentiable in ``value`` and ``z``.
+    """
+    i, j = (index[1], index[0]) if transpose else (index[0], index[1])
+    y = torch.zeros((n,) + tuple(z.shape[1:]), dtype=z.dtype, device=z.device)
+    return y.index_add_(0, i, value.unsqueeze(-1) * z[j] if z.ndim == 2 else value * z[j])

@@ -1,0 +1,89 @@
+"""Factorised sparse-approximate-inverse variant: ``M = G G^T + εI ≈ Â^{-1}``.
+
+Values of the lower-triangular ``G`` on the pattern ``tril(Â^k)`` from the
+network's raw output ``r``::
+
+    g_ii = softplus(r_ii + log(e - 1))    (> 0, equal to 1 at r = 0)
+    g_ij = r_ij                           (i > j)
+
+so at ``r = 0`` the preconditioner is Jacobi, ``M = (1 + ε) D^{-1}``. ``G G^T``
+is positive semi-definite and positive definite since ``G`` is triangular with
+a positive diagonal; ``+ εI`` bounds the spectrum away from 0 regardless.
+On the original matrix ``M^{-1} ≈ A^{-1}`` is ``D^{-1/2} (G G^T + εI) D^{-1/2}``,
+applied as two sparse matrix-vector products (``G`` and a precomputed
+``G^T``), no triangular solve (batched ``(n, k)`` blocks and GPUs alike).
+
+Loss (per matrix, averaged over probe vectors ``c``)::
+
+    ‖G G^T Â c - c‖² / ‖c‖²
+
+With ``c = x̂`` (dataset solution) this is the supervised ``‖G G^T b̂ - x̂‖² /
+‖x̂‖²``; with Gaussian ``c`` a stochastic estimate of ``‖G G^T Â - I‖_F²/n``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from .graph import MatrixGraph
+from .losses import inverse_loss
+
+_SHIFT = math.log(math.e - 1.0)
+
+
+class InverseVariant:
+    """``M = G G^T + εI`` on ``tril(Â^k)``; applied by sparse matvecs only."""
+
+    name = "inverse"
+    default_power = 2
+
+    def __init__(self, eps: float = 1e-4):
+        if not eps >= 0:
+            raise ValueError(f"eps must be >= 0, got {eps}")
+        self.eps = float(eps)
+
+    def values(self, raw: torch.Tensor, g: MatrixGraph) -> torch.Tensor:
+        diag = g.pair_attr[:, 2] > 0.5
+        return torch.where(diag, F.softplus(raw + _SHIFT), raw)
+
+    def loss(self, vals: torch.Tensor, g: MatrixGraph, c: torch.Tensor) -> torch.Tensor:
+        return inverse_loss(vals, g, c, self.eps)
+
+    def build(self, values: np.ndarray, pairs: np.ndarray, s: np.ndarray) -> InversePrecond:
+        n = s.shape[0]
+        G = sp.csr_matrix((np.asarray(values, dtype=np.float64), (pairs[0], pairs[1])), shape=(n, n))
+        return InversePrecond(G, s, self.eps)
+
+
+class InversePrecond:
+    """``r -> D^{-1/2} (G (G^T (D^{-1/2} r)) + ε D^{-1/2} r)``: two sparse matvecs.
+
+    ``G`` is kept in CSR and ``G^T`` as a precomputed CSR copy, so both
+    products run in scipy's compiled CSR kernels; assembling ``G G^T`` would
+    cost a sparse product at build time and ~1.5x the nonzeros per apply.
+    """
+
+    name = "learned-inverse"
+
+    def __init__(self, G: sp.csr_matrix, s: np.ndarray, eps: float):
+        self.G, self.s, self.eps = sp.csr_matrix(G), s, eps
+        self.GT = sp.csr_matrix(self.G.T)
+
+    def apply(self, r: np.ndarray) -> np.ndarray:
+        s = self.s if r.ndim == 1 else self.s[:, None]
+        y = s * r
+        z = self.G @ (self.GT @ y)
+        if self.eps:
+            z += self.eps * y
+        return s * z
+
+    def matrix(self) -> sp.csr_matrix:
+        """``M = D^{-1/2} (G G^T + εI) D^{-1/2} ≈ A^{-1}`` assembled (for tests)."""
+        S = sp.diags(self.s)
+        n = self.G.shape[0]
+        return sp.csr_matrix(S @ (self.G @ self.GT + self.eps * sp.identity(n)) @ S)
