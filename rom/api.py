@@ -65,8 +65,10 @@ def _field_name(ds: Dataset, field: str | None, default_inputs: bool = False) ->
 
 
 def _box(space: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The parameter box; standard-normal coordinates are unbounded."""
     r = np.array(space.ranges, dtype=float)
-    return r[:, 0], r[:, 1]
+    normal = np.array([k == "normal" for k in space.kinds], dtype=bool)
+    return np.where(normal, -np.inf, r[:, 0]), np.where(normal, np.inf, r[:, 1])
 
 
 def _check_same_problem(meta: dict, ds: Dataset, resolution: int | None) -> None:

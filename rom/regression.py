@@ -7,7 +7,8 @@ regression ``mu -> a`` on parameters scaled to the unit cube predicts
 ``s(mu) ~ s_bar + V a(mu)``:
 
 * ``rbf``: :class:`scipy.interpolate.RBFInterpolator` (thin-plate spline with
-  a linear polynomial tail; exact at the training points);
+  a linear polynomial tail, or the linear kernel with a constant tail when
+  there are no more samples than ``d + 1``; exact at the training points);
 * ``gp``: Gaussian-process posterior mean with an anisotropic squared-
   exponential kernel ``k(x, y) = exp(-sum_j (x_j - y_j)^2 / (2 l_j^2))`` and
   noise ``sigma^2``, one GP per (standardised) coefficient, hyperparameters
@@ -74,9 +75,12 @@ class CoefficientRegressor:
         if self.kind not in REGRESSORS:
             raise ValueError(f"unknown regressor {self.kind!r}; valid: {', '.join(REGRESSORS)}")
         if self.kind == "rbf":
-            degree = 1 if len(self.X) > self.X.shape[1] + 1 else 0
-            self._rbf = RBFInterpolator(self.X, self.Y, kernel="thin_plate_spline",
-                                        degree=degree)
+            # thin-plate spline + linear tail needs more points than d + 1; otherwise
+            # the linear kernel with a constant tail (both interpolate)
+            enough = len(self.X) > self.X.shape[1] + 1
+            self._rbf = RBFInterpolator(self.X, self.Y,
+                                        kernel="thin_plate_spline" if enough else "linear",
+                                        degree=1 if enough else 0)
         else:
             self._mean, self._std = self.Y.mean(0), self.Y.std(0) + 1e-300
             Ys = (self.Y - self._mean) / self._std

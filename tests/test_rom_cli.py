@@ -117,3 +117,19 @@ def test_pod_warns_outside_training_box(tb, tmp_path):
     with pytest.warns(RuntimeWarning, match="outside"):
         api.evaluate(tmp_path / "pn", data)
     assert np.isfinite(api.evaluate(tmp_path / "pn", narrow)["rel_l2"]["max"])
+
+
+def test_pod_on_time_dependent_dataset(tmp_path):
+    """A trajectory (n_times, *grid) is one flattened snapshot per sample."""
+    data = tmp_path / "heat.h5"
+    assert run("generate", "heat", "-n", 5, "--resolution", 8, "-o", data).exit_code == 0
+    res = run("train", "pod", data, "-o", tmp_path / "p", "--json")
+    assert res.exit_code == 0, res.output
+    meta = json.loads(res.output)
+    assert len(meta["field_shape"]) == 3          # (n_times, nx, ny)
+    rec = api.evaluate(tmp_path / "p", data, out_dir=tmp_path / "ev")
+    assert rec["rel_l2"]["max"] < 1e-6             # interpolation at the training samples
+    import h5py
+
+    with h5py.File(tmp_path / "ev" / "predictions.h5") as f:
+        assert f[meta["field"]].shape == (5, *meta["field_shape"])
