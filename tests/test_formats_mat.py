@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from data.check import check_dataset
 from data.dataset import Dataset, write_dataset
 from data.formats import detect_format, import_file, read_foreign
 from data.formats.matfile import write_mat_v73
@@ -66,6 +67,7 @@ def test_navier_stokes_v73_axes_reversed_and_time_moved(tmp_path, writer):
         np.testing.assert_array_equal(ds.inputs()["a"], a)
         np.testing.assert_allclose(ds.times, t.ravel())
         assert ds.config["source"]["mat_version"] == "7.3"
+    assert check_dataset(out) == ([], [])
 
 
 def test_npz_chunked_and_named(tmp_path):
@@ -100,6 +102,14 @@ def test_npz_refuses_object_arrays(tmp_path):
     np.savez(tmp_path / "obj.npz", u=np.array([{"a": 1}, None], dtype=object))
     with pytest.raises(ValueError, match="does not unpickle"):
         import_file(tmp_path / "obj.npz", tmp_path / "o.h5")
+
+
+def test_input_and_output_on_different_grids(tmp_path):
+    np.savez(tmp_path / "bad.npz", a=np.zeros((3, 4)), u=np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"field 'u' has per-sample shape \(5,\), which does "
+                                         r"not match the grid \(4,\)"):
+        import_file(tmp_path / "bad.npz", tmp_path / "o.h5")
+    assert not (tmp_path / "o.h5").exists()
 
 
 def test_mismatched_sample_counts(tmp_path):

@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
+from data.check import check_dataset
 from data.dataset import Dataset, write_dataset
 from data.formats import detect_format, export_pdebench, import_file, read_foreign
 from data.formats.common import FieldSource, ImportPlan, write_plan
@@ -86,6 +87,7 @@ def test_burgers_1d_single_file(tmp_path):
         assert ds.parameter_names == ["Nu"]
         np.testing.assert_allclose(ds.parameters, 0.01)
         assert ds.complete and ds.config["source"]["format"] == "pdebench"
+    assert check_dataset(out) == ([], [])  # what `rom info --check` runs
 
 
 def test_darcy_2d_with_nu_is_steady(tmp_path):
@@ -98,10 +100,7 @@ def test_darcy_2d_with_nu_is_steady(tmp_path):
         np.testing.assert_array_equal(ds.inputs()["nu"], nu)
         np.testing.assert_array_equal(ds.outputs()["u"], u[:, 0])
         assert ds.parameter_names == ["beta"]
-    from data.check import check_dataset
-
-    problems, _ = check_dataset(out)
-    assert problems == []
+    assert check_dataset(out) == ([], [])
 
 
 def test_per_seed_group_layout(tmp_path):
@@ -116,6 +115,7 @@ def test_per_seed_group_layout(tmp_path):
         np.testing.assert_array_equal(ds.inputs()["u0"], data[:, 0])
         np.testing.assert_allclose(ds.times, np.linspace(0, 5, 4), rtol=1e-6)
         np.testing.assert_allclose(ds.grid.axes[1], np.linspace(-1, 1, 6), rtol=1e-6)
+    assert check_dataset(out) == ([], [])
 
 
 def test_cfd_layout(tmp_path):
@@ -160,8 +160,9 @@ def test_missing_x_coordinate_is_named(tmp_path):
     src = tmp_path / "bad.hdf5"
     with h5py.File(src, "w") as f:
         f["tensor"] = np.zeros((2, 3, 4))
+    assert detect_format(src) == "pdebench"  # "tensor" alone is distinctive
     with pytest.raises(ValueError, match="missing dataset 'x-coordinate'"):
-        import_file(src, tmp_path / "o.h5", fmt="pdebench")
+        import_file(src, tmp_path / "o.h5")
 
 
 def test_coordinate_length_mismatch(tmp_path):
@@ -178,7 +179,7 @@ def test_seed_without_grid_is_named(tmp_path):
     src = tmp_path / "bad.h5"
     with h5py.File(src, "w") as f:
         f["0000/data"] = np.zeros((3, 4, 1))
-    with pytest.raises(ValueError, match="missing group '/0000/grid'"):
+    with pytest.raises(ValueError, match="missing group '0000/grid'"):
         import_file(src, tmp_path / "o.h5")
 
 

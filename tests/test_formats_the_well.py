@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
+from data.check import check_dataset
 from data.dataset import Dataset, write_dataset
 from data.formats import detect_format, export_the_well, import_file
 from solvers.problems import Grid, ParameterSpace
@@ -102,6 +103,7 @@ def test_import_2d_trajectory_file(tmp_path):
         np.testing.assert_array_equal(params["Schmidt"], 0.5)
         assert "energy" not in params  # time-varying scalar: recorded, not a parameter
         assert ds.config["source"]["time_varying_scalars"] == ["energy"]
+    assert check_dataset(out) == ([], [])
 
 
 def test_role_override(tmp_path):
@@ -127,7 +129,7 @@ def test_missing_time_is_named(tmp_path):
     well_2d(src)
     with h5py.File(src, "a") as f:
         del f["dimensions/time"]
-    with pytest.raises(ValueError, match="missing dataset '/dimensions/time'"):
+    with pytest.raises(ValueError, match="missing dataset 'dimensions/time'"):
         import_file(src, tmp_path / "o.h5", fmt="the-well")
 
 
@@ -136,7 +138,7 @@ def test_field_shape_inconsistent_with_flags(tmp_path):
     well_2d(src)
     with h5py.File(src, "a") as f:
         f["t0_fields/mask"].attrs["dim_varying"] = [True, True]
-    with pytest.raises(ValueError, match="'/t0_fields/mask' has shape"):
+    with pytest.raises(ValueError, match="'t0_fields/mask' has shape"):
         import_file(src, tmp_path / "o.h5")
 
 

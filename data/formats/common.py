@@ -120,9 +120,9 @@ def str_list(value: Any) -> list[str]:
 def require(group: h5py.Group, key: str, path: Path | str, what: str = "dataset") -> Any:
     """``group[key]``, or a one-line ValueError naming the missing dataset/group."""
     if key not in group:
-        where = group.name if group.name != "/" else ""
-        raise ValueError(f"{path}: malformed file: missing {what} '{where}/{key}'"
-                         .replace("'//", "'/"))
+        where = group.name.strip("/")
+        raise ValueError(f"{path}: malformed file: missing {what} "
+                         f"'{where + '/' if where else ''}{key}'")
     return group[key]
 
 
@@ -321,11 +321,10 @@ def _check_plan(plan: ImportPlan) -> None:
             raise ValueError(f"{where}: field name {f.name!r} used twice")
         seen.add(f.name)
         shape = tuple(f.sample_shape)
-        steady_ok = shape[:d] == plan.grid.shape and f.role == "input"
-        trajectory_ok = nt is not None and len(shape) > d and shape[0] == nt \
+        on_grid = shape[:d] == plan.grid.shape
+        trajectory = nt is not None and len(shape) > d and shape[0] == nt \
             and shape[1:1 + d] == plan.grid.shape
-        output_ok = nt is None and shape[:d] == plan.grid.shape
-        if not (steady_ok or trajectory_ok or output_ok):
+        if not (on_grid or trajectory):
             raise ValueError(f"{where}: field {f.name!r} has per-sample shape {shape}, which "
                              f"does not match the grid {plan.grid.shape}"
                              + (f" with {nt} time steps" if nt is not None else ""))

@@ -61,7 +61,7 @@ RESERVED = (*COORDS, TIME, "rom_parameters")
 # --------------------------------------------------------------------------- detection
 def pdebench_layout(f: h5py.File) -> str | None:
     """``"tensor"``, ``"cfd"``, ``"seeds"`` or ``None`` from the structure of an open file."""
-    if "tensor" in f and isinstance(f["tensor"], h5py.Dataset) and "x-coordinate" in f:
+    if "tensor" in f and isinstance(f["tensor"], h5py.Dataset) and f["tensor"].ndim >= 3:
         return "tensor"
     if "x-coordinate" in f and any(v in f for v in CFD_VARIABLES[:3]):
         return "cfd"
@@ -234,7 +234,7 @@ def _plan_seeds(f: h5py.File, path: Path, inputs: Sequence[str] | None,
     grid_group = require(first, "grid", path, "group")
     axis_names = [a for a in ("x", "y", "z") if a in grid_group]
     if not axis_names:
-        raise ValueError(f"{path}: malformed file: missing dataset '/{seeds[0]}/grid/x'")
+        raise ValueError(f"{path}: malformed file: missing dataset '{seeds[0]}/grid/x'")
     d = len(axis_names)
     nt, spatial = data.shape[0], tuple(data.shape[1:1 + d])
     channels = tuple(data.shape[1 + d:])
@@ -305,7 +305,7 @@ def _trajectory_field(ds: h5py.Dataset, name: str, role: str, steady: bool,
     """``(N, T, *spatial)`` as a trajectory field, or ``(N, 1, *spatial)`` as a steady one."""
     if steady:
         if ds.shape[1] != 1:
-            raise ValueError(f"{path}: steady data '{ds.name}' must have one time step, "
+            raise ValueError(f"{path}: steady data '{ds.name.lstrip('/')}' must have one time step, "
                              f"has {ds.shape[1]}")
         return FieldSource(name, role, tuple(ds.shape[2:]), ds.dtype,
                            _h5_block(ds, lambda b: b[:, 0]), source=ds.name.lstrip("/"))

@@ -105,7 +105,7 @@ def _plan(f: h5py.File, path: Path, inputs: list[str], outputs: list[str]) -> Im
             fields.append(_field(ds, fname, order, grid, len(times), n, d, path, steady,
                                  inputs, outputs))
     if not any(g in f for g in FIELD_GROUPS):
-        raise ValueError(f"{path}: malformed file: missing group '/t0_fields'")
+        raise ValueError(f"{path}: malformed file: missing group 't0_fields'")
     for wanted in inputs + outputs:
         if wanted not in [fs.name for fs in fields]:
             raise ValueError(f"{path}: no field {wanted!r}; fields: "
@@ -158,17 +158,18 @@ def _field(ds: h5py.Dataset, name: str, order: int, grid: Grid, nt: int, n: int,
     sv = bool(decode(ds.attrs.get("sample_varying", True)))
     dv = [bool(b) for b in np.atleast_1d(decode(ds.attrs.get("dim_varying", [True] * d)))]
     if len(dv) != d:
-        raise ValueError(f"{path}: '{ds.name}' has {len(dv)} dim_varying flags for {d} dimensions")
+        raise ValueError(f"{path}: '{ds.name.lstrip('/')}' has {len(dv)} dim_varying flags for "
+                         f"{d} dimensions")
     stored_spatial = tuple(s for s, v in zip(grid.shape, dv) if v)
     expected = ((n,) if sv else ()) + ((nt,) if tv else ()) + stored_spatial + (d,) * order
     if tuple(ds.shape) != expected:
-        raise ValueError(f"{path}: '{ds.name}' has shape {ds.shape}, expected {expected} "
+        raise ValueError(f"{path}: '{ds.name.lstrip('/')}' has shape {ds.shape}, expected {expected} "
                          "from its flags and the dimensions")
     role = str(decode(ds.attrs.get("rom_role", "output" if tv else "input")))
     role = "input" if name in inputs else "output" if name in outputs else role
     squeeze_time = steady and tv
     if squeeze_time and nt != 1:
-        raise ValueError(f"{path}: steady data '{ds.name}' must have one time step, has {nt}")
+        raise ValueError(f"{path}: steady data '{ds.name.lstrip('/')}' must have one time step, has {nt}")
     channels = () if order == 0 else (d ** order,)
     shape = ((nt,) if tv and not squeeze_time else ()) + grid.shape + channels
     return FieldSource(str(decode(ds.attrs.get("rom_name", name))), role, shape, ds.dtype,
