@@ -95,3 +95,18 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path):
 
     res = _run("import", str(bad), "-o", str(tmp_path / "o.h5"), "--format", "hdf4")
     assert res.returncode == 2 and "hdf4" in res.stderr
+
+
+def test_imported_npz_trains_a_pod_model(tmp_path):
+    """An imported file is usable by `rom train` (inputs/outputs named, grid, parameters)."""
+    n, x = 24, np.linspace(0, 1, 32)
+    mu = RNG.random((n, 2))
+    u = np.sin(np.pi * x[None] * (1 + mu[:, :1])) * mu[:, 1:]
+    np.savez(tmp_path / "param.npz", sol=u, mu=mu)
+    data = tmp_path / "param.h5"
+    assert CliRunner().invoke(cli, ["import", str(tmp_path / "param.npz"), "-o", str(data),
+                                    "--quiet"]).exit_code == 0
+    res = CliRunner().invoke(cli, ["train", "pod", str(data), "-o", str(tmp_path / "pod"),
+                                   "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "pod" / "model.json").is_file()
