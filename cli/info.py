@@ -45,12 +45,20 @@ def dataset_summary(path: Path) -> dict[str, Any]:
             "solver_stats": {
                 "iterations": total("iterations", int), "matvecs": total("matvecs", int),
                 "solve_seconds": total(solve_key, float), "wall_seconds": total("seconds", float),
-                "max_residual": (float(np.max(res[done])) if res is not None and done.any()
-                                 else None),
+                "max_residual": _finite_max(res[done]) if res is not None else None,
                 "not_converged": (int(np.sum(~st["converged"][done].astype(bool)))
                                   if "converged" in st else None)},
             "size_bytes": path.stat().st_size,
         }
+
+
+def _finite_max(values: Any) -> float | None:
+    """Largest finite value (``None`` when there is none: keeps ``--json`` strict JSON)."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.max()) if v.size else None
 
 
 def format_dataset(d: dict[str, Any]) -> str:

@@ -58,7 +58,8 @@ def sample_stats(records: list[Mapping[str, Any]], seconds: float, position: int
     """Per-sample totals of per-linear-solve records (``SolveStats.as_dict()``) and info.
 
     iterations, matvecs and solve_seconds are summed, ``residual`` is the maximum
-    true relative residual, ``converged`` is true when every solve converged.
+    true relative residual (NaN without linear solves, e.g. explicit or spectral time
+    stepping), ``converged`` is true when every solve converged (vacuously without solves).
     """
     res = [float(r.get("residual", np.nan)) for r in records]
     stats = {"iterations": int(sum(int(r.get("iterations", 0)) for r in records)),
@@ -66,7 +67,7 @@ def sample_stats(records: list[Mapping[str, Any]], seconds: float, position: int
              "residual": float(np.max(res)) if res else float("nan"),
              "seconds": float(seconds),
              "solve_seconds": float(sum(float(r.get("seconds", 0.0)) for r in records)),
-             "converged": bool(records) and all(bool(r.get("converged")) for r in records),
+             "converged": all(bool(r.get("converged")) for r in records),
              "n_solves": len(records), "order_position": int(position)}
     if len(records) == 1:
         info = {**records[0].get("info", {}), "status": records[0].get("status", "")}

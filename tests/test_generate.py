@@ -111,6 +111,8 @@ def test_sample_stats_totals():
                   "solve_seconds": 0.75, "converged": False, "n_solves": 2, "order_position": 7}
     assert info == {"statuses": {"ok": 1, "maxiter": 1}, "first": {"omega": 1.2},
                     "last": {"omega": 1.4}}
+    st, info = sample_stats([], 1.0, 0)  # no linear solves (explicit time stepping)
+    assert st["converged"] and st["n_solves"] == 0 and np.isnan(st["residual"])
 
 
 # --------------------------------------------------------------------------- generation
