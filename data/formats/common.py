@@ -182,21 +182,6 @@ def iter_blocks(n: int, k: int) -> Iterator[tuple[int, int]]:
         yield lo, min(n, lo + k)
 
 
-def h5_reader(ds: h5py.Dataset, transform: Callable[[np.ndarray], np.ndarray] | None = None,
-              sample_axis: int = 0) -> Callable[[int, int], np.ndarray]:
-    """A block reader over an HDF5 dataset whose samples run along ``sample_axis``."""
-
-    def read(lo: int, hi: int) -> np.ndarray:
-        index = [slice(None)] * ds.ndim
-        index[sample_axis] = slice(lo, hi)
-        block = ds[tuple(index)]
-        if sample_axis != 0:
-            block = np.moveaxis(block, sample_axis, 0)
-        return transform(block) if transform is not None else block
-
-    return read
-
-
 def uniform_axes(shape: Sequence[int], periodic: Sequence[bool] | bool) -> Grid:
     """Grid on the unit cube when a format stores no coordinates (``[0, 1)`` when periodic)."""
     flags = (periodic,) * len(shape) if isinstance(periodic, bool) else tuple(periodic)
@@ -368,11 +353,6 @@ def export_source(data_path: str | os.PathLike) -> Any:
     from data.dataset import Dataset
 
     return Dataset(data_path)
-
-
-def field_roles(ds: Any) -> Mapping[str, str]:
-    """Field name -> ``"input"``/``"output"`` of an open :class:`data.dataset.Dataset`."""
-    return {**{k: "input" for k in ds.input_names}, **{k: "output" for k in ds.output_names}}
 
 
 # --------------------------------------------------------------------------- bare arrays
