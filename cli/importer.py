@@ -63,7 +63,8 @@ class _Progress:
         if self.enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=plan.n_samples, unit="sample", desc="import", file=sys.stderr)
+            self.bar = tqdm(total=plan.n_samples * len(plan.fields), unit="sample",
+                            desc=f"import {len(plan.fields)} fields", file=sys.stderr)
 
     def update(self, k: int) -> None:
         if self.bar is not None:

@@ -295,3 +295,11 @@ def test_one_dimensional_trajectories_use_the_tensor_layout(tmp_path):
     with Dataset(import_file(p, tmp_path / "back.h5")) as ds:
         assert ds.grid.periodic == (True,) and ds.parameter_names == []
         np.testing.assert_allclose(ds.outputs()["u"], u, rtol=1e-6)
+
+
+def test_progress_counts_samples_of_every_field(tmp_path):
+    src = tmp_path / "1D_Burgers_Sols_Nu0.01.hdf5"
+    burgers_1d(src, n=7)
+    seen = []
+    import_file(src, tmp_path / "o.h5", chunk_bytes=3 * 6 * 16 * 4, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 2 * 7  # fields u and u0, 7 samples each

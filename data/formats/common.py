@@ -238,8 +238,9 @@ def write_plan(plan: ImportPlan, out: str | os.PathLike, *, chunk_bytes: int = D
     The skeleton (root attributes, grid, time, parameters, empty stats) is
     written by :func:`data.dataset.write_dataset`; each field is then created
     with one chunk per sample and filled block by block (at most
-    ``chunk_bytes`` of source data in memory). ``progress(k)`` is called with
-    the number of samples copied after each block of the last field.
+    ``chunk_bytes`` of source data in memory). ``progress(k)`` is called after
+    each block with ``k`` = samples copied so far, summed over the fields (the
+    total is ``n_samples * len(fields)``).
     """
     from data.dataset import create_field, field_array, write_dataset
 
@@ -261,13 +262,14 @@ def write_plan(plan: ImportPlan, out: str | os.PathLike, *, chunk_bytes: int = D
                       complete=False,
                       extra_attrs={"imported_from": str(plan.source.get("format", ""))})
         with h5py.File(tmp, "r+") as f:
-            for src in plan.fields:
+            for j, src in enumerate(plan.fields):
                 group = f["inputs" if src.role == "input" else "outputs"]
                 probe = field_array(np.zeros((0,), dtype=src.dtype))
                 dst = create_field(group, src.name, (plan.n_samples, *src.sample_shape),
                                    probe.dtype)
+                done = j * plan.n_samples
                 copy_blocks(src, dst, plan.n_samples, chunk_bytes,
-                            progress if src is plan.fields[-1] else None)
+                            None if progress is None else lambda k, d=done: progress(d + k))
                 dst.attrs["source"] = src.source
             f.attrs["complete"] = True
         os.replace(tmp, out)
