@@ -227,3 +227,18 @@ def test_export_refuses_odd_channel_counts(tmp_path):
     with pytest.raises(ValueError, match="has 3 channels"):
         export_the_well(tmp_path / "r.h5", tmp_path / "w.hdf5")
     assert not (tmp_path / "w.hdf5").exists()
+
+
+def test_export_selected_fields_through_rom_export(tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    rom_dataset(tmp_path / "r.h5", steady=False)
+    res = CliRunner().invoke(cli, ["export", str(tmp_path / "r.h5"), "--format", "the-well",
+                                   "-o", str(tmp_path / "w.hdf5"), "--field", "w",
+                                   "--field", "w0"])
+    assert res.exit_code == 0, res.output
+    with h5py.File(tmp_path / "w.hdf5", "r") as f:
+        assert list(f["t0_fields"].attrs["field_names"]) == ["w0", "w"]
+        assert len(f["t1_fields"].attrs["field_names"]) == 0

@@ -340,8 +340,11 @@ def _attrs_record(f: h5py.File) -> dict[str, Any]:
 def export_pdebench(data_path: str | os.PathLike, out: str | os.PathLike, *,
                     field: str | None = None, dtype: str | None = "float32",
                     chunk_bytes: int = DEFAULT_CHUNK_BYTES, overwrite: bool = True,
-                    layout: str = "auto", **_: Any) -> Path:
+                    layout: str = "auto", fields: Sequence[str] | None = None,
+                    **_: Any) -> Path:
     """Write a rom dataset in a PDEBench layout and return the path.
+
+    ``fields`` (``rom export --field``) may name the output to export instead of ``field``.
 
     ``layout="auto"`` picks PDEBench's own choice: the per-seed layout for 2-D
     and 3-D trajectories (what ``FNODatasetMult`` reads: ``"{i:04d}/data"``
@@ -362,6 +365,7 @@ def export_pdebench(data_path: str | os.PathLike, out: str | os.PathLike, *,
     if out.exists() and not overwrite:
         raise ValueError(f"{out}: file exists (pass overwrite=True to replace it)")
     with export_source(data_path) as ds:
+        field = field or (list(fields)[0] if fields else None)
         main = field or (ds.output_names[0] if ds.output_names else None)
         if main is None or main not in ds.output_names:
             raise ValueError(f"{data_path}: no output field {field!r} to export; outputs: "

@@ -235,8 +235,11 @@ def _parameters(f: h5py.File, path: Path, n: int
 # --------------------------------------------------------------------------- export
 def export_the_well(data_path: str | os.PathLike, out: str | os.PathLike, *,
                     dtype: str | None = "float32", chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                    overwrite: bool = True, **_: Any) -> Path:
+                    overwrite: bool = True, fields: Sequence[str] | None = None,
+                    **_: Any) -> Path:
     """Write a rom dataset in The Well's layout and return the path.
+
+    ``fields`` (``rom export --field``) restricts the export to those fields.
 
     Outputs are time-varying fields ``(N, T, *spatial[, ...])`` (steady data:
     ``T = 1`` at ``time = [0]``), inputs time-constant fields. A field with
@@ -253,7 +256,10 @@ def export_the_well(data_path: str | os.PathLike, out: str | os.PathLike, *,
         raise ValueError(f"{out}: file exists (pass overwrite=True to replace it)")
     with export_source(data_path) as ds:
         steady = ds.times is None
-        layout = {k: _tensor_order(ds, k, steady) for k in ds.input_names + ds.output_names}
+        names = ds.input_names + ds.output_names
+        for k in fields or ():
+            ds.field(k)  # KeyError naming the fields if k is not one
+        layout = {k: _tensor_order(ds, k, steady) for k in names if not fields or k in fields}
         tmp = out.with_name(f".{out.name}.export-{os.getpid()}")
         try:
             with h5py.File(tmp, "w") as f:
