@@ -299,3 +299,25 @@ def test_journal_write_errors_surface(tmp_path, monkeypatch):
     monkeypatch.setattr(jr.Journal, "append", broken)
     with pytest.raises(OSError, match="disk full"):
         _gen(Poisson1D(8), tmp_path / "d.h5", n=3)
+
+
+def test_crash_during_final_write_resumes_without_solving(tmp_path, monkeypatch):
+    import data.generate as gen
+
+    ref = _gen(Poisson1D(9), tmp_path / "ref.h5")
+    real = gen.write_from_journal
+
+    def crash(out, journal, **kw):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(gen, "write_from_journal", crash)
+    out = tmp_path / "d.h5"
+    with pytest.raises(RuntimeError, match="power cut"):
+        _gen_fixed(Poisson1D(9), out)
+    assert not out.exists() and journal_path(out).exists()
+    assert not list(tmp_path.glob(".d.h5.tmp-*"))
+    monkeypatch.setattr(gen, "write_from_journal", real)
+    p = Poisson1D(9)
+    _gen_fixed(p, out)
+    assert p.calls == 0
+    _same(ref, out)
