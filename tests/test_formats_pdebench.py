@@ -303,3 +303,12 @@ def test_progress_counts_samples_of_every_field(tmp_path):
     seen = []
     import_file(src, tmp_path / "o.h5", chunk_bytes=3 * 6 * 16 * 4, progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == 2 * 7  # fields u and u0, 7 samples each
+
+
+def test_truncated_file_is_a_one_line_error(tmp_path):
+    src = tmp_path / "1D_Burgers_Sols_Nu0.01.hdf5"
+    burgers_1d(src)
+    (tmp_path / "cut.hdf5").write_bytes(src.read_bytes()[:3000])
+    for fmt in ("auto", "pdebench", "the-well"):
+        with pytest.raises(ValueError, match="cannot read HDF5 file \\(truncated or corrupt"):
+            import_file(tmp_path / "cut.hdf5", tmp_path / "o.h5", fmt=fmt)

@@ -13,7 +13,9 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .common import DEFAULT_CHUNK_BYTES, ImportPlan, write_plan
+import h5py
+
+from .common import DEFAULT_CHUNK_BYTES, ImportPlan, open_hdf5, write_plan
 from .detect import detect_format
 
 #: format name -> "module:reader" (each reader returns an ImportPlan)
@@ -45,6 +47,8 @@ def read_foreign(src: str | os.PathLike, fmt: str = "auto", **options: Any) -> I
         raise ValueError(f"{src}: is a directory, not a data file")
     if fmt == "auto":
         detected = detect_format(src)
+        if detected is None and h5py.is_hdf5(src):
+            open_hdf5(src).close()  # a corrupt file says so rather than "unknown format"
         if detected is None:
             raise ValueError(f"{src}: cannot tell the format (not PDEBench, The Well, an FNO "
                              ".mat or .npz file); name it with --format")

@@ -117,6 +117,16 @@ def str_list(value: Any) -> list[str]:
     return [str(decode(v)) for v in value]
 
 
+def open_hdf5(path: Path | str) -> h5py.File:
+    """Open an HDF5 file read-only; a truncated or corrupt file is a one-line ValueError."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: cannot read HDF5 file (truncated or corrupt: {reason})") \
+            from None
+
+
 def require(group: h5py.Group, key: str, path: Path | str, what: str = "dataset") -> Any:
     """``group[key]``, or a one-line ValueError naming the missing dataset/group."""
     if key not in group:

@@ -43,6 +43,7 @@ from .common import (
     json_attr,
     load_json_attr,
     numeric_attrs,
+    open_hdf5,
     pick_names,
     provenance,
     read_coordinates,
@@ -88,7 +89,7 @@ def read_pdebench(path: str | os.PathLike, *, inputs: Sequence[str] | None = Non
     stores none; default: non-periodic unless written by rom).
     """
     path = Path(path)
-    f = h5py.File(path, "r")
+    f = open_hdf5(path)
     try:
         layout = pdebench_layout(f)
         if layout is None:

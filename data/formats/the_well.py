@@ -42,6 +42,7 @@ from .common import (
     ImportPlan,
     decode,
     iter_blocks,
+    open_hdf5,
     provenance,
     read_coordinates,
     require,
@@ -65,7 +66,7 @@ def read_the_well(path: str | os.PathLike, *, inputs: Sequence[str] | None = Non
     (time-varying -> output, time-constant -> input).
     """
     path = Path(path)
-    f = h5py.File(path, "r")
+    f = open_hdf5(path)
     try:
         plan = _plan(f, path, list(inputs or ()), list(outputs or ()))
         plan.handles.append(f)
