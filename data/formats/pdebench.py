@@ -428,12 +428,12 @@ def _write_seeds(f: h5py.File, ds: Any, main: str, dtype: str | None, chunk_byte
         for i in range(lo, hi):
             g = f.create_group(f"{i:0{width}d}")
             data = block[main][i - lo]
-            g.create_dataset("data", data=(data if channel else data[..., None]).astype(ftype))
+            g.create_dataset("data", data=_cast(data if channel else data[..., None], ftype))
             for a, axis in zip("xyz", ds.grid.axes):
                 write_coordinates(g, f"grid/{a}", axis, ftype)
             write_coordinates(g, "grid/t", ds.times, ftype)
             for k in others:
-                g.create_dataset(f"rom_fields/{k}", data=block[k][i - lo].astype(ftype))
+                g.create_dataset(f"rom_fields/{k}", data=_cast(block[k][i - lo], ftype))
             for j, p in enumerate(ds.parameter_names):
                 g.attrs[p] = float(params[i, j])
 
@@ -450,6 +450,11 @@ def _export_names(ds: Any, main: str, steady: bool) -> dict[str, str]:
             names[k] = k if k not in taken else f"rom_{k}"
             taken.add(names[k])
     return names
+
+
+def _cast(a: np.ndarray, ftype: np.dtype) -> np.ndarray:
+    """Real floats to the export dtype; complex (and integer) values stay as they are."""
+    return a.astype(ftype, copy=False) if a.dtype.kind == "f" else a
 
 
 def _write_header(f: h5py.File, ds: Any, names: dict[str, str], steady: bool,
