@@ -140,7 +140,7 @@ def ic0_factor(A: sp.csr_matrix, sweeps: int = 30, tol: float = 1e-10) -> sp.csr
     vals = a / sqd[cols]
     for _ in range(max(1, sweeps)):
         L = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
-        s = _pattern_values(L @ L.conj().T, keys, n)
+        s = _pattern_values(L @ (L.conj().T if np.iscomplexobj(vals) else L.T), keys, n)
         ldiag = np.zeros(n, dtype=vals.dtype)
         ldiag[rows[diag]] = vals[diag]
         new = np.empty_like(vals)
@@ -159,17 +159,23 @@ def ic0_factor(A: sp.csr_matrix, sweeps: int = 30, tol: float = 1e-10) -> sp.csr
 
 
 class IC0:
-    """IC(0) preconditioner ``M = (L L^T)^{-1}``: two sparse triangular solves."""
+    """IC(0) preconditioner ``M = (L L^*)^{-1}``.
+
+    The two triangular solves run in SuperLU: ``L`` itself is "factorised" with
+    the natural ordering and no pivoting (``L = (L D^{-1}) D``, no fill), so
+    ``solve`` and ``solve(trans="H")`` apply ``L^{-1}`` and ``L^{-*}``.
+    """
 
     name = "ic0"
 
     def __init__(self, A: sp.csr_matrix, sweeps: int = 30):
         self.L = ic0_factor(A, sweeps=sweeps)
-        self.LT = sp.csr_matrix(self.L.conj().T)
+        self.lu = spla.splu(sp.csc_matrix(self.L), permc_spec="NATURAL", diag_pivot_thresh=0.0,
+                            options={"SymmetricMode": True})
+        self.trans = "H" if np.iscomplexobj(self.L.data) else "T"
 
     def apply(self, r: np.ndarray) -> np.ndarray:
-        y = spla.spsolve_triangular(self.L, r, lower=True)
-        return spla.spsolve_triangular(self.LT, y, lower=False)
+        return self.lu.solve(self.lu.solve(r), trans=self.trans)
 
 
 class ILU:
