@@ -67,6 +67,20 @@ def list_problems_and_solvers() -> str:
     return "\n".join(lines)
 
 
+def announce_resume(output: Path) -> None:
+    """Say on stderr that an interrupted run's journal will be resumed."""
+    journal = output.with_name(output.name + ".journal")
+    if not journal.exists():
+        return
+    from data.journal import scan
+
+    records, _ = scan(journal)
+    if records:
+        n = records[0].meta.get("config", {}).get("n_samples", "?")
+        click.echo(f"resuming {output}: {len(records) - 1}/{n} samples already solved "
+                   f"(journal {journal.name})", err=True)
+
+
 @click.command()
 @click.argument("problem", required=False)
 @click.option("-n", "--n-samples", "n", type=int, help="Number of samples (parameter draws).")
@@ -110,6 +124,8 @@ def generate(problem: str | None, n: int | None, resolution: int | None, seed: i
     from solvers.problems import make_problem
 
     prob = make_problem(problem, resolution, **parse_pairs(params, "--param", convert=False))
+    if not quiet and not overwrite:
+        announce_resume(output)
     t0 = time.perf_counter()
     run(prob, n, output, seed=seed, sampler=sampler, solver_name=solver,
         solver_options=parse_pairs(solver_opts, "--solver-opt", convert=True), precond=precond,

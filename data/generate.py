@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import queue
 import signal
@@ -46,6 +47,7 @@ from solvers.problems import Problem
 from solvers.problems.sampling import SAMPLERS, sample_unit
 
 ORDERS = ("given", "sorted")
+log = logging.getLogger(__name__)
 
 
 class GenerationInterrupted(KeyboardInterrupt):
@@ -343,6 +345,9 @@ def generate(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
         perm = solve_order(problem, parameters, order)
         with Journal(journal_path(out), config,
                      {"parameters": parameters, "order": perm}) as journal:
+            if journal.discarded_bytes:
+                log.warning("%s: discarded a damaged or torn tail of %d bytes (a sample in it is solved again)",
+                            journal.path.name, journal.discarded_bytes)
             kw = dict(problem=problem, config=config, parameters=parameters, order=perm,
                       sampler=sampler, seed=seed)
             try:
