@@ -72,16 +72,30 @@ def pod(data: Path, out: Path, tol: float, max_modes: int | None, field: str | N
 @click.command(context_settings={"show_default": True})
 @_DATA
 @_OUT
+@click.option("--target", type=click.Choice(["field", "operator"]), default="field",
+              help="field: EIM of a dataset field; operator: matrix EIM of the assembled "
+                   "systems A(mu), b(mu) + certified reduced basis (steady linear problems).")
 @click.option("--field", default=None, help="Field to interpolate (default: the first input).")
-@click.option("--tol", type=float, default=1e-6, help="Relative sup-norm training tolerance.")
+@click.option("--tol", type=float, default=1e-6, help="Relative sup-norm EIM training tolerance.")
 @click.option("--max-terms", type=click.IntRange(min=1), default=100, help="Largest M.")
+@click.option("--train-size", type=click.IntRange(min=2), default=60,
+              help="operator: parameters assembled for the EIM, SCM and greedy.")
+@click.option("--max-basis", type=click.IntRange(min=1), default=40, help="operator: largest N.")
+@click.option("--rb-tol", type=float, default=1e-6, help="operator: greedy tolerance.")
 @_QUIET
 @_JSON
-def eim(data: Path, out: Path, field: str | None, tol: float, max_terms: int, quiet: bool,
-        as_json: bool) -> None:
-    """Empirical interpolation of a DATA field: M magic points reconstruct each sample."""
+def eim(data: Path, out: Path, target: str, field: str | None, tol: float, max_terms: int,
+        train_size: int, max_basis: int, rb_tol: float, quiet: bool, as_json: bool) -> None:
+    """Empirical interpolation: of a DATA field (M magic points reconstruct each sample) or of
+    the problem's assembled matrices (non-intrusive affine form for a reduced basis)."""
     from rom.api import train_eim
 
+    if target == "operator":
+        meta = train_eim(data, out, tol=tol, max_terms=max_terms, target="operator",
+                         train_size=train_size, max_basis=max_basis, rb_tol=rb_tol)
+        _done(meta, out, as_json, f"matrix EIM M={meta['M']} (rhs {meta['M_rhs']}), "
+              f"training error {meta['eim_train_error_rel_sup']:.1e}, RB N={meta['N']}")
+        return
     meta = train_eim(data, out, field=field, tol=tol, max_terms=max_terms)
     _done(meta, out, as_json, f"M={meta['M']} magic points of {meta['field']!r}, training "
           f"error {meta['train_error_rel_sup'][-1]:.2e}")

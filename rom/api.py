@@ -341,8 +341,17 @@ def _evaluate_pod(model_dir: Path, ds: Dataset, out_dir: Path | None, resolution
 # -- eim -----------------------------------------------------------------------------------
 
 def train_eim(data_path: str | Path, out_dir: str | Path, *, field: str | None = None,
-              tol: float = 1e-6, max_terms: int | None = 100) -> dict[str, Any]:
-    """EIM of a dataset field (default: its first input field) over the dataset's samples."""
+              tol: float = 1e-6, max_terms: int | None = 100, target: str = "field",
+              **operator_options: Any) -> dict[str, Any]:
+    """EIM of a dataset field (default: its first input field) over the dataset's samples,
+    or (``target="operator"``) matrix EIM of the assembled systems + reduced basis."""
+    if target == "operator":
+        from .matrix_eim import train_operator_eim
+
+        return train_operator_eim(data_path, out_dir, tol=tol, max_terms=max_terms,
+                                  **operator_options)
+    if target != "field":
+        raise ValueError(f"unknown EIM target {target!r}; valid: field, operator")
     with Dataset(data_path) as ds:
         name = _field_name(ds, field, default_inputs=True)
         idx = _done_index(ds)
@@ -361,6 +370,10 @@ def train_eim(data_path: str | Path, out_dir: str | Path, *, field: str | None =
 def _evaluate_eim(model_dir: Path, ds: Dataset, out_dir: Path | None, resolution: int | None,
                   batch_size: int | None, quiet: bool) -> dict[str, Any]:
     meta, t = load_model(model_dir, "eim")
+    if meta.get("target") == "operator":
+        from .matrix_eim import evaluate_operator_eim
+
+        return evaluate_operator_eim(meta, t, ds, out_dir, resolution, batch_size)
     require(t, "Q", "indices", where=str(model_dir))
     I = Interpolant(t["Q"], t["indices"], unit_lower=True)
     name = meta["field"]

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.optimize import linprog
 
-_DENSE_LIMIT = 1500
+_DENSE_LIMIT = 300
 
 
 class MinTheta:
@@ -52,28 +52,32 @@ class MinTheta:
 
 
 def generalized_eig_extreme(A: Any, X: Any, which: str) -> tuple[float, np.ndarray]:
-    """Smallest (``which="min"``) or largest (``"max"``) eigenpair of ``A v = lambda X v``.
+    """Smallest (``which="min"``) or largest (``"max"``) eigenpair of ``sym(A) v = lambda X v``.
 
-    ``A`` symmetric, ``X`` SPD. Dense ``eigh`` for small problems; otherwise
-    ARPACK (shift-invert about 0 for the smallest eigenvalue of a coercive
-    ``A``, plain Lanczos for the largest).
+    Only the symmetric part ``(A + A^T)/2`` enters ``v^T A v``. Dense ``eigh``
+    for small problems; otherwise ARPACK (shift-invert about 0 for the
+    smallest eigenvalue, plain Lanczos for the largest). A term with zero
+    symmetric part (pure convection) has the eigenvalue 0.
     """
     n = A.shape[0]
+    S = 0.5 * (A + A.T)
     if n <= _DENSE_LIMIT:
-        Ad = A.toarray() if sp.issparse(A) else np.asarray(A)
+        Sd = S.toarray() if sp.issparse(S) else np.asarray(S)
         Xd = X.toarray() if sp.issparse(X) else np.asarray(X)
         idx = [0, 0] if which == "min" else [n - 1, n - 1]
-        w, v = sla.eigh(0.5 * (Ad + Ad.T), Xd, subset_by_index=idx)
+        w, v = sla.eigh(Sd, Xd, subset_by_index=idx)
         return float(w[0]), v[:, 0]
-    A, X = sp.csc_matrix(A), sp.csc_matrix(X)
+    S, X = sp.csc_matrix(S), sp.csc_matrix(X)
+    if abs(S).max() <= 1e-14 * max(abs(sp.csr_matrix(A)).max(), 1e-300):
+        return 0.0, np.ones(n) / np.sqrt(float(np.ones(n) @ (X @ np.ones(n))))
     if which == "min":
         try:
-            w, v = spla.eigsh(A, k=1, M=X, sigma=0.0, which="LM")
-        except RuntimeError:  # singular A: the smallest eigenvalue of an SPSD term is 0
-            w, v = spla.eigsh(-A, k=1, M=X, which="LA")
+            w, v = spla.eigsh(S, k=1, M=X, sigma=0.0, which="LM")
+        except RuntimeError:  # singular: the smallest eigenvalue of an SPSD term is 0
+            w, v = spla.eigsh(-S, k=1, M=X, which="LA")
             w = -w
     else:
-        w, v = spla.eigsh(A, k=1, M=X, which="LA")
+        w, v = spla.eigsh(S, k=1, M=X, which="LA")
     return float(w[0]), v[:, 0]
 
 
@@ -96,10 +100,10 @@ class SCM:
             box = np.array([(generalized_eig_extreme(Aq, X, "min")[0],
                              generalized_eig_extreme(Aq, X, "max")[0]) for Aq in A_terms])
         self.box = np.asarray(box, dtype=float)
-        self.C_theta = np.zeros((0, len(A_terms)))   # theta at the constraint points
+        self.C_theta = np.zeros((0, len(self.box)))   # theta at the constraint points
         self.C_mu = np.zeros((0, 0))
         self.C_alpha = np.zeros(0)
-        self.C_y = np.zeros((0, len(A_terms)))        # y*(mu') of the exact minimiser
+        self.C_y = np.zeros((0, len(self.box)))        # y*(mu') of the exact minimiser
 
     def add_point(self, mu: np.ndarray, theta: np.ndarray) -> None:
         """Compute ``alpha(mu)`` exactly (generalized eigenproblem) and add the constraint."""
