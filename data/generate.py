@@ -346,7 +346,8 @@ def generate(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
         with Journal(journal_path(out), config,
                      {"parameters": parameters, "order": perm}) as journal:
             if journal.discarded_bytes:
-                log.warning("%s: discarded a damaged or torn tail of %d bytes (a sample in it is solved again)",
+                log.warning("%s: discarded a damaged or torn tail of %d bytes "
+                            "(a sample in it is solved again)",
                             journal.path.name, journal.discarded_bytes)
             kw = dict(problem=problem, config=config, parameters=parameters, order=perm,
                       sampler=sampler, seed=seed)
