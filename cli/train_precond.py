@@ -19,6 +19,8 @@ import click
               help="AdamW learning rate.")
 @click.option("--hidden", type=click.IntRange(min=1), default=16, help="Hidden width of the network.")
 @click.option("--layers", type=click.IntRange(min=0), default=2, help="Message-passing rounds.")
+@click.option("--edge-states", is_flag=True,
+              help="Edge-state message passing (Li et al.) instead of entry-weighted node messages.")
 @click.option("--loss", type=click.Choice(["probe", "supervised"]), default="probe",
               help="probe: Gaussian probe vectors; supervised: the dataset's solutions.")
 @click.option("--pattern-power", type=click.IntRange(min=1), default=None,
@@ -36,7 +38,7 @@ import click
 @click.option("--quiet", is_flag=True, help="No per-epoch output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def precond(data: Path, out: Path, variant: str, epochs: int, lr: float, hidden: int, layers: int,
-            loss: str, pattern_power: int | None, coarse_levels: int, eps: float, batch_size: int,
+            edge_states: bool, loss: str, pattern_power: int | None, coarse_levels: int, eps: float, batch_size: int,
             probes: int, val_fraction: float, max_samples: int | None, device: str, seed: int,
             quiet: bool, as_json: bool) -> None:
     """Train a learned PCG preconditioner on the SPD systems of DATA."""
@@ -47,7 +49,7 @@ def precond(data: Path, out: Path, variant: str, epochs: int, lr: float, hidden:
                    f"  ({r['seconds']:.2f} s)", err=True)
 
     meta = train_from_dataset(data, out, variant=variant, epochs=epochs, lr=lr, hidden=hidden,
-                              layers=layers, device=device, loss=loss, power=pattern_power,
+                              layers=layers, edge_states=edge_states, device=device, loss=loss, power=pattern_power,
                               coarse_levels=coarse_levels, eps=eps, batch_size=batch_size,
                               probes=probes, val_fraction=val_fraction, seed=seed,
                               max_samples=max_samples, log=None if quiet else log)

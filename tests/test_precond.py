@@ -34,10 +34,10 @@ def darcy_systems(n, seed, coefficient="lognormal", resolution=18):
     return out
 
 
-def random_net(hidden=8, layers=2, seed=0, scale=0.3):
+def random_net(hidden=8, layers=2, seed=0, scale=0.1, edge_states=False):
     """A network with all weights random (the zero-initialised head too): generic outputs."""
     torch.manual_seed(seed)
-    net = PrecondGNN(hidden, layers)
+    net = PrecondGNN(hidden, layers, edge_states)
     with torch.no_grad():
         for prm in net.parameters():
             prm.normal_(0.0, scale)
@@ -88,6 +88,23 @@ def test_scale_rejects_nonpositive_diagonal():
         scale_matrix(sp.diags([1.0, -1.0]))
 
 
+@pytest.mark.parametrize("edge_states", [False, True])
+def test_network_inference_path_matches_training_path(system, edge_states):
+    """No-grad (torch CSR products) and grad (scatter-add) forwards agree; batching is exact."""
+    A, _ = system
+    B, _ = darcy_systems(1, 3, "piecewise")[0]
+    net = random_net(edge_states=edge_states)
+    ga, gb = (build_graph(*scale_matrix(M), power=2) for M in (A, B))
+    g = collate([ga, gb])
+    with torch.no_grad():
+        fast = net(g)
+    slow = net(g).detach()
+    assert torch.allclose(fast, slow, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        alone = torch.cat([net(ga), net(gb)])
+    assert torch.allclose(fast, alone, rtol=1e-5, atol=1e-5)
+
+
 # ---------------------------------------------------------------- variants
 @pytest.mark.parametrize("power", [1, 2])
 def test_factor_is_lower_with_positive_diagonal_and_spd(system, power):
@@ -99,7 +116,7 @@ def test_factor_is_lower_with_positive_diagonal_and_spd(system, power):
     np.linalg.cholesky(L @ L.T)  # SPD: succeeds
     r = np.random.default_rng(0).standard_normal(A.shape[0])
     exact = np.linalg.solve(M.matrix().toarray(), r)
-    assert np.allclose(M.apply(r), exact, rtol=1e-9, atol=1e-12)
+    assert np.allclose(M.apply(r), exact, rtol=1e-6)  # limited by cond(L) of a random net
     assert M.lu is not None  # the compiled SuperLU route is taken
     y = spla.spsolve_triangular(M.L, r * M.s, lower=True)
     ref = M.s * spla.spsolve_triangular(sp.csr_matrix(M.L.T), y, lower=False)
@@ -151,8 +168,9 @@ def test_factor_loss_vanishes_at_exact_cholesky():
     assert float(factor_loss(torch.as_tensor(Lc[pi, pj]), g, c)) < 1e-24
     # and the variant's parametrisation reaches it: softplus^-1 on the diagonal
     d = pi == pj
-    raw = Lc[pi, pj] - g.pair_attr[:, 0].numpy()
-    raw[d] = np.log(np.expm1(Lc[pi, pj][d] - 1e-3)) - np.log(np.e - 1)
+    raw = np.zeros(pi.size)
+    raw[~d] = np.arctanh(Lc[pi, pj][~d]) - np.arctanh(g.pair_attr[:, 0].numpy()[~d])
+    raw[d] = np.log(np.expm1(Lc[pi, pj][d] - 0.05)) - np.log(np.expm1(0.95))
     vals = FactorVariant().values(torch.as_tensor(raw), g)
     assert np.allclose(vals.numpy(), Lc[pi, pj], atol=1e-12)
 

@@ -2,11 +2,14 @@
 
 Values on the pattern ``tril(Â^k)`` from the network's raw output ``r``::
 
-    l_ii = softplus(r_ii + log(e - 1)) + δ        (> 0, equal to 1 + δ at r = 0)
-    l_ij = Â_ij + r_ij                             (i > j; Â_ij = 0 off the pattern of A)
+    l_ii = δ + softplus(r_ii + softplus^{-1}(1 - δ))     (≥ δ = 0.05, equal to 1 at r = 0)
+    l_ij = tanh(r_ij + artanh Â_ij)                     (i > j; Â_ij = 0 off the pattern of A)
 
 so ``L`` is lower triangular with a positive diagonal and ``L L^T`` is SPD.
 At ``r = 0``, ``L = I + tril(Â, -1)`` (the starting guess of fine-grained IC(0)).
+The bounds mirror the exact Cholesky factor of a unit-diagonal SPD matrix
+(``Σ_k l_ik² = 1``, so ``|l_ij| < 1``) and keep ``L`` well conditioned
+whatever the network outputs.
 The preconditioner on the original matrix is
 ``M^{-1} = D^{-1/2} L^{-T} L^{-1} D^{-1/2}``, applied by a forward and a
 backward substitution.
@@ -33,8 +36,8 @@ import torch.nn.functional as F
 from .graph import MatrixGraph
 from .losses import factor_loss
 
-_SHIFT = math.log(math.e - 1.0)
-DIAG_FLOOR = 1e-3
+DIAG_FLOOR = 0.05
+_SHIFT = math.log(math.expm1(1.0 - DIAG_FLOOR))
 
 
 class FactorVariant:
@@ -46,7 +49,8 @@ class FactorVariant:
     def values(self, raw: torch.Tensor, g: MatrixGraph) -> torch.Tensor:
         diag = g.pair_attr[:, 2] > 0.5
         d = F.softplus(raw + _SHIFT) + DIAG_FLOOR
-        return torch.where(diag, d, g.pair_attr[:, 0] + raw)
+        a = g.pair_attr[:, 0].clamp(-0.999, 0.999)
+        return torch.where(diag, d, torch.tanh(raw + torch.atanh(a)))
 
     def loss(self, vals: torch.Tensor, g: MatrixGraph, c: torch.Tensor) -> torch.Tensor:
         return factor_loss(vals, g, c)

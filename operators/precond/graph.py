@@ -20,6 +20,7 @@ its diagonal. Pair features: ``[Â_ij, (Â^k)_ij / sqrt((Â^k)_ii (Â^k)_jj), [i
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +82,17 @@ class MatrixGraph:
     @property
     def n(self) -> int:
         return int(sum(self.sizes))
+
+    def adjacency(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(Â_off, |Â_off|)`` as torch CSR tensors (rows sorted: edges are in CSR order)."""
+        n, i = self.n, self.edge_index[0]
+        crow = torch.zeros(n + 1, dtype=torch.int64, device=i.device)
+        crow[1:] = torch.cumsum(torch.bincount(i, minlength=n), 0)
+        col, val = self.edge_index[1], self.edge_attr[:, 0]
+        with warnings.catch_warnings():  # "CSR support is in beta state"
+            warnings.simplefilter("ignore", UserWarning)
+            return (torch.sparse_csr_tensor(crow, col, val, size=(n, n)),
+                    torch.sparse_csr_tensor(crow, col, val.abs(), size=(n, n)))
 
     def node_graph(self) -> torch.Tensor:
         """Graph id of every node ``(n,)`` (for per-matrix norms in a collated batch)."""

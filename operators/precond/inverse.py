@@ -4,7 +4,7 @@ Values of the lower-triangular ``G`` on the pattern ``tril(Â^k)`` from the
 network's raw output ``r``::
 
     g_ii = softplus(r_ii + log(e - 1))    (> 0, equal to 1 at r = 0)
-    g_ij = r_ij                           (i > j)
+    g_ij = tanh(r_ij)                     (i > j, |g_ij| < 1 keeps G well conditioned)
 
 so at ``r = 0`` the preconditioner is Jacobi, ``M = (1 + ε) D^{-1}``. ``G G^T``
 is positive semi-definite and positive definite since ``G`` is triangular with
@@ -49,7 +49,7 @@ class InverseVariant:
 
     def values(self, raw: torch.Tensor, g: MatrixGraph) -> torch.Tensor:
         diag = g.pair_attr[:, 2] > 0.5
-        return torch.where(diag, F.softplus(raw + _SHIFT), raw)
+        return torch.where(diag, F.softplus(raw + _SHIFT), torch.tanh(raw))
 
     def loss(self, vals: torch.Tensor, g: MatrixGraph, c: torch.Tensor) -> torch.Tensor:
         return inverse_loss(vals, g, c, self.eps)

@@ -110,7 +110,7 @@ def load(model_dir: str | os.PathLike, device: str = "cpu") -> LearnedPreconditi
     meta = read_model_meta(model_dir, "precond")
     try:
         arch = meta["arch"]
-        net = PrecondGNN(int(arch["hidden"]), int(arch["layers"]))
+        net = PrecondGNN(int(arch["hidden"]), int(arch["layers"]), bool(arch.get("edge_states")))
         model = LearnedPreconditioner(net, meta["variant"], power=int(meta["pattern_power"]),
                                       coarse_levels=int(meta["coarse_levels"]),
                                       eps=float(meta["eps"]), device=device)

@@ -192,7 +192,8 @@ def dataset_systems(data_path: str | os.PathLike, max_samples: int | None = None
 
 def train_from_dataset(data_path: str | os.PathLike, out_dir: str | os.PathLike, *,
                        variant: str = "inverse", epochs: int = 50, lr: float = 3e-3,
-                       hidden: int = 16, layers: int = 3, device: str = "cpu",
+                       hidden: int = 16, layers: int = 2, edge_states: bool = False,
+                       device: str = "cpu",
                        loss: str = "probe", power: int | None = None, coarse_levels: int = 2,
                        eps: float = 1e-4, batch_size: int = 4, probes: int = 8,
                        val_fraction: float = 0.2, seed: int = 0, max_samples: int | None = None,
@@ -205,7 +206,7 @@ def train_from_dataset(data_path: str | os.PathLike, out_dir: str | os.PathLike,
     t0 = time.perf_counter()
     mats, _, sols, info = dataset_systems(data_path, max_samples)
     torch.manual_seed(seed)
-    model = LearnedPreconditioner(PrecondGNN(hidden, layers), variant, power=power,
+    model = LearnedPreconditioner(PrecondGNN(hidden, layers, edge_states), variant, power=power,
                                   coarse_levels=coarse_levels, eps=eps, device=device)
     rng = np.random.default_rng(seed)
     systems = [prepare_system(A, x, power=model.power, coarse_levels=coarse_levels, loss=loss,
