@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import queue
@@ -42,7 +43,7 @@ from data.dataset import (
     to_json,
     write_stats,
 )
-from data.journal import Journal, inflate_unshuffle
+from data.journal import Journal, inflate_unshuffle, read_first
 from solvers.problems import Problem
 from solvers.problems.sampling import SAMPLERS, sample_unit
 
@@ -237,6 +238,20 @@ class JournalWriter:
             raise self._error
 
 
+def stored_order(journal: Path, config: dict[str, Any], n: int) -> np.ndarray | None:
+    """The solve order recorded by an interrupted run with this config (not recomputed on
+    resume: an ordering need not be reproducible bit for bit), else ``None``."""
+    if not journal.exists():
+        return None
+    first = read_first(journal)
+    if first is None or first.meta.get("config") != json.loads(to_json(config)):
+        return None
+    order = first.arrays.get("order")
+    if order is None or sorted(order.tolist()) != list(range(n)):
+        return None
+    return order.astype(np.int64)
+
+
 # --------------------------------------------------------------------------- writing
 class FieldWriter:
     """Writes samples into the fields of an open file, caching dataset handles.
@@ -342,7 +357,9 @@ def generate(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
             journal_path(out).unlink(missing_ok=True)
         space = problem.parameter_space
         parameters = space.from_unit(sample_unit(n, space.dim, sampler, seed))
-        perm = solve_order(problem, parameters, order)
+        perm = stored_order(journal_path(out), config, n)
+        if perm is None:
+            perm = solve_order(problem, parameters, order)
         with Journal(journal_path(out), config,
                      {"parameters": parameters, "order": perm}) as journal:
             if journal.discarded_bytes:

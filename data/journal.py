@@ -158,6 +158,23 @@ def scan(path: str | os.PathLike, with_arrays: bool = False) -> tuple[list[Recor
     return records, good
 
 
+def read_first(path: str | os.PathLike) -> Record | None:
+    """The first (config) record with its arrays, or ``None`` if there is no valid one."""
+    try:
+        with open(path, "rb") as fh:
+            prefix = fh.read(_PREFIX.size)
+            if len(prefix) < _PREFIX.size:
+                return None
+            magic, length, crc = _PREFIX.unpack(prefix)
+            payload = fh.read(length)
+        if magic != MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
+            return None
+        meta, arrays, _ = decode_payload(payload)
+    except (OSError, ValueError, KeyError, UnicodeDecodeError, struct.error, zlib.error):
+        return None
+    return Record(meta, 0, _PREFIX.size + length, arrays)
+
+
 def read_record(path: str | os.PathLike | BinaryIO, record: Record,
                 keep_compressed: bool = False) -> Record:
     """Load the arrays of a record found by :func:`scan` (checksum verified again).

@@ -321,3 +321,26 @@ def test_crash_during_final_write_resumes_without_solving(tmp_path, monkeypatch)
     _gen_fixed(p, out)
     assert p.calls == 0
     _same(ref, out)
+
+
+def test_resume_reuses_the_recorded_solve_order(tmp_path, monkeypatch):
+    fake = types.ModuleType("solvers.ordering")
+    calls = []
+
+    def order_systems(problem, mu):  # not reproducible: a resume must not recompute it
+        calls.append(1)
+        return np.random.default_rng(len(calls)).permutation(mu.shape[0])
+
+    fake.order_systems = order_systems
+    monkeypatch.setitem(sys.modules, "solvers.ordering", fake)
+    out = tmp_path / "d.h5"
+    with pytest.raises(KeyboardInterrupt):
+        _gen_fixed(Poisson1D(8, interrupt_at=2), out, order="sorted")
+    with Dataset(out) as first:
+        position = first.stats["order_position"].copy()
+    p = Poisson1D(8)
+    _gen_fixed(p, out, order="sorted")
+    assert len(calls) == 1 and p.calls == 4
+    with Dataset(out) as ds:
+        assert np.array_equal(ds.stats["order_position"], position)
+        assert ds.complete
