@@ -70,7 +70,7 @@ def deflated_cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: fl
     """Deflated PCG for SPD ``A``; reads and refreshes ``space`` in place.
 
     ``k``: deflation vectors kept; ``ell``: search directions collected for the
-    Ritz update (default ``2 k``); ``same_operator=True`` reuses ``space.AW``.
+    Ritz update (default ``4 k``); ``same_operator=True`` reuses ``space.AW``.
     With an empty space the first solve is plain PCG. ``maxiter`` counts
     iterations (default ``10 n``).
     """
@@ -79,7 +79,7 @@ def deflated_cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: fl
     prec = as_precond(M)
     n = b.shape[0]
     maxiter = 10 * n if maxiter is None else int(maxiter)
-    ell = 2 * k if ell is None else int(ell)
+    ell = 4 * k if ell is None else int(ell)
     space = space if space is not None else DeflationSpace()
     bnorm = float(np.linalg.norm(b))
     tol = max(rtol * bnorm, atol)
