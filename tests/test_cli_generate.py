@@ -73,7 +73,7 @@ def wait_for_records(journal: Path, k: int, proc: subprocess.Popen, timeout: flo
     raise AssertionError("journal did not grow in time")
 
 
-def gen_args(out: Path, n: int = 24, delay: float = 0.03) -> list:
+def gen_args(out: Path, n: int = 40, delay: float = 0.03) -> list:
     return ["generate", "toy_poisson1d", "-n", n, "--resolution", 16, "--seed", 11,
             "--sampler", "sobol", "--param", f"delay={delay}", "--quiet", "-o", out]
 
@@ -96,7 +96,7 @@ def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path, capsys):
     proc.wait()
     assert not out.exists() and out.with_name("d.h5.journal").exists()
     code, _, err = rom(capsys, "info", out)
-    assert code == 1 and "journal holds" in err and "/24 solved samples" in err
+    assert code == 1 and "journal holds" in err and "/40 solved samples" in err
     code, _, err = rom(capsys, *gen_args(out))  # the same command resumes
     assert code == 0, err
     assert not out.with_name("d.h5.journal").exists()
@@ -107,7 +107,7 @@ def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path, capsys):
 
 def test_kill_9_with_damaged_journal_tail(tmp_path, capsys):
     out = tmp_path / "d.h5"
-    proc = spawn(*gen_args(out, n=12))
+    proc = spawn(*gen_args(out, n=30))
     wait_for_records(out.with_name("d.h5.journal"), 3, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -118,26 +118,26 @@ def test_kill_9_with_damaged_journal_tail(tmp_path, capsys):
         b = fh.read(1)
         fh.seek(-1, os.SEEK_CUR)
         fh.write(bytes([b[0] ^ 0x5A]))
-    assert rom(capsys, *gen_args(out, n=12))[0] == 0
+    assert rom(capsys, *gen_args(out, n=30))[0] == 0
     ref = tmp_path / "ref.h5"
-    assert rom(capsys, *gen_args(ref, n=12, delay=0.0))[0] == 0
+    assert rom(capsys, *gen_args(ref, n=30, delay=0.0))[0] == 0
     assert_same(ref, out)
 
 
 def test_sigterm_leaves_incomplete_file_then_resume(tmp_path, capsys):
     out = tmp_path / "d.h5"
-    proc = spawn(*gen_args(out, n=16))
+    proc = spawn(*gen_args(out, n=30))
     wait_for_records(out.with_name("d.h5.journal"), 3, proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err
     code, text, _ = rom(capsys, "info", out, "--json")
     d = json.loads(text)
-    assert code == 0 and d["complete"] is False and 3 <= d["n_done"] < 16
+    assert code == 0 and d["complete"] is False and 3 <= d["n_done"] < 30
     code, text, _ = rom(capsys, "info", out)
-    assert f"complete: no ({d['n_done']}/16 samples done)" in text
+    assert f"complete: no ({d['n_done']}/30 samples done)" in text
     assert rom(capsys, "info", out, "--check")[0] == 0
-    assert rom(capsys, *gen_args(out, n=16))[0] == 0
+    assert rom(capsys, *gen_args(out, n=30))[0] == 0
     with Dataset(out) as ds:
         assert ds.complete and np.isfinite(ds.outputs()["u"]).all()
 
