@@ -74,6 +74,7 @@ def main() -> None:
     err_2 = {N: np.empty(n_test) for N in Ns}
     norm_x, norm_2 = np.empty(n_test), np.empty(n_test)
     V, X = rb.basis, rb.X
+    A_ext_terms = [Aq.astype(np.longdouble) for Aq in aff.A_terms]
     t_direct = 0.0
     for i, mu in enumerate(test):
         A, f = aff.assemble(mu)
@@ -83,7 +84,8 @@ def main() -> None:
         u = lu.solve(f)
         t_direct += time.perf_counter() - t1
         # reference for the errors: one step of extended-precision refinement (not timed)
-        r = f.astype(np.longdouble) - A.astype(np.longdouble) @ u.astype(np.longdouble)
+        A_ext = sum(m * Aq for m, Aq in zip(mu.astype(np.longdouble), A_ext_terms))
+        r = f.astype(np.longdouble) - A_ext @ u.astype(np.longdouble)
         u = u + lu.solve(np.asarray(r, dtype=float))
         norm_x[i], norm_2[i] = np.sqrt(u @ (X @ u)), np.linalg.norm(u)
         for N in Ns:
