@@ -30,7 +30,7 @@ import numpy as np
 class TsallisINF:
     """1/2-Tsallis-INF over ``n_arms`` arms with importance-weighted loss estimates."""
 
-    def __init__(self, n_arms: int, *, eta0: float = 2.0, seed: int | None = 0):
+    def __init__(self, n_arms: int, *, eta0: float = 8.0, seed: int | None = 0):
         if n_arms < 1:
             raise ValueError("a bandit needs at least one arm")
         self.n_arms, self.eta0 = int(n_arms), float(eta0)
@@ -38,6 +38,7 @@ class TsallisINF:
         self.t = 0
         self.rng = np.random.default_rng(seed)
         self.p = np.full(self.n_arms, 1.0 / self.n_arms)
+        self.mean_loss: float | None = None
 
     def probabilities(self) -> np.ndarray:
         """``p_i = 4 / (eta (L_i - x))^2`` with ``sum p = 1`` (Newton on ``x < min L``)."""
@@ -57,7 +58,11 @@ class TsallisINF:
         return int(self.rng.choice(self.n_arms, p=self.p))
 
     def update(self, arm: int, loss: float, context: float | None = None) -> None:
-        self.L[arm] += float(np.clip(loss, 0.0, 1.0)) / max(self.p[arm], 1e-12)
+        loss = float(np.clip(loss, 0.0, 1.0))
+        base = loss if self.mean_loss is None else self.mean_loss
+        self.L[arm] += (loss - base) / max(self.p[arm], 1e-12)
+        self.mean_loss = loss if self.mean_loss is None else (
+            self.mean_loss + (loss - self.mean_loss) / (self.t + 1))
         self.t += 1
 
 
@@ -65,7 +70,7 @@ class TsallisINFCB:
     """Contextual Tsallis-INF: ``n_bins`` equal bins of ``context_range``, one learner each."""
 
     def __init__(self, n_arms: int, context_range: tuple[float, float], *, n_bins: int = 5,
-                 eta0: float = 2.0, seed: int | None = 0):
+                 eta0: float = 8.0, seed: int | None = 0):
         lo, hi = map(float, context_range)
         if not hi > lo:
             raise ValueError(f"context range must have hi > lo, got {context_range}")
@@ -109,7 +114,7 @@ class ChebCB:
     """
 
     def __init__(self, n_arms: int, context_range: tuple[float, float], *, degree: int = 4,
-                 gamma0: float = 1.0, ridge: float = 1e-2, seed: int | None = 0):
+                 gamma0: float = 50.0, ridge: float = 1e-2, seed: int | None = 0):
         lo, hi = map(float, context_range)
         if not hi > lo:
             raise ValueError(f"context range must have hi > lo, got {context_range}")
