@@ -312,3 +312,25 @@ def test_truncated_file_is_a_one_line_error(tmp_path):
     for fmt in ("auto", "pdebench", "the-well"):
         with pytest.raises(ValueError, match="cannot read HDF5 file \\(truncated or corrupt"):
             import_file(tmp_path / "cut.hdf5", tmp_path / "o.h5", fmt=fmt)
+
+
+@pytest.mark.parametrize("exporter,p", [("pdebench", 6000), ("the-well", 200)])
+def test_periodic_grid_and_many_parameters_survive(tmp_path, exporter, p):
+    """KL coefficients: 6000 names exceed HDF5's 64 KiB compact attribute storage."""
+    from data.formats import export_the_well
+
+    grid = Grid.uniform((6, 4), 2, periodic=True)
+    n = 3
+    names = tuple(f"w0_xi{j}" for j in range(p))
+    params = RNG.standard_normal((n, p))
+    space = ParameterSpace(names, ("normal",) * p, ((-3.0, 3.0),) * p)
+    w = RNG.random((n, 5, 6, 4))
+    write_dataset(tmp_path / "r.h5", problem="ns", config={}, grid=grid,
+                  times=np.linspace(0, 1, 5), parameters=params, parameter_space=space,
+                  sampler="sobol", inputs={"w0": w[:, 0]}, outputs={"w": w}, stats=None,
+                  seed=None)
+    export = export_pdebench if exporter == "pdebench" else export_the_well
+    out = export(tmp_path / "r.h5", tmp_path / "x.h5")
+    with Dataset(import_file(out, tmp_path / "back.h5")) as ds:
+        assert ds.grid == grid and tuple(ds.parameter_names) == names
+        np.testing.assert_array_equal(ds.parameters, params)

@@ -27,6 +27,9 @@ import numpy as np
 
 from solvers.problems import Grid, ParameterSpace
 
+#: HDF5 >= 1.8 file format for exports: dense attribute storage, so long attributes
+#: (names of hundreds of parameters) fit
+LIBVER = ("v108", "latest")
 #: default memory budget of one copied block of samples (bytes)
 DEFAULT_CHUNK_BYTES = 64 * 2**20
 

@@ -34,6 +34,7 @@ from solvers.problems import Grid
 
 from .common import (
     DEFAULT_CHUNK_BYTES,
+    LIBVER,
     FieldSource,
     ImportPlan,
     check_times,
@@ -52,6 +53,8 @@ from .common import (
     write_coordinates,
 )
 
+#: per-seed groups carry parameters as attributes too when there are at most this many
+MAX_PARAMETER_ATTRS = 64
 COORDS = ("x-coordinate", "y-coordinate", "z-coordinate")
 TIME = "t-coordinate"
 CFD_VARIABLES = ("density", "pressure", "Vx", "Vy", "Vz")
@@ -134,7 +137,7 @@ def _grid(f: h5py.File | h5py.Group, path: Path, spatial: tuple[int, ...],
             raise ValueError(f"{path}: '{names[k]}' has {ax.size} entries but the data has "
                              f"{n} points along axis {k}")
         axes.append(ax)
-    flags = load_json_attr(f, "rom_periodic", [False] * len(spatial))
+    flags = load_json_attr(f.file, "rom_periodic", [False] * len(spatial))
     return Grid(tuple(axes), tuple(bool(b) for b in flags))
 
 
@@ -274,9 +277,9 @@ def _seed_reader(f: h5py.File, seeds: list[str], key: str, squeeze: bool = False
 def _seed_parameters(f: h5py.File, path: Path, seeds: list[str]
                      ) -> tuple[np.ndarray, tuple[str, ...]]:
     """File constants plus numeric attributes of each seed group (when every seed has them)."""
-    if "rom_parameter_names" in f.attrs:  # written by rom: one attribute per parameter
+    if "rom_parameter_names" in f.attrs:  # written by rom: "<seed>/rom_parameters" (p,)
         names = tuple(load_json_attr(f, "rom_parameter_names", []))
-        values = np.array([[float(f[s].attrs[k]) for k in names] for s in seeds], dtype=float)
+        values = np.array([f[s]["rom_parameters"][()] for s in seeds], dtype=float)
         return values.reshape(len(seeds), len(names)), names
     values, names = _parameters(f, path, len(seeds))
     per_seed = [numeric_attrs(f[s]) for s in seeds]
@@ -350,7 +353,8 @@ def export_pdebench(data_path: str | os.PathLike, out: str | os.PathLike, *,
     ``layout="auto"`` picks PDEBench's own choice: the per-seed layout for 2-D
     and 3-D trajectories (what ``FNODatasetMult`` reads: ``"{i:04d}/data"``
     ``(T, *spatial, C)`` and ``"{i:04d}/grid/x|y|z|t"``; the other fields go to
-    ``"{i:04d}/rom_fields/<name>"`` and the parameters to the seed's attributes),
+    ``"{i:04d}/rom_fields/<name>"``, the parameters to ``"{i:04d}/rom_parameters"``
+    and, when there are at most 64, to the seed's attributes),
     the single-file layout (``FNODatasetSingle``) otherwise. In that layout
     ``tensor`` is the output ``field`` (default: the first output), shaped
     ``(N, T, *spatial)`` (steady data: ``(N, 1, *spatial)``); the coordinates
@@ -398,7 +402,7 @@ def _atomic(out: Path, write: Callable[[h5py.File], None]) -> Path:
     """Run ``write`` on a temporary HDF5 file next to ``out``, then rename it to ``out``."""
     tmp = out.with_name(f".{out.name}.export-{os.getpid()}")
     try:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", libver=LIBVER) as f:
             write(f)
         os.replace(tmp, out)
     except BaseException:
@@ -434,8 +438,10 @@ def _write_seeds(f: h5py.File, ds: Any, main: str, dtype: str | None, chunk_byte
             write_coordinates(g, "grid/t", ds.times, ftype)
             for k in others:
                 g.create_dataset(f"rom_fields/{k}", data=_cast(block[k][i - lo], ftype))
-            for j, p in enumerate(ds.parameter_names):
-                g.attrs[p] = float(params[i, j])
+            g.create_dataset("rom_parameters", data=params[i])
+            if len(ds.parameter_names) <= MAX_PARAMETER_ATTRS:  # readable ones, like beta
+                for j, p in enumerate(ds.parameter_names):
+                    g.attrs[p] = float(params[i, j])
 
 
 def _export_names(ds: Any, main: str, steady: bool) -> dict[str, str]:

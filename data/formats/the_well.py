@@ -38,6 +38,7 @@ from solvers.problems import Grid
 
 from .common import (
     DEFAULT_CHUNK_BYTES,
+    LIBVER,
     FieldSource,
     ImportPlan,
     decode,
@@ -263,7 +264,7 @@ def export_the_well(data_path: str | os.PathLike, out: str | os.PathLike, *,
         layout = {k: _tensor_order(ds, k, steady) for k in names if not fields or k in fields}
         tmp = out.with_name(f".{out.name}.export-{os.getpid()}")
         try:
-            with h5py.File(tmp, "w") as f:
+            with h5py.File(tmp, "w", libver=LIBVER) as f:
                 axis_names = list(AXIS_NAMES[:ds.grid.ndim])
                 _write_root(f, ds, steady)
                 _write_dimensions(f, ds, axis_names, steady, dtype)
