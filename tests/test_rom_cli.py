@@ -40,6 +40,10 @@ def test_rb_round_trip_is_certified(tb):
         assert (d / "ev_rb" / name).is_file()
     info = api.describe(d / "rb")
     assert info["kind"] == "rb" and info["N"] == meta["N"]
+    res = run("evaluate", d / "rb", data, "--json")   # the public command, same record
+    assert res.exit_code == 0, res.output
+    cli_rec = json.loads(res.output.strip().splitlines()[-1])
+    assert cli_rec["bound"]["violations"] == 0 and cli_rec["n_samples"] == 40
 
 
 def test_rb_standard_estimator_option(tb):
