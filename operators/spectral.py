@@ -12,10 +12,10 @@ points per axis; coarser grids use the modes they can represent).
 
 The retained modes of all corners are gathered into one contiguous block of
 shape ``(B, C_in, 2 m_1, ..., 2 m_{d-1}, m_d)`` so that the product is one
-``einsum`` per layer. The transforms are pruned: the FFT along each axis is
-truncated to the kept modes before the FFT along the next axis runs (and the
-inverse likewise), which skips most of the work of a full ``rfftn`` when
-``m << n``. The weights ``R`` are either dense or factorised:
+``einsum`` per layer. The transforms are pruned: each axis is truncated to the kept modes before
+the next axis is transformed (and the inverse likewise), and an axis with few
+kept modes (``4 m < n``) is transformed by a product with the truncated DFT
+matrix (one GEMM) instead of an FFT. The weights ``R`` are either dense or factorised:
 
 * ``dense``:  ``R[i, o, k]`` (``C_in C_out prod(modes)`` complex numbers);
 * ``cp``:     ``R[i, o, k] = sum_r lambda_r A[i, r] B[o, r] prod_d K_d[k_d, r]``
@@ -31,9 +31,11 @@ accuracy and need power-of-two sizes); float64 inputs stay float64.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -68,30 +70,88 @@ def _pad_low(v: torch.Tensor, ax: int, n: int) -> torch.Tensor:
     return torch.cat([v.narrow(ax, 0, m), v.new_zeros(pad_shape), v.narrow(ax, m, m)], dim=ax)
 
 
+def use_dft_matmul(n: int, m: int) -> bool:
+    """Whether to transform an axis of ``n`` points keeping ``m`` positive modes by a
+    matrix product with the truncated DFT matrix (``O(n m)``, one GEMM) rather than
+    an FFT (``O(n log n)``, strided): when ``4 m < n`` (measured on CPU: 2.2-2.4x
+    faster for n = 105, m = 12 and n = 256, m = 16; the FFT wins for m >= n / 4)."""
+    return 4 * m < n
+
+
+@functools.lru_cache(maxsize=128)
+def dft_matrix(n: int, m: int, kind: str, dtype: torch.dtype, device: torch.device
+               ) -> torch.Tensor:
+    """Truncated DFT matrices (``norm="forward"``: the forward transforms carry ``1/n``).
+
+    * ``rfft``  ``(n, 2m)`` real: ``x @ M = [Re X_k, Im X_k]``, ``k < m``;
+    * ``irfft`` ``(2m, n)`` real: ``[Re X_k, Im X_k] @ M = sum_k c_k Re(X_k e^{2 pi i jk/n})``,
+      ``c_0 = c_{n/2} = 1``, else 2 (Hermitian symmetry; imaginary parts of
+      ``X_0`` and ``X_{n/2}`` ignored, as ``irfft`` does);
+    * ``fft``   ``(n, 2m)`` complex, columns ``k in [0, m) U [n - m, n)``;
+    * ``ifft``  ``(2m, n)`` complex, its inverse without the ``1/n``.
+    """
+    j = np.arange(n)[:, None]
+    real = torch.float64 if dtype in (torch.float64, torch.complex128) else torch.float32
+    if kind in ("rfft", "irfft"):
+        k = np.arange(m)[None, :]
+        ang = 2 * np.pi * j * k / n
+        if kind == "rfft":
+            mat = np.concatenate([np.cos(ang), -np.sin(ang)], axis=1) / n
+        else:
+            c = np.where((k == 0) | (2 * k == n), 1.0, 2.0)
+            mat = np.concatenate([c * np.cos(ang), -c * np.sin(ang)], axis=1).T
+        return torch.as_tensor(mat, dtype=real, device=device)
+    k = np.concatenate([np.arange(m), np.arange(n - m, n)])[None, :]
+    ang = 2 * np.pi * j * k / n
+    mat = np.exp(-1j * ang) / n if kind == "fft" else np.exp(1j * ang).T
+    cplx = torch.complex128 if real == torch.float64 else torch.complex64
+    return torch.as_tensor(mat, dtype=cplx, device=device)
+
+
+def _along(v: torch.Tensor, ax: int, mat: torch.Tensor) -> torch.Tensor:
+    """Apply ``mat`` to axis ``ax`` of ``v`` (one GEMM over all other axes)."""
+    return (v.movedim(ax, -1) @ mat).movedim(-1, ax)
+
+
 def truncated_rfftn(x: torch.Tensor, modes: Sequence[int]) -> torch.Tensor:
     """The low-mode block ``(B, C, 2 m_1, ..., m_d)`` of ``rfftn(x, norm="forward")``.
 
-    Pruned: the real FFT along the last axis is truncated to ``m_d`` modes
-    before the FFT along the next axis, and so on, so every later 1-D FFT runs
-    on the kept modes only (for ``m << n`` about half the work of a full ``rfftn``).
+    Pruned: the last axis is transformed and truncated to ``m_d`` modes first,
+    then each further axis on the kept modes only; an axis is transformed by a
+    truncated-DFT matrix product or an FFT (:func:`use_dft_matmul`).
     """
     nd = len(modes)
-    out = torch.fft.rfft(x, dim=-1, norm="forward").narrow(-1, 0, modes[-1])
+    n, m = x.shape[-1], modes[-1]
+    if use_dft_matmul(n, m):
+        out = x @ dft_matrix(n, m, "rfft", x.dtype, x.device)
+        out = torch.complex(out[..., :m], out[..., m:])
+    else:
+        out = torch.fft.rfft(x, dim=-1, norm="forward").narrow(-1, 0, m)
     for d in range(nd - 2, -1, -1):
-        ax = d - nd
-        out = _keep_low(torch.fft.fft(out, dim=ax, norm="forward"), ax, modes[d])
+        ax, n, m = d - nd, x.shape[d - nd], modes[d]
+        if use_dft_matmul(n, m):
+            out = _along(out, ax, dft_matrix(n, m, "fft", x.dtype, x.device))
+        else:
+            out = _keep_low(torch.fft.fft(out, dim=ax, norm="forward"), ax, m)
     return out
 
 
 def truncated_irfftn(block: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
-    """``irfftn(s=shape, norm="forward")`` of the block zero-padded to the full half spectrum
-    (pruned like :func:`truncated_rfftn`: each inverse FFT runs on the kept modes only)."""
+    """``irfftn(s=shape, norm="forward")`` of the block zero-padded to the full half
+    spectrum, pruned like :func:`truncated_rfftn` (each axis on the kept modes only)."""
     nd = len(shape)
     out = block
     for d in range(nd - 1):
-        ax = d - nd
-        out = torch.fft.ifft(_pad_low(out, ax, shape[d]), dim=ax, norm="forward")
-    return torch.fft.irfft(out, n=shape[-1], dim=-1, norm="forward")
+        ax, n, m = d - nd, shape[d], block.shape[d - nd] // 2
+        if use_dft_matmul(n, m):
+            out = _along(out, ax, dft_matrix(n, m, "ifft", block.dtype, block.device))
+        else:
+            out = torch.fft.ifft(_pad_low(out, ax, n), dim=ax, norm="forward")
+    n, m = shape[-1], out.shape[-1]
+    if use_dft_matmul(n, m):
+        return torch.cat([out.real, out.imag], dim=-1) @ dft_matrix(
+            n, m, "irfft", block.dtype, block.device)
+    return torch.fft.irfft(out, n=n, dim=-1, norm="forward")
 
 
 def _slice_weight_modes(w: torch.Tensor, modes: Sequence[int], used: Sequence[int],

@@ -155,3 +155,33 @@ def test_autocast_bf16_keeps_fft_in_fp32():
     ref = model(x)
     assert (out.float() - ref).norm() / ref.norm() < 0.1
     np.testing.assert_equal(out.shape, ref.shape)
+
+
+@pytest.mark.parametrize("shape,modes", [((40,), (4,)), ((16,), (6,)), ((40, 18), (4, 6)),
+                                         ((18, 40), (6, 4)), ((20, 12, 24), (3, 4, 5))])
+def test_truncated_transforms_equal_full_fft(shape, modes):
+    """Pruned FFT / truncated-DFT products give exactly the low block of rfftn and its inverse."""
+    from operators.spectral import truncated_irfftn, truncated_rfftn, use_dft_matmul
+
+    assert use_dft_matmul(40, 4) and not use_dft_matmul(16, 6)
+    x = torch.randn(2, 3, *shape, dtype=torch.float64)
+    full = torch.fft.rfftn(x, dim=tuple(range(2, x.dim())), norm="forward")
+    block = full[..., :modes[-1]]
+    for d in range(len(shape) - 1):
+        ax = 2 + d
+        n, m = shape[d], modes[d]
+        block = torch.cat([block.narrow(ax, 0, m), block.narrow(ax, n - m, m)], dim=ax)
+    torch.testing.assert_close(truncated_rfftn(x, modes), block, rtol=1e-10, atol=1e-12)
+    padded = torch.zeros_like(full)
+    idx = [slice(None), slice(None)] + [slice(None)] * len(shape)
+    idx[-1] = slice(0, modes[-1])
+    sub = full[tuple(idx)]
+    for d in range(len(shape) - 1):  # zero the middle (unkept) modes of the full axes
+        ax, n, m = 2 + d, shape[d], modes[d]
+        keep = torch.zeros(n, dtype=torch.bool)
+        keep[:m], keep[n - m:] = True, True
+        sub = sub * keep.reshape([-1 if a == ax else 1 for a in range(sub.dim())])
+    padded[tuple(idx)] = sub
+    expected = torch.fft.irfftn(padded, s=shape, dim=tuple(range(2, x.dim())), norm="forward")
+    torch.testing.assert_close(truncated_irfftn(truncated_rfftn(x, modes), shape), expected,
+                               rtol=1e-10, atol=1e-12)
