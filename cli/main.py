@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="rom", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("rom: aborted", err=True)
+    except click.exceptions.Abort:  # click's form of Ctrl-C / SIGTERM
+        click.echo("rom: interrupted (completed work is kept)", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         click.echo(f"rom: error: {_one_line(exc.format_message())}", err=True)
