@@ -35,6 +35,8 @@ def import_(src: Path, out: Path, fmt: str, inputs: tuple[str, ...], outputs: tu
             quiet: bool) -> None:
     """Convert a PDEBench, The Well, FNO .mat or .npz file SRC into a rom dataset.
 
+    SRC may also be a directory of The Well files (one split), imported as one dataset.
+
     The file is copied in blocks of samples (never loaded whole); the result
     opens with `rom info` and trains with `rom train`.
     """

@@ -242,3 +242,31 @@ def test_export_selected_fields_through_rom_export(tmp_path):
     with h5py.File(tmp_path / "w.hdf5", "r") as f:
         assert list(f["t0_fields"].attrs["field_names"]) == ["w0", "w"]
         assert len(f["t1_fields"].attrs["field_names"]) == 0
+
+
+def test_directory_of_files_is_one_dataset(tmp_path):
+    split = tmp_path / "shear_flow" / "data" / "train"
+    split.mkdir(parents=True)
+    first = well_2d(split / "shear_flow_Reynolds_1e4.hdf5")
+    second = well_2d(split / "shear_flow_Reynolds_5e4.hdf5", b=2)
+    (split / "README.txt").write_text("not data")
+    sample = 4 * 6 * 5 * 4  # one float32 pressure trajectory
+    out = import_file(split, tmp_path / "train.h5", chunk_bytes=2 * sample)  # spans files
+    with Dataset(out) as ds:
+        assert ds.n_samples == 5
+        np.testing.assert_array_equal(
+            ds.outputs()["pressure"], np.concatenate([first["pressure"], second["pressure"]]))
+        np.testing.assert_array_equal(
+            ds.outputs()["velocity"], np.concatenate([first["velocity"], second["velocity"]]))
+        reynolds = ds.parameters[:, ds.parameter_names.index("Reynolds")]
+        np.testing.assert_array_equal(reynolds, [10, 20, 30, 10, 20])
+        assert len(ds.config["source"]["files"]) == 2
+
+
+def test_directory_files_must_agree(tmp_path):
+    well_2d(tmp_path / "a.hdf5")
+    well_2d(tmp_path / "b.hdf5", nx=8)
+    with pytest.raises(ValueError, match="b.hdf5: grid or times differ"):
+        import_file(tmp_path, tmp_path / "o.h5")
+    with pytest.raises(ValueError, match="only --format the-well reads directories"):
+        import_file(tmp_path, tmp_path / "o.h5", fmt="pdebench")

@@ -43,8 +43,15 @@ def read_foreign(src: str | os.PathLike, fmt: str = "auto", **options: Any) -> I
     src = Path(src)
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such file")
-    if src.is_dir():
-        raise ValueError(f"{src}: is a directory, not a data file")
+    if src.is_dir():  # only The Well ships a data set as a directory of files
+        if fmt not in ("auto", "the-well", "well", "the_well"):
+            raise ValueError(f"{src}: is a directory; only --format the-well reads directories")
+        from .the_well import well_files
+
+        first = well_files(src)[0]
+        if fmt == "auto" and detect_format(first) != "the-well":
+            raise ValueError(f"{src}: is a directory and {first.name} is not a The Well file")
+        fmt = "the-well"
     if fmt == "auto":
         detected = detect_format(src)
         if detected is None and h5py.is_hdf5(src):

@@ -61,24 +61,86 @@ AXIS_NAMES = ("x", "y", "z")
 def read_the_well(path: str | os.PathLike, *, inputs: Sequence[str] | None = None,
                   outputs: Sequence[str] | None = None, problem: str | None = None,
                   periodic: bool | None = None) -> ImportPlan:
-    """Describe a The Well file as an :class:`ImportPlan` (fields are read lazily).
+    """Describe a The Well file, or a directory of them, as an :class:`ImportPlan`.
 
     ``inputs``/``outputs`` name fields whose role overrides the default
-    (time-varying -> output, time-constant -> input).
+    (time-varying -> output, time-constant -> input). A directory (a split such
+    as ``shear_flow/data/train``) is read as the trajectories of its ``*.hdf5``
+    / ``*.h5`` files in name order; they must share grid, times and fields.
     """
     path = Path(path)
-    f = open_hdf5(path)
+    files = well_files(path) if path.is_dir() else [path]
+    plans: list[ImportPlan] = []
     try:
-        plan = _plan(f, path, list(inputs or ()), list(outputs or ()))
-        plan.handles.append(f)
+        for file in files:
+            f = open_hdf5(file)
+            try:
+                plans.append(_plan(f, file, list(inputs or ()), list(outputs or ())))
+            except BaseException:
+                f.close()
+                raise
+            plans[-1].handles.append(f)
+        plan = plans[0] if len(plans) == 1 else _concatenate(plans, path)
     except BaseException:
-        f.close()
+        for p in plans:
+            p.close()
         raise
     if periodic is not None:
         plan.grid = Grid(plan.grid.axes, (bool(periodic),) * plan.grid.ndim)
     if problem:
         plan.problem = problem
     return plan
+
+
+def well_files(directory: Path) -> list[Path]:
+    """The HDF5 files of a The Well split directory, in name order (ValueError if none)."""
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".hdf5", ".h5") and p.is_file())
+    if not files:
+        raise ValueError(f"{directory}: no .hdf5/.h5 files in this directory")
+    return files
+
+
+def _concatenate(plans: list[ImportPlan], path: Path) -> ImportPlan:
+    """One plan over the trajectories of several files (same grid, times, fields, parameters)."""
+    first = plans[0]
+    layout = [(f.name, f.role, f.sample_shape) for f in first.fields]
+    for p in plans[1:]:
+        where = p.source.get("file")
+        if p.grid != first.grid or not _same_times(p.times, first.times):
+            raise ValueError(f"{where}: grid or times differ from {first.source.get('file')}")
+        if [(f.name, f.role, f.sample_shape) for f in p.fields] != layout:
+            raise ValueError(f"{where}: fields differ from {first.source.get('file')}")
+        if p.parameter_names != first.parameter_names:
+            raise ValueError(f"{where}: parameters {list(p.parameter_names)} differ from "
+                             f"{list(first.parameter_names)}")
+    offsets = np.cumsum([0] + [p.n_samples for p in plans])
+    fields = [FieldSource(f.name, f.role, f.sample_shape, f.dtype,
+                          _concatenated_reader([p.fields[j].read for p in plans], offsets),
+                          source=f.source) for j, f in enumerate(first.fields)]
+    params = np.vstack([p.parameter_matrix() for p in plans])
+    source = {**first.source, "file": str(path.resolve()),
+              "files": [p.source.get("file") for p in plans]}
+    return ImportPlan(first.problem, int(offsets[-1]), first.grid, first.times, fields, params,
+                      first.parameter_names, source,
+                      handles=[h for p in plans for h in p.handles])
+
+
+def _same_times(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None
+                                         and a.shape == b.shape and np.allclose(a, b))
+
+
+def _concatenated_reader(reads: list[Callable[[int, int], np.ndarray]], offsets: np.ndarray
+                         ) -> Callable[[int, int], np.ndarray]:
+    """Samples ``lo:hi`` of the concatenation: the pieces of each file's reader, stacked."""
+    def read(lo: int, hi: int) -> np.ndarray:
+        parts = []
+        for k, r in enumerate(reads):
+            a, b = max(lo, offsets[k]), min(hi, offsets[k + 1])
+            if a < b:
+                parts.append(r(int(a - offsets[k]), int(b - offsets[k])))
+        return np.concatenate(parts)
+    return read
 
 
 def _plan(f: h5py.File, path: Path, inputs: list[str], outputs: list[str]) -> ImportPlan:
