@@ -34,6 +34,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+# run as a script, benchmarks/ is sys.path[0]; a benchmark module named like a package
+# (benchmarks/solvers.py) would shadow it, so import the project from the repository root
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
@@ -110,7 +116,8 @@ def make_sources(root: Path, quick: bool) -> dict[str, Path]:
 
 def child(method: str, case: str, src: Path, out: Path, chunk_mb: float) -> dict:
     res = subprocess.run([sys.executable, "-c", CHILD, method, case, str(src), str(out),
-                          str(chunk_mb)], capture_output=True, text=True, check=False)
+                          str(chunk_mb)], capture_output=True, text=True, check=False,
+                         cwd=_HERE.parent)
     if res.returncode != 0:
         raise SystemExit(f"{method} {case} failed:\n{res.stderr}")
     out.unlink(missing_ok=True)
