@@ -20,15 +20,20 @@ Usage: ``.venv/bin/python benchmarks/rom_pymor.py [--quick] [--pymor-python PATH
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# the repository root before benchmarks/ on the path: benchmarks/solvers.py must not
+# shadow the solvers package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
 
 def _worker(npz: str, out: str) -> None:

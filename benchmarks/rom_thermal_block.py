@@ -17,6 +17,13 @@ Usage: ``.venv/bin/python benchmarks/rom_thermal_block.py [--quick]``
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# the repository root before benchmarks/ on the path: benchmarks/solvers.py must not
+# shadow the solvers package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
 import time
