@@ -106,9 +106,14 @@ class _Estimator:
     def _add_columns(self, C: np.ndarray) -> None:
         raise NotImplementedError
 
+    def online_data(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
     def residual_norm(self, theta_A: np.ndarray, theta_f: np.ndarray, uN: np.ndarray
                       ) -> np.ndarray:
-        raise NotImplementedError
+        """``||r(mu)||_{X'}`` for a batch, from the online data only."""
+        data = next(iter(self.online_data().values()))
+        return online_residual_norm(self.kind, data, theta_A, theta_f, uN)
 
     def rhs_norm(self, theta_f: np.ndarray) -> np.ndarray:
         """``||f(mu)||_{X'}``, the scale of the residual (for relative floors)."""
@@ -140,13 +145,6 @@ class StandardEstimator(_Estimator):
             self.C, self.RC = np.column_stack([self.C, C]), np.column_stack([self.RC, R])
         self.G = 0.5 * (self.G + self.G.T)
 
-    def residual_norm(self, theta_A: np.ndarray, theta_f: np.ndarray, uN: np.ndarray
-                      ) -> np.ndarray:
-        k = residual_coefficients(theta_A, theta_f, uN)
-        m = k.shape[1]
-        q = np.einsum("bi,ij,bj->b", k, self.G[:m, :m], k)
-        return np.sqrt(np.abs(q))
-
     def online_data(self) -> dict[str, np.ndarray]:
         return {"G": self.G}
 
@@ -168,11 +166,6 @@ class StableEstimator(_Estimator):
         T[: self.T.shape[0], : self.T.shape[1]] = self.T
         T[:, self.T.shape[1]:] = R
         self.T = T
-
-    def residual_norm(self, theta_A: np.ndarray, theta_f: np.ndarray, uN: np.ndarray
-                      ) -> np.ndarray:
-        k = residual_coefficients(theta_A, theta_f, uN)
-        return np.linalg.norm(k @ self.T[:, : k.shape[1]].T, axis=1)
 
     def online_data(self) -> dict[str, np.ndarray]:
         return {"T": self.T}
