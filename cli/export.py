@@ -19,8 +19,12 @@ FORMATS = ("xdmf", "vtu", "pdebench", "the-well")  # data.export.EXPORTERS (fast
               help="xdmf/vtu: export only this sample (trajectories: default 0).")
 @click.option("--field", "fields", multiple=True,
               help="xdmf/vtu: export only this field (repeatable; default all).")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
+              help="pdebench/the-well: stored precision [default: float32, as those projects].")
+@click.option("--layout", type=click.Choice(["auto", "tensor", "seeds"]), default="auto",
+              show_default=True, help="pdebench: single `tensor` file or per-seed groups.")
 def export(file: Path, fmt: str, output: Path, sample: int | None,
-           fields: tuple[str, ...]) -> None:
+           fields: tuple[str, ...], dtype: str | None, layout: str) -> None:
     """Export a dataset to a mesh viewer format or a foreign dataset format."""
     from data.export import export as run
 
@@ -29,5 +33,10 @@ def export(file: Path, fmt: str, output: Path, sample: int | None,
         kw["sample"] = sample
     if fields:
         kw["fields"] = list(fields)
+    if fmt in ("pdebench", "the-well"):
+        if dtype is not None:
+            kw["dtype"] = dtype
+        if fmt == "pdebench":
+            kw["layout"] = layout
     path = run(file, output, fmt, **kw)
     click.echo(f"wrote {path}")

@@ -255,7 +255,10 @@ class Dataset:
         if self.path.is_dir():
             raise ValueError(f"{self.path}: is a directory, not a dataset file")
         if not h5py.is_hdf5(self.path):
-            raise ValueError(f"{self.path}: not an HDF5 file")
+            reason = _open_error(self.path, None)
+            if "looks like" not in reason:
+                reason = f"{self.path}: not an HDF5 file"
+            raise ValueError(reason)
         try:
             self._f = h5py.File(self.path, "r")
         except OSError as exc:
