@@ -11,6 +11,11 @@ Strategies (``strategy=``):
 * ``recycle``: carry a Krylov subspace (GCRO-DR for ``gmres``/``gcrodr``,
   deflated CG for ``cg``) and reuse the preconditioner.
 
+``reuse_precond`` overrides the strategy's choice of keeping the
+preconditioner (``False``: one per matrix, e.g. to compare recycling with
+independent solves under the same preconditioner); ``precond_options`` are
+passed to :func:`~solvers.linear.precond.make_precond`.
+
 ``omega`` of ``sor`` / ``ssor-cg`` is a number or is learned online:
 ``bandit`` (Tsallis-INF), ``cb`` (Tsallis-INF-CB) or ``chebcb`` (ChebCB) with the
 scalar context ``system.meta[context]``. ``auto`` picks a method from the size,
@@ -64,7 +69,9 @@ class IterativeSequenceSolver(SequenceSolver):
                  k: int | None = None, omega: float | str = 1.5,
                  omegas: tuple[float, ...] | str | None = None, context: str = "context",
                  context_range: Any = None, feedback: str = "iterations",
-                 rebuild_factor: float = 2.0, seed: int = 0, name: str | None = None):
+                 rebuild_factor: float = 2.0, reuse_precond: bool | None = None,
+                 precond_options: dict[str, Any] | None = None, seed: int = 0,
+                 name: str | None = None):
         super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
@@ -79,6 +86,9 @@ class IterativeSequenceSolver(SequenceSolver):
         self.restart = int(m if m is not None else restart)
         self.k = int(k) if k is not None else (20 if method in ("gmres", "gcrodr") else 10)
         self.rebuild_factor = float(rebuild_factor)
+        self.reuse_precond = (strategy in ("reuse-preconditioner", "recycle")
+                              if reuse_precond is None else bool(reuse_precond))
+        self.precond_options = dict(precond_options or {})
         self.feedback, self.context, self.seed = feedback, context, int(seed)
         self.context_range = _range(context_range)
         if isinstance(omegas, str):
@@ -99,10 +109,11 @@ class IterativeSequenceSolver(SequenceSolver):
 
     # -- state ---------------------------------------------------------------
     def reset(self) -> None:
-        reuse = self.strategy in ("reuse-preconditioner", "recycle")
         symmetric = self.method in ("cg", "def-cg")
-        options = {"symmetric": symmetric} if self.precond_name == "amg" else {}
-        self.pre = PrecondReuse(self.precond_name, reuse=reuse,
+        options = dict(self.precond_options)
+        if self.precond_name == "amg":
+            options.setdefault("symmetric", symmetric)
+        self.pre = PrecondReuse(self.precond_name, reuse=self.reuse_precond,
                                 rebuild_factor=self.rebuild_factor, **options)
         self.recycle = RecycleSpace()
         self.deflation = DeflationSpace()
@@ -118,7 +129,9 @@ class IterativeSequenceSolver(SequenceSolver):
 
     def settings(self) -> dict[str, Any]:
         s = {**super().settings(), "method": self.method, "strategy": self.strategy,
-             "precond": self.precond_name}
+             "precond": self.precond_name, "reuse_precond": self.reuse_precond}
+        if self.precond_options:
+            s["precond_options"] = dict(self.precond_options)
         if self.method in ("gmres", "gcrodr"):
             s.update(restart=self.restart, k=self.k if self.strategy == "recycle" else 0)
         if self.method in ("cg", "def-cg") and self.strategy == "recycle":
