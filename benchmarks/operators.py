@@ -79,7 +79,8 @@ def neuralop_fno(no_venv: str):
 
 def ensure_data(path: Path, n: int, seed: int) -> Path:
     if not path.exists():
-        subprocess.run([str(ROOT / ".venv/bin/rom"), "generate", "darcy", "-n", str(n),
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(Path(sys.executable).with_name("rom")), "generate", "darcy", "-n", str(n),
                         "--resolution", str(RES), "--seed", str(seed), "-o", str(path),
                         "--quiet"], check=True)
     return path

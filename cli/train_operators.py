@@ -150,8 +150,9 @@ def _run(kind: str, defaults: dict[str, Any], kw: dict[str, Any]) -> None:
         steps_out=kw["steps_out"], time_steps=kw["time_steps"],
         val_fraction=kw["val_fraction"], test_fraction=kw["test_fraction"],
         resume=kw["resume"], init=kw["init"])
-    from operators.ddp import env_info
+    from operators.ddp import cleanup, env_info
 
+    cleanup()
     if not env_info().is_main:
         return
     if kw["as_json"]:

@@ -149,3 +149,13 @@ def test_all2all_training_uses_a_time_channel(tmp_path):
     x = torch.randn(3, 1, 16)
     a, b = model(x, torch.zeros(3)), model(x, torch.full((3,), 0.3))
     assert not torch.allclose(a, b)
+
+
+def test_early_stopping_and_bf16_autocast(steady, tmp_path):
+    summary = train_operator("fno", steady, tmp_path / "m", arch=ARCH, outputs="u",
+                             config=_config(epochs=10, lr=1e-12, patience=2))
+    assert summary["stopped"] == "early_stopping" and summary["epochs"] == 3
+    summary = train_operator("fno", steady, tmp_path / "b", arch=ARCH, outputs="u",
+                             config=_config(epochs=2, amp="bf16"))
+    log = read_log(tmp_path / "b")
+    assert summary["epochs"] == 2 and all(np.isfinite(r["train_loss"]) for r in log)
