@@ -96,6 +96,30 @@ def announce_resume(output: Path) -> None:
 @click.option("--precond", default=None, help="Preconditioner name passed to the solver.")
 @click.option("--order", type=click.Choice(["given", "sorted"]), default="given",
               show_default=True, help="Solve in sample order or in a similarity order.")
+@click.option("--shard", default=None, metavar="K/N",
+              help="Solve only chunk K (0-based, 0 <= K < N) of N contiguous chunks of the "
+                   "solve order; OUTPUT becomes a shard file for `rom merge`.")
+@click.option("--workers", type=int, default=None,
+              help="Run on a local Dask cluster of this many single-threaded worker processes.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on an existing Dask scheduler, e.g. tcp://host:8786.")
+@click.option("--cluster", type=click.Choice(["slurm"]), default=None,
+              help="Start Dask workers as batch jobs (dask-jobqueue).")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="--cluster slurm: number of batch jobs.")
+@click.option("--cores", type=int, default=1, show_default=True,
+              help="--cluster slurm: cores (= worker processes) per job.")
+@click.option("--memory", default="4GB", show_default=True, help="--cluster slurm: memory per job.")
+@click.option("--walltime", default="01:00:00", show_default=True,
+              help="--cluster slurm: wall time per job.")
+@click.option("--queue", default=None, help="--cluster slurm: partition.")
+@click.option("--chunks", type=int, default=None,
+              help="Distributed: number of tasks (contiguous chunks of the solve order); "
+                   "default one per worker.")
+@click.option("--retries", type=int, default=2, show_default=True,
+              help="Distributed: retries of a failed task (and worker deaths it survives).")
+@click.option("--keep-shards", is_flag=True,
+              help="Distributed: keep OUTPUT.shards/ after merging.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output (and its journal).")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary line.")
 @click.option("--list", "list_", is_flag=True, help="List problems and solvers, then exit.")
@@ -103,12 +127,17 @@ def announce_resume(output: Path) -> None:
               help="Output dataset (.h5).")
 def generate(problem: str | None, n: int | None, resolution: int | None, seed: int, sampler: str,
              params: tuple[str, ...], solver: str, solver_opts: tuple[str, ...],
-             precond: str | None, order: str, overwrite: bool, quiet: bool, list_: bool,
+             precond: str | None, order: str, shard: str | None, workers: int | None,
+             scheduler: str | None, cluster: str | None, jobs: int, cores: int, memory: str,
+             walltime: str, queue: str | None, chunks: int | None, retries: int,
+             keep_shards: bool, overwrite: bool, quiet: bool, list_: bool,
              output: Path | None) -> None:
     """Generate a dataset of PROBLEM solved at N sampled parameters.
 
     Every solved sample is journalled at once (OUTPUT.journal): rerun the same
-    command to resume an interrupted run.
+    command to resume an interrupted run. With --workers, --scheduler or
+    --cluster the chunks of the solve order run as Dask tasks, each writing a
+    shard under OUTPUT.shards/, merged into OUTPUT at the end (rerun to resume).
     """
     if list_:
         click.echo(list_problems_and_solvers())
@@ -120,16 +149,51 @@ def generate(problem: str | None, n: int | None, resolution: int | None, seed: i
             raise click.UsageError(f"missing option {flag}")
     if n <= 0:
         raise click.BadParameter(f"must be positive, got {n}", param_hint="-n")
-    from data.generate import generate as run
+    dist = distributed_options(shard, workers, scheduler, cluster, jobs, cores, memory,
+                               walltime, queue, chunks, retries, keep_shards)
     from solvers.problems import make_problem
 
     prob = make_problem(problem, resolution, **parse_pairs(params, "--param", convert=False))
-    if not quiet and not overwrite:
+    if not quiet and not overwrite and dist is None:
         announce_resume(output)
     t0 = time.perf_counter()
-    run(prob, n, output, seed=seed, sampler=sampler, solver_name=solver,
-        solver_options=parse_pairs(solver_opts, "--solver-opt", convert=True), precond=precond,
-        order=order, overwrite=overwrite, progress=not quiet and sys.stderr.isatty())
+    kw = dict(seed=seed, sampler=sampler, solver_name=solver,
+              solver_options=parse_pairs(solver_opts, "--solver-opt", convert=True),
+              precond=precond, order=order, overwrite=overwrite,
+              progress=not quiet and sys.stderr.isatty())
+    if dist is not None:
+        from data.distributed import generate_distributed
+
+        generate_distributed(prob, n, output, **kw, **dist)
+    else:
+        from data.generate import generate as run
+        from data.shards import parse_shard
+
+        run(prob, n, output, **kw, shard=parse_shard(shard) if shard else None)
     if not quiet:
         click.echo(f"wrote {output} ({n} samples of {problem} at resolution {resolution}, "
                    f"{time.perf_counter() - t0:.1f} s)")
+
+
+def distributed_options(shard: str | None, workers: int | None, scheduler: str | None,
+                        cluster: str | None, jobs: int, cores: int, memory: str, walltime: str,
+                        queue: str | None, chunks: int | None, retries: int,
+                        keep_shards: bool) -> dict[str, Any] | None:
+    """Keyword arguments of ``generate_distributed``, or ``None`` for a single process run."""
+    chosen = [flag for flag, v in (("--shard", shard), ("--workers", workers),
+                                   ("--scheduler", scheduler), ("--cluster", cluster))
+              if v is not None]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} exclude each other")
+    if not chosen or shard is not None:
+        return None
+    if workers is not None and workers < 1:
+        raise click.BadParameter(f"must be at least 1, got {workers}", param_hint="--workers")
+    slurm = None
+    if cluster == "slurm":
+        if jobs < 1:
+            raise click.BadParameter(f"must be at least 1, got {jobs}", param_hint="--jobs")
+        slurm = {"jobs": jobs, "cores": cores, "memory": memory, "walltime": walltime,
+                 "queue": queue}
+    return {"workers": workers, "scheduler": scheduler, "slurm": slurm, "chunks": chunks,
+            "retries": retries, "keep_shards": keep_shards}

@@ -24,6 +24,8 @@ COMMANDS = {
     "bench": "cli.bench:bench",
     "report": "cli.report:report",
     "pipeline": "cli.pipeline:pipeline",
+    "merge": "cli.merge:merge",
+    "slurm": "cli.slurm:slurm",
 }
 
 

@@ -44,6 +44,7 @@ from data.dataset import (
     write_stats,
 )
 from data.journal import Journal, inflate_unshuffle, read_first
+from data.shards import check_shard, config_hash, order_hash, plan_shard
 from solvers.problems import Problem
 from solvers.problems.sampling import SAMPLERS, sample_unit
 
@@ -238,7 +239,8 @@ class JournalWriter:
             raise self._error
 
 
-def stored_order(journal: Path, config: dict[str, Any], n: int) -> np.ndarray | None:
+def stored_order(journal: Path, config: dict[str, Any], n: int, key: str = "order"
+                 ) -> np.ndarray | None:
     """The solve order recorded by an interrupted run with this config (not recomputed on
     resume: an ordering need not be reproducible bit for bit), else ``None``."""
     if not journal.exists():
@@ -246,7 +248,7 @@ def stored_order(journal: Path, config: dict[str, Any], n: int) -> np.ndarray | 
     first = read_first(journal)
     if first is None or first.meta.get("config") != json.loads(to_json(config)):
         return None
-    order = first.arrays.get("order")
+    order = first.arrays.get(key)
     if order is None or sorted(order.tolist()) != list(range(n)):
         return None
     return order.astype(np.int64)
@@ -291,11 +293,20 @@ class FieldWriter:
 
 def write_from_journal(out: Path, journal: Journal, *, problem: Problem, config: dict[str, Any],
                        parameters: np.ndarray, order: np.ndarray, sampler: str, seed: int,
-                       complete: bool) -> Path:
-    """Stream the journalled samples into ``OUT`` (temp name + ``os.replace``), original order."""
+                       complete: bool, position: np.ndarray | None = None,
+                       shard: Mapping[str, Any] | None = None) -> Path:
+    """Stream the journalled samples into ``OUT`` (temp name + ``os.replace``), original order.
+
+    ``position`` (default: the inverse of ``order``) is each sample's position in
+    the solve order; ``shard`` (root attributes plus ``sample_index``, see
+    :mod:`data.shards`) makes ``OUT`` a shard file.
+    """
     n = parameters.shape[0]
-    position = np.empty(n, dtype=np.int64)
-    position[order] = np.arange(n)
+    if position is None:
+        position = np.empty(n, dtype=np.int64)
+        position[order] = np.arange(n)
+    shard = dict(shard or {})
+    sample_index = shard.pop("sample_index", None)
     stats: dict[str, Any] = {k: np.zeros(n, dtype=t) for k, t in STAT_DTYPES.items()}
     stats["residual"][:] = np.nan
     stats["order_position"][:] = position
@@ -306,7 +317,9 @@ def write_from_journal(out: Path, journal: Journal, *, problem: Problem, config:
         with h5py.File(tmp, "w") as f:
             init_file(f, problem=problem, config=config, grid=problem.grid, times=problem.times,
                       parameters=parameters, parameter_space=problem.parameter_space,
-                      sampler=sampler, seed=seed, complete=complete)
+                      sampler=sampler, seed=seed, complete=complete, extra_attrs=shard)
+            if sample_index is not None:
+                f.create_dataset("sample_index", data=np.asarray(sample_index, dtype=np.int64))
             fields = FieldWriter(f, n)
             for rec in journal.load(keep_compressed=True):
                 i = int(rec.meta["index"])
@@ -333,8 +346,15 @@ def write_from_journal(out: Path, journal: Journal, *, problem: Problem, config:
 def generate(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
              sampler: str = "random", solver_name: str = "direct",
              solver_options: Mapping[str, Any] | None = None, precond: str | None = None,
-             order: str = "given", overwrite: bool = False, progress: bool = True) -> Path:
-    """Generate (or resume) the dataset ``out`` of ``n`` samples of ``problem``; return its path."""
+             order: str = "given", overwrite: bool = False, progress: bool = True,
+             shard: tuple[int, int] | None = None, solve_perm: np.ndarray | None = None) -> Path:
+    """Generate (or resume) the dataset ``out`` of ``n`` samples of ``problem``; return its path.
+
+    ``shard=(K, N)`` (0-based) solves only the K-th of N contiguous chunks of the
+    solve order and writes a shard file (:mod:`data.shards`). ``solve_perm`` is a
+    solve order computed elsewhere (the distributed driver computes it once, so
+    that every shard sees the same order); by default it follows ``order``.
+    """
     from solvers.linear import make_solver
 
     if int(n) <= 0:
@@ -344,6 +364,10 @@ def generate(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
     if order not in ORDERS:
         raise ValueError(f"unknown order {order!r}; valid: {', '.join(ORDERS)}")
     n, out = int(n), Path(out)
+    if shard is not None:
+        check_shard(*shard)
+        if shard[1] > n:
+            raise ValueError(f"{shard[1]} shards for {n} samples: at most one shard per sample")
     opts = dict(solver_options or {})
     if precond is not None:
         opts["precond"] = precond
@@ -357,31 +381,85 @@ def generate(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
             journal_path(out).unlink(missing_ok=True)
         space = problem.parameter_space
         parameters = space.from_unit(sample_unit(n, space.dim, sampler, seed))
-        perm = stored_order(journal_path(out), config, n)
-        if perm is None:
-            perm = solve_order(problem, parameters, order)
-        with Journal(journal_path(out), config,
-                     {"parameters": parameters, "order": perm}) as journal:
-            if journal.discarded_bytes:
-                log.warning("%s: discarded a damaged or torn tail of %d bytes "
-                            "(a sample in it is solved again)",
-                            journal.path.name, journal.discarded_bytes)
-            kw = dict(problem=problem, config=config, parameters=parameters, order=perm,
-                      sampler=sampler, seed=seed)
-            try:
-                with sigterm_as_interrupt():
-                    _solve_missing(problem, parameters, perm, solver, journal, progress)
-            except KeyboardInterrupt:
-                write_from_journal(out, journal, complete=False, **kw)
-                raise
-            write_from_journal(out, journal, complete=True, **kw)
+        if shard is None:
+            _generate_all(problem, out, config, parameters, solver, sampler, seed, progress,
+                          solve_perm)
+        else:
+            _generate_shard(problem, out, config, parameters, solver, sampler, seed, progress,
+                            solve_perm, shard)
         journal_path(out).unlink(missing_ok=True)
     return out
 
 
+def _checked_perm(perm: np.ndarray, n: int) -> np.ndarray:
+    perm = np.asarray(perm, dtype=np.int64)
+    if perm.shape != (n,) or not np.array_equal(np.sort(perm), np.arange(n)):
+        raise ValueError(f"solve order is not a permutation of the {n} samples")
+    return perm
+
+
+def _generate_all(problem: Problem, out: Path, config: dict[str, Any], parameters: np.ndarray,
+                  solver: Any, sampler: str, seed: int, progress: bool,
+                  solve_perm: np.ndarray | None) -> None:
+    """Every sample of the run into ``out``."""
+    n = parameters.shape[0]
+    perm = stored_order(journal_path(out), config, n)
+    if perm is None:
+        perm = (_checked_perm(solve_perm, n) if solve_perm is not None
+                else solve_order(problem, parameters, config["order"]))
+    with Journal(journal_path(out), config,
+                 {"parameters": parameters, "order": perm}) as journal:
+        _run_journal(problem, out, journal, parameters, perm, None, solver, progress,
+                     dict(problem=problem, config=config, parameters=parameters, order=perm,
+                          sampler=sampler, seed=seed))
+
+
+def _generate_shard(problem: Problem, out: Path, config: dict[str, Any], parameters: np.ndarray,
+                    solver: Any, sampler: str, seed: int, progress: bool,
+                    solve_perm: np.ndarray | None, shard: tuple[int, int]) -> None:
+    """Shard ``shard = (K, N)`` of the run into ``out`` (see :mod:`data.shards`)."""
+    n = parameters.shape[0]
+    jconfig = {**config, "shard": {"index": int(shard[0]), "count": int(shard[1])}}
+    perm = stored_order(journal_path(out), jconfig, n, key="global_order")
+    if perm is None:
+        perm = (_checked_perm(solve_perm, n) if solve_perm is not None
+                else solve_order(problem, parameters, config["order"]))
+    plan = plan_shard(perm, *shard)
+    local = parameters[plan.index]
+    attrs = {"shard_index": int(shard[0]), "shard_count": int(shard[1]), "n_total": n,
+             "config_hash": config_hash(config), "order_hash": order_hash(perm),
+             "sample_index": plan.index}
+    with Journal(journal_path(out), jconfig,
+                 {"parameters": local, "global_order": perm}) as journal:
+        _run_journal(problem, out, journal, local, plan.seq, plan.position, solver, progress,
+                     dict(problem=problem, config=jconfig, parameters=local, order=plan.seq,
+                          sampler=sampler, seed=seed, position=plan.position, shard=attrs))
+
+
+def _run_journal(problem: Problem, out: Path, journal: Journal, parameters: np.ndarray,
+                 seq: np.ndarray, position: np.ndarray | None, solver: Any, progress: bool,
+                 kw: dict[str, Any]) -> None:
+    """Solve what the journal lacks, then write ``out`` (incomplete on an interrupt)."""
+    if journal.discarded_bytes:
+        log.warning("%s: discarded a damaged or torn tail of %d bytes "
+                    "(a sample in it is solved again)",
+                    journal.path.name, journal.discarded_bytes)
+    try:
+        with sigterm_as_interrupt():
+            _solve_missing(problem, parameters, seq, solver, journal, progress, position)
+    except KeyboardInterrupt:
+        write_from_journal(out, journal, complete=False, **kw)
+        raise
+    write_from_journal(out, journal, complete=True, **kw)
+
+
 def _solve_missing(problem: Problem, parameters: np.ndarray, perm: np.ndarray, solver: Any,
-                   journal: Journal, progress: bool) -> None:
-    """Solve, in the order ``perm``, every sample not yet in the journal; journal each one."""
+                   journal: Journal, progress: bool, position: np.ndarray | None = None) -> None:
+    """Solve, in the order ``perm``, every sample not yet in the journal; journal each one.
+
+    ``position[i]`` is the solve position recorded for sample ``i`` (default: its
+    place in ``perm``; a shard records its place in the global order).
+    """
     from tqdm import tqdm
 
     done = {int(r.meta["index"]) for r in journal.samples}
@@ -396,7 +474,8 @@ def _solve_missing(problem: Problem, parameters: np.ndarray, perm: np.ndarray, s
             t0 = time.perf_counter()
             sol = problem.solve(parameters[i], solver)
             seconds = time.perf_counter() - t0
-            stats, info = sample_stats(sol.stats, seconds, pos)
+            stats, info = sample_stats(sol.stats, seconds,
+                                       pos if position is None else int(position[i]))
             arrays = {"mu": parameters[i]}
             arrays |= {f"inputs/{k}": field_array(v) for k, v in sol.inputs.items()}
             arrays |= {f"outputs/{k}": field_array(v) for k, v in sol.outputs.items()}

@@ -1,0 +1,322 @@
+"""Running generation (and other sweeps) on a Dask cluster.
+
+One *task* is one contiguous chunk of the work. For generation
+(:func:`generate_distributed`) the driver draws the ``n`` parameters from the
+seed, fixes the solve order ``perm`` once (``given`` or ``sorted``) and cuts it
+into ``chunks`` contiguous pieces (``solvers.ordering.split_chunks``). Task
+``K`` runs :func:`data.generate.generate` with ``shard=(K, chunks)`` on a
+worker, which journals each sample and writes ``OUT.shards/shard-K-of-N.h5``
+(:mod:`data.shards`); a recycling solver carries its subspace along the chunk.
+When every shard is complete the driver merges them into ``OUT`` (the same
+bytes as a single run with a direct solver), marks it complete and deletes
+``OUT.shards/``.
+
+Faults:
+
+* a task that raises is retried ``retries`` times (``Client.submit(retries=)``);
+* a worker process that dies is replaced by its nanny and its task resubmitted
+  (Dask's ``distributed.scheduler.allowed-failures``, set here to
+  ``max(retries, 1)`` for clusters this module starts); the resubmitted task
+  resumes the shard from its journal;
+* a killed driver is resumed by rerunning the same command: complete shard
+  files are skipped, half-done ones resume from their journals. The plan
+  (config hash, chunk count, solve order) is kept in ``OUT.shards/plan.json``,
+  so a resume uses the same chunks even if the ordering is not bitwise
+  reproducible or the number of workers changed.
+
+Clusters (:func:`dask_client`): a local cluster (``distributed.LocalCluster``,
+worker processes with one thread each; the nanny sets ``OMP_NUM_THREADS=1``),
+an existing scheduler by address, or SLURM jobs through
+``dask_jobqueue.SLURMCluster`` (:func:`make_slurm_cluster`).
+
+:func:`map_chunks` is the generic form: ``fn`` applied to contiguous chunks of
+``items`` on the cluster, results in chunk order (e.g. reduced-basis online
+solves over many parameters, see docs/distributed.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from data.dataset import Dataset, to_json
+from data.generate import (
+    ORDERS,
+    check_output,
+    generate,
+    output_lock,
+    run_config,
+    solve_order,
+)
+from data.shards import config_hash, merge_shards, order_hash, shard_name
+from solvers.problems import Problem
+from solvers.problems.sampling import SAMPLERS, sample_unit
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- clusters
+def make_slurm_cluster(*, cores: int = 1, memory: str = "4GB", walltime: str = "01:00:00",
+                       queue: str | None = None, **extra: Any) -> Any:
+    """A ``dask_jobqueue.SLURMCluster``: each job runs ``cores`` single-threaded workers.
+
+    Nothing is submitted until ``cluster.scale(jobs=J)``; ``cluster.job_script()``
+    shows the sbatch script each job would run.
+    """
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError:
+        raise ValueError("--cluster slurm needs dask-jobqueue (pip install 'rom[slurm]')") from None
+    if int(cores) < 1:
+        raise ValueError(f"--cores must be at least 1, got {cores}")
+    return SLURMCluster(cores=int(cores), processes=int(cores), memory=memory,
+                        walltime=walltime, queue=queue, **extra)
+
+
+@contextlib.contextmanager
+def dask_client(*, client: Any = None, workers: int | None = None, scheduler: str | None = None,
+                slurm: Mapping[str, Any] | None = None, retries: int = 2) -> Iterator[Any]:
+    """A ``distributed.Client``: the one given, or one on a cluster started (and closed) here.
+
+    Exactly one of ``workers`` (local cluster of that many processes), ``scheduler``
+    (address of a running scheduler) or ``slurm`` (``make_slurm_cluster`` options
+    plus ``jobs``) may be given; none means a local cluster of one worker.
+    """
+    if client is not None:
+        yield client
+        return
+    chosen = [k for k, v in (("--workers", workers), ("--scheduler", scheduler),
+                             ("--cluster slurm", slurm)) if v is not None]
+    if len(chosen) > 1:
+        raise ValueError(f"choose one of {', '.join(chosen)}")
+    import dask
+    from distributed import Client, LocalCluster
+
+    failures = {"distributed.scheduler.allowed-failures": max(int(retries), 1)}
+    if scheduler is not None:
+        with Client(scheduler, timeout="30s") as c:
+            yield c
+        return
+    if slurm is not None:
+        opts = dict(slurm)
+        jobs = int(opts.pop("jobs", 1))
+        if jobs < 1:
+            raise ValueError(f"--jobs must be at least 1, got {jobs}")
+        with dask.config.set(failures), make_slurm_cluster(**opts) as cluster:
+            cluster.scale(jobs=jobs)
+            with Client(cluster) as c:
+                yield c
+        return
+    n = 1 if workers is None else int(workers)
+    if n < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    with dask.config.set(failures), LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+            scheduler_port=0) as cluster, Client(cluster) as c:
+        yield c
+
+
+def n_slots(client: Any) -> int:
+    """Number of worker threads the scheduler knows now (at least 1)."""
+    workers = client.scheduler_info().get("workers", {})
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+
+# --------------------------------------------------------------------------- generic map
+def split_items(items: Sequence[Any] | np.ndarray, chunks: int) -> list[Any]:
+    """``chunks`` contiguous pieces of ``items`` (sizes differ by at most one; none empty)."""
+    n = len(items)
+    chunks = max(1, min(int(chunks), n)) if n else 1
+    bounds = np.linspace(0, n, chunks + 1).round().astype(int)
+    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def map_chunks(fn: Callable[[Any], Any], items: Sequence[Any] | np.ndarray, *,
+               chunks: int | None = None, client: Any = None, workers: int | None = None,
+               scheduler: str | None = None, retries: int = 2) -> list[Any]:
+    """``[fn(chunk) for chunk in split_items(items, chunks)]``, one Dask task per chunk.
+
+    ``chunks`` defaults to the number of worker threads. Results come back in
+    chunk order; a chunk that still fails after ``retries`` re-raises its error.
+    """
+    with dask_client(client=client, workers=workers, scheduler=scheduler,
+                     retries=retries) as c:
+        pieces = split_items(items, chunks or n_slots(c))
+        futures = [c.submit(fn, piece, retries=retries, pure=False) for piece in pieces]
+        return c.gather(futures)
+
+
+# --------------------------------------------------------------------------- generation
+def run_shard(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Worker side of one generation task: solve (or finish, or skip) one shard file."""
+    from solvers.problems import problem_from_config
+
+    path = Path(spec["path"])
+    t0 = time.perf_counter()
+    if shard_complete(path, spec["config_hash"], spec["shard"]):
+        return {"shard": spec["shard"][0], "path": str(path), "seconds": 0.0, "skipped": True}
+    problem = problem_from_config(spec["problem_config"])
+    generate(problem, spec["n"], path, seed=spec["seed"], sampler=spec["sampler"],
+             solver_name=spec["solver"], solver_options=spec["solver_options"],
+             precond=spec["precond"], order=spec["order"], progress=False,
+             shard=tuple(spec["shard"]), solve_perm=np.asarray(spec["perm"], dtype=np.int64))
+    return {"shard": spec["shard"][0], "path": str(path),
+            "seconds": time.perf_counter() - t0, "skipped": False}
+
+
+def shard_complete(path: Path, chash: str, shard: Sequence[int]) -> bool:
+    """Is ``path`` a complete shard ``shard = (K, N)`` of the run with config hash ``chash``?"""
+    if not path.exists():
+        return False
+    try:
+        with Dataset(path) as ds:
+            a = ds.attrs
+            return bool(ds.complete and a.get("config_hash") == chash
+                        and int(a.get("shard_index", -1)) == int(shard[0])
+                        and int(a.get("shard_count", -1)) == int(shard[1]))
+    except (ValueError, OSError):
+        return False
+
+
+def shard_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".shards")
+
+
+def load_plan(out: Path, config: dict[str, Any], chunks: int | None,
+              make_perm: Callable[[], np.ndarray]) -> tuple[np.ndarray, int]:
+    """The run's ``(solve order, chunk count)``: from ``OUT.shards/plan.json`` or made now.
+
+    A stored plan of another config is refused; an explicit ``chunks`` that differs
+    from the stored one is refused too (finished shards would not fit).
+    """
+    path = shard_dir(out) / "plan.json"
+    chash = config_hash(config)
+    if path.exists():
+        try:
+            plan = json.loads(path.read_text())
+            perm, stored = np.asarray(plan["order"], dtype=np.int64), int(plan["chunks"])
+            other = plan["config_hash"] != chash
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{path} is damaged; use --overwrite to start over") from None
+        if other:
+            raise ValueError(f"{shard_dir(out)} belongs to a run with different settings; "
+                             "use --overwrite to start over")
+        if chunks is not None and int(chunks) != stored:
+            raise ValueError(f"{shard_dir(out)} was planned in {stored} chunks, not {chunks}; "
+                             "resume with the same --chunks or use --overwrite")
+        return perm, stored
+    perm = np.asarray(make_perm(), dtype=np.int64)
+    n_chunks = int(chunks)
+    tmp = path.with_name(f".plan.json.tmp-{os.getpid()}")
+    tmp.write_text(to_json({"config_hash": chash, "chunks": n_chunks, "order": perm,
+                            "order_hash": order_hash(perm)}))
+    os.replace(tmp, path)
+    return perm, n_chunks
+
+
+def generate_distributed(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
+                         sampler: str = "random", solver_name: str = "direct",
+                         solver_options: Mapping[str, Any] | None = None,
+                         precond: str | None = None, order: str = "given",
+                         overwrite: bool = False, progress: bool = True,
+                         chunks: int | None = None, retries: int = 2, keep_shards: bool = False,
+                         client: Any = None, workers: int | None = None,
+                         scheduler: str | None = None, slurm: Mapping[str, Any] | None = None,
+                         task: Callable[[Mapping[str, Any]], Any] = run_shard) -> Path:
+    """Generate ``out`` on a Dask cluster, one task per contiguous chunk of the solve order.
+
+    Same arguments and the same resulting file as :func:`data.generate.generate`
+    (bitwise the same fields for a direct solver); ``chunks`` defaults to the
+    number of workers. ``task`` is the worker function (tests inject faults).
+    """
+    from solvers.linear import make_solver
+
+    if int(n) <= 0:
+        raise ValueError(f"number of samples must be positive, got {n}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; valid: {', '.join(ORDERS)}")
+    if chunks is not None and not 1 <= int(chunks) <= int(n):
+        raise ValueError(f"--chunks must be between 1 and n={n}, got {chunks}")
+    if int(retries) < 0:
+        raise ValueError(f"--retries must be non-negative, got {retries}")
+    n, out = int(n), Path(out)
+    opts = dict(solver_options or {})
+    if precond is not None:
+        opts["precond"] = precond
+    config = run_config(problem, n, seed=seed, sampler=sampler, solver=make_solver(solver_name,
+                        **opts), solver_name=solver_name, precond=precond, order=order)
+    check_output(out, overwrite)
+    with output_lock(out):
+        check_output(out, overwrite)
+        sdir = shard_dir(out)
+        if overwrite and sdir.exists():
+            shutil.rmtree(sdir)
+        sdir.mkdir(exist_ok=True)
+        space = problem.parameter_space
+        parameters = space.from_unit(sample_unit(n, space.dim, sampler, seed))
+        with dask_client(client=client, workers=workers, scheduler=scheduler, slurm=slurm,
+                         retries=retries) as c:
+            if chunks is None and not (sdir / "plan.json").exists():
+                chunks = min(n, _default_chunks(c, slurm))
+            perm, n_chunks = load_plan(out, config, chunks,
+                                       lambda: solve_order(problem, parameters, order))
+            spec = {"problem_config": problem.config(), "n": n, "seed": seed,
+                    "sampler": sampler, "solver": solver_name,
+                    "solver_options": dict(solver_options or {}), "precond": precond,
+                    "order": order, "perm": perm.tolist(),
+                    "config_hash": config_hash(config)}
+            paths = [shard_name(out, k, n_chunks) for k in range(n_chunks)]
+            _run_tasks(c, task, spec, paths, retries, progress)
+        merge_shards(paths, out)
+        if not keep_shards:
+            shutil.rmtree(sdir, ignore_errors=True)
+    return out
+
+
+def _default_chunks(client: Any, slurm: Mapping[str, Any] | None) -> int:
+    """One chunk per worker: all workers of the SLURM jobs, else those connected now."""
+    if slurm is not None:
+        return max(1, int(slurm.get("jobs", 1)) * int(slurm.get("cores", 1)))
+    return n_slots(client)
+
+
+def _run_tasks(client: Any, task: Callable[[Mapping[str, Any]], Any], spec: Mapping[str, Any],
+               paths: list[Path], retries: int, progress: bool) -> None:
+    """Submit one task per shard not yet complete; wait; a task failing for good raises."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    count = len(paths)
+    todo = [k for k, p in enumerate(paths)
+            if not shard_complete(p, spec["config_hash"], (k, count))]
+    if len(todo) < count:
+        log.info("resuming: %d of %d shards already complete", count - len(todo), count)
+    futures = {client.submit(task, {**spec, "shard": (k, count), "path": str(paths[k])},
+                             retries=retries, pure=False, key=f"rom-shard-{k}-{os.getpid()}"
+                             f"-{time.time_ns()}"): k for k in todo}
+    bar = tqdm(total=count, initial=count - len(todo), disable=not progress, unit="shard",
+               desc="shards", dynamic_ncols=True)
+    try:
+        for fut in as_completed(futures):
+            k = futures[fut]
+            try:
+                fut.result()
+            except Exception as exc:  # noqa: BLE001 - re-raised as one line naming the shard
+                for other in futures:
+                    other.cancel()
+                msg = " ".join(str(exc).split()) or type(exc).__name__
+                raise RuntimeError(f"shard {k}/{count} failed after {retries} retries: "
+                                   f"{msg} (finished shards are kept; rerun to resume)") from exc
+            bar.update(1)
+    finally:
+        bar.close()
