@@ -24,9 +24,12 @@ import click
 @click.option("--loss", type=click.Choice(["probe", "supervised"]), default="probe",
               help="probe: Gaussian probe vectors; supervised: the dataset's solutions.")
 @click.option("--pattern-power", type=click.IntRange(min=1), default=None,
-              help="Sparsity pattern tril(A^k) of the factor (default: 1 factor, 2 inverse).")
+              help="Sparsity pattern tril(A^k) of the factor (default 1: the pattern of A).")
 @click.option("--coarse-levels", type=click.IntRange(min=0), default=2,
               help="Aggregation passes of the coarse correction (0: one-level preconditioner).")
+@click.option("--coarse-mode", type=click.Choice(["additive", "multiplicative"]), default="additive",
+              help="Combine smoother and coarse correction additively (B = S + Q) or "
+                   "multiplicatively (symmetric two-level cycle).")
 @click.option("--eps", type=click.FloatRange(min=0), default=1e-4, help="Shift of the inverse variant.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Systems per step.")
 @click.option("--probes", type=click.IntRange(min=1), default=8, help="Probe vectors per system and step.")
@@ -38,7 +41,8 @@ import click
 @click.option("--quiet", is_flag=True, help="No per-epoch output.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def precond(data: Path, out: Path, variant: str, epochs: int, lr: float, hidden: int, layers: int,
-            edge_states: bool, loss: str, pattern_power: int | None, coarse_levels: int, eps: float, batch_size: int,
+            edge_states: bool, loss: str, pattern_power: int | None, coarse_levels: int,
+            coarse_mode: str, eps: float, batch_size: int,
             probes: int, val_fraction: float, max_samples: int | None, device: str, seed: int,
             quiet: bool, as_json: bool) -> None:
     """Train a learned PCG preconditioner on the SPD systems of DATA."""
@@ -50,7 +54,7 @@ def precond(data: Path, out: Path, variant: str, epochs: int, lr: float, hidden:
 
     meta = train_from_dataset(data, out, variant=variant, epochs=epochs, lr=lr, hidden=hidden,
                               layers=layers, edge_states=edge_states, device=device, loss=loss, power=pattern_power,
-                              coarse_levels=coarse_levels, eps=eps, batch_size=batch_size,
+                              coarse_levels=coarse_levels, coarse_mode=coarse_mode, eps=eps, batch_size=batch_size,
                               probes=probes, val_fraction=val_fraction, seed=seed,
                               max_samples=max_samples, log=None if quiet else log)
     if as_json:

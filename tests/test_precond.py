@@ -187,14 +187,25 @@ def test_coarse_space_is_galerkin_projector(system):
     assert np.abs(cs.P.T @ (A @ (c_hat * s[:, None]))).max() < 1e-10
 
 
-@pytest.mark.parametrize("variant", ["factor", "inverse"])
-def test_two_level_preconditioner_is_spd(system, variant):
+@pytest.mark.parametrize("variant,mode", [("factor", "multiplicative"), ("inverse", "additive"),
+                                          ("inverse", "multiplicative")])
+def test_two_level_preconditioner_is_spd(system, variant, mode):
     A, _ = system
-    M = LearnedPreconditioner(random_net(), variant, coarse_levels=2).build(A)
+    M = LearnedPreconditioner(random_net(), variant, coarse_levels=2, coarse_mode=mode).build(A)
     assert isinstance(M, TwoLevel) and 0 < M.omega <= 1
     B = np.stack([M.apply(e) for e in np.eye(A.shape[0])], 1)
     assert np.allclose(B, B.T, atol=1e-10 * np.abs(B).max())
     assert np.linalg.eigvalsh(0.5 * (B + B.T)).min() > 0
+
+
+def test_fused_additive_apply_equals_smoother_plus_coarse(system):
+    A, _ = system
+    S = LearnedPreconditioner(random_net(), "inverse", coarse_levels=0, eps=1e-2).build(A)
+    B = TwoLevel(A, S, 1, "additive")
+    assert B.W is not None
+    r = np.random.default_rng(5).standard_normal((A.shape[0], 2))
+    assert np.allclose(B.apply(r), S.apply(r) + B.coarse.apply(r), rtol=1e-12, atol=1e-14)
+    assert np.allclose(B.apply(r[:, 0]), S.matrix() @ r[:, 0] + B.coarse.apply(r[:, 0]))
 
 
 # ---------------------------------------------------------------- PCG

@@ -41,9 +41,22 @@ def scale_matrix(A: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
     if np.any(~np.isfinite(d)) or np.any(d <= 0):
         raise ValueError("learned preconditioner needs a positive diagonal (is the matrix SPD?)")
     s = 1.0 / np.sqrt(d)
-    As = sp.csr_matrix(sp.diags(s) @ A @ sp.diags(s))
+    As = A.copy()
     As.sort_indices()
+    As.data *= s[csr_rows(As)] * s[As.indices]
     return As, s
+
+
+def csr_rows(A: sp.csr_matrix) -> np.ndarray:
+    """Row index of every stored entry of a CSR matrix."""
+    return np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr))
+
+
+def _lower_coo(P: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rows, cols, values)`` of ``tril(P)`` in row-major order (``P`` CSR, sorted)."""
+    r, c = csr_rows(P), P.indices.astype(np.int64)
+    keep = c <= r
+    return r[keep], c[keep], P.data[keep]
 
 
 def lower_pattern(As: sp.csr_matrix, power: int) -> sp.csr_matrix:
@@ -53,10 +66,10 @@ def lower_pattern(As: sp.csr_matrix, power: int) -> sp.csr_matrix:
     P = As
     for _ in range(power - 1):
         P = P @ As
-    P = sp.tril(P, format="csr")
-    P.eliminate_zeros()
+    P = sp.csr_matrix(P)
     P.sort_indices()
-    return P
+    r, c, v = _lower_coo(P)
+    return sp.csr_matrix((v, (r, c)), shape=P.shape)
 
 
 @dataclass
@@ -109,35 +122,36 @@ def build_graph(As: sp.csr_matrix, d_inv_sqrt: np.ndarray, power: int = 1,
                 dtype: torch.dtype = torch.float32) -> MatrixGraph:
     """Graph tensors of the scaled matrix ``Â`` (see the module docstring)."""
     n = As.shape[0]
-    coo = As.tocoo()
-    row, col, val = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+    row, col, val = csr_rows(As), As.indices.astype(np.int64), As.data
     off = row != col
     deg = np.bincount(row[off], minlength=n).astype(np.float64)
     logd = -2.0 * np.log(d_inv_sqrt)
-    x = np.stack([np.ones(n), np.asarray(As.sum(axis=1)).ravel(), logd - logd.mean(),
+    x = np.stack([np.ones(n), np.bincount(row, weights=val, minlength=n), logd - logd.mean(),
                   deg / max(deg.max(), 1.0)], axis=1)
     ev = val[off]
     edge_attr = np.stack([ev, np.log(np.abs(ev) + 1e-12)], axis=1)
-    P = lower_pattern(As, power).tocoo()
-    pr, pc = P.row.astype(np.int64), P.col.astype(np.int64)
-    pdiag = np.ones(n)
-    pdiag[pr[pr == pc]] = P.data[pr == pc]
-    a_at = P.data if power == 1 else _values_on(sp.tril(As, format="coo"), pr * n + pc, n)
-    pair_attr = np.stack([a_at, P.data / np.sqrt(pdiag[pr] * pdiag[pc]),
-                          (pr == pc).astype(float)], axis=1)
+    if power == 1:
+        pr, pc, pv = _lower_coo(As)
+        a_at, pnorm = pv, pv
+    else:
+        P = As
+        for _ in range(power - 1):
+            P = P @ As
+        P = sp.csr_matrix(P)
+        P.sort_indices()
+        pr, pc, pv = _lower_coo(P)
+        lr, lc, lv = _lower_coo(As)
+        a_at = np.zeros(pr.size)
+        a_at[np.searchsorted(pr * n + pc, lr * n + lc)] = lv
+        pdiag = P.diagonal()
+        pnorm = pv / np.sqrt(pdiag[pr] * pdiag[pc])
+    pair_attr = np.stack([a_at, pnorm, (pr == pc).astype(float)], axis=1)
     f = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)  # noqa: E731
     i = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.int64)  # noqa: E731
     return MatrixGraph(x=f(x), edge_index=i(np.stack([row[off], col[off]])), edge_attr=f(edge_attr),
                        pair_index=i(np.stack([pr, pc])), pair_attr=f(pair_attr),
                        a_index=i(np.stack([row, col])), a_value=f(val), sizes=[n],
                        pair_counts=[int(pr.size)])
-
-
-def _values_on(B: sp.coo_matrix, keys: np.ndarray, n: int) -> np.ndarray:
-    """Entries of ``B`` at sorted linear positions ``keys = i n + j`` (``B``'s pattern ⊂ keys)."""
-    out = np.zeros(keys.size)
-    out[np.searchsorted(keys, B.row.astype(np.int64) * n + B.col)] = B.data
-    return out
 
 
 def collate(graphs: list[MatrixGraph]) -> MatrixGraph:

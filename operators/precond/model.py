@@ -25,7 +25,7 @@ import torch
 
 from data.model_meta import read_model_meta, write_model_meta
 
-from .coarse import TwoLevel
+from .coarse import MODES, TwoLevel
 from .factor import FactorVariant
 from .gnn import PrecondGNN
 from .graph import build_graph, collate, scale_matrix
@@ -47,7 +47,8 @@ class LearnedPreconditioner:
     """Network + variant + options; :meth:`build` returns preconditioner objects."""
 
     def __init__(self, net: PrecondGNN, variant: str = "inverse", *, power: int | None = None,
-                 coarse_levels: int = 2, eps: float = 1e-4, device: str = "cpu"):
+                 coarse_levels: int = 2, coarse_mode: str = "additive", eps: float = 1e-4,
+                 device: str = "cpu"):
         self.net = net.to(device).eval()
         self.variant = make_variant(variant, eps)
         self.power = int(power if power is not None else self.variant.default_power)
@@ -55,12 +56,16 @@ class LearnedPreconditioner:
             raise ValueError(f"pattern power must be >= 1, got {self.power}")
         if coarse_levels < 0:
             raise ValueError(f"coarse levels must be >= 0, got {coarse_levels}")
-        self.coarse_levels, self.eps, self.device = int(coarse_levels), float(eps), device
+        if coarse_mode not in MODES:
+            raise ValueError(f"unknown coarse mode {coarse_mode!r}; valid: {', '.join(MODES)}")
+        self.coarse_levels, self.coarse_mode = int(coarse_levels), coarse_mode
+        self.eps, self.device = float(eps), device
         self.timings: dict[str, float] = {}
 
     def options(self) -> dict[str, Any]:
         return {"variant": self.variant.name, "pattern_power": self.power,
-                "coarse_levels": self.coarse_levels, "eps": self.eps}
+                "coarse_levels": self.coarse_levels, "coarse_mode": self.coarse_mode,
+                "eps": self.eps}
 
     @torch.no_grad()
     def values(self, matrices: list[sp.spmatrix]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -85,7 +90,7 @@ class LearnedPreconditioner:
         for A, (v, pairs, s) in zip(matrices, vals):
             M = self.variant.build(v, pairs, s)
             if self.coarse_levels:
-                M = TwoLevel(sp.csr_matrix(A), M, self.coarse_levels)
+                M = TwoLevel(sp.csr_matrix(A), M, self.coarse_levels, self.coarse_mode)
             out.append(M)
         t2 = time.perf_counter()
         self.timings = {"inference_s": t1 - t0, "assembly_s": t2 - t1}
@@ -113,6 +118,7 @@ def load(model_dir: str | os.PathLike, device: str = "cpu") -> LearnedPreconditi
         net = PrecondGNN(int(arch["hidden"]), int(arch["layers"]), bool(arch.get("edge_states")))
         model = LearnedPreconditioner(net, meta["variant"], power=int(meta["pattern_power"]),
                                       coarse_levels=int(meta["coarse_levels"]),
+                                      coarse_mode=str(meta.get("coarse_mode", "additive")),
                                       eps=float(meta["eps"]), device=device)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{model_dir}: incomplete precond model.json (missing {exc})") from None

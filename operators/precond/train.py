@@ -195,6 +195,7 @@ def train_from_dataset(data_path: str | os.PathLike, out_dir: str | os.PathLike,
                        hidden: int = 16, layers: int = 2, edge_states: bool = False,
                        device: str = "cpu",
                        loss: str = "probe", power: int | None = None, coarse_levels: int = 2,
+                       coarse_mode: str = "additive",
                        eps: float = 1e-4, batch_size: int = 4, probes: int = 8,
                        val_fraction: float = 0.2, seed: int = 0, max_samples: int | None = None,
                        log: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -207,7 +208,8 @@ def train_from_dataset(data_path: str | os.PathLike, out_dir: str | os.PathLike,
     mats, _, sols, info = dataset_systems(data_path, max_samples)
     torch.manual_seed(seed)
     model = LearnedPreconditioner(PrecondGNN(hidden, layers, edge_states), variant, power=power,
-                                  coarse_levels=coarse_levels, eps=eps, device=device)
+                                  coarse_levels=coarse_levels, coarse_mode=coarse_mode, eps=eps,
+                                  device=device)
     rng = np.random.default_rng(seed)
     systems = [prepare_system(A, x, power=model.power, coarse_levels=coarse_levels, loss=loss,
                               n_bank=4 * probes, rng=rng) for A, x in zip(mats, sols)]
