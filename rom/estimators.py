@@ -20,7 +20,8 @@ Two offline/online evaluations of ``||r||_{X'}`` are implemented:
   the error or the square root of a negative number is taken).
 * :class:`StableEstimator` computes the Riesz representers ``R = X^{-1} C``
   once and orthonormalises them in ``X`` with re-orthogonalised Gram–Schmidt,
-  ``R = Q T`` with ``Q^T X Q = I``. Then ``||r||_{X'} = ||R k||_X = ||T k||_2``,
+  ``R = Q T`` with ``Q^T X Q = I`` (products with ``X`` accumulated in long
+  double). Then ``||r||_{X'} = ||R k||_X = ||T k||_2``,
   the Euclidean norm of a small vector, accurate to about ``eps ||f||``
   (Buhr, Engwer, Ohlberger, Rave 2014). Columns are added incrementally as the
   basis grows, so truncating to ``N`` basis vectors is a column slice.
@@ -34,7 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .pod import GramSchmidt
+from .pod import ExtendedProduct, GramSchmidt
 
 #: relative accuracy floors reported with every ROM (``||r||_{X'} / ||f||_{X'}``)
 STANDARD_FLOOR = float(np.sqrt(np.finfo(float).eps))
@@ -156,7 +157,7 @@ class StableEstimator(_Estimator):
     floor = STABLE_FLOOR
 
     def __init__(self, A_terms: tuple, f_terms: tuple, riesz: RieszSolver):
-        self.gs = GramSchmidt(riesz.X, rtol=1e-14)
+        self.gs = GramSchmidt(ExtendedProduct(riesz.X), rtol=1e-14)
         self.T = np.zeros((0, 0))
         super().__init__(A_terms, f_terms, riesz)
 
