@@ -87,3 +87,23 @@ def test_bad_input():
         pod(np.zeros((5, 0)))
     with pytest.raises(ValueError, match="NaN"):
         pod(np.full((3, 2), np.nan))
+
+
+def test_extended_product_avoids_stencil_cancellation():
+    """X v for smooth v: compare with exact rational arithmetic on the stored doubles."""
+    from fractions import Fraction
+
+    from rom.pod import ExtendedProduct
+
+    n = 4000
+    X = sp.csr_matrix(sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1])
+                      * float(n + 1) ** 2)
+    v = (np.arange(1, n + 1) / (n + 1)) ** 2          # X v = -2 in the interior
+    rows = np.arange(100, n - 100, 97)
+    c = Fraction(float(n + 1) ** 2)
+    exact = np.array([float(c * (2 * Fraction(v[i]) - Fraction(v[i - 1]) - Fraction(v[i + 1])))
+                      for i in rows])
+    err_double = np.abs((X @ v)[rows] - exact).max() / np.abs(exact).max()
+    err_ext = np.abs((ExtendedProduct(X) @ v)[rows] - exact).max() / np.abs(exact).max()
+    assert err_double > 1e-10          # ~ eps ||X|| ||v|| / ||X v||: the cancellation
+    assert err_ext < 1e-11 and err_ext < 1e-3 * err_double
