@@ -77,6 +77,7 @@ def make_slurm_cluster(*, cores: int = 1, memory: str = "4GB", walltime: str = "
         raise ValueError("--cluster slurm needs dask-jobqueue (pip install 'rom[slurm]')") from None
     if int(cores) < 1:
         raise ValueError(f"--cores must be at least 1, got {cores}")
+    extra.setdefault("scheduler_options", {"dashboard_address": ":0"})
     return SLURMCluster(cores=int(cores), processes=int(cores), memory=memory,
                         walltime=walltime, queue=queue, **extra)
 
@@ -119,7 +120,7 @@ def dask_client(*, client: Any = None, workers: int | None = None, scheduler: st
     if n < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     with dask.config.set(failures), LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
             scheduler_port=0) as cluster, Client(cluster) as c:
         yield c
 
@@ -132,10 +133,12 @@ def n_slots(client: Any) -> int:
 
 # --------------------------------------------------------------------------- generic map
 def split_items(items: Sequence[Any] | np.ndarray, chunks: int) -> list[Any]:
-    """``chunks`` contiguous pieces of ``items`` (sizes differ by at most one; none empty)."""
+    """``chunks`` contiguous pieces of ``items``, the first ``len % chunks`` one longer (as
+    ``numpy.array_split``; none empty)."""
     n = len(items)
     chunks = max(1, min(int(chunks), n)) if n else 1
-    bounds = np.linspace(0, n, chunks + 1).round().astype(int)
+    sizes = np.full(chunks, n // chunks) + (np.arange(chunks) < n % chunks)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
     return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
