@@ -165,3 +165,26 @@ def test_defaults_are_json_and_bad_input_is_rejected():
         LSM(1, 1, 2, width=0)
     with pytest.raises(ValueError, match="expects input"):
         LSM(2, 1, 2, width=4, levels=1)(torch.randn(1, 3, 8, 8))
+
+
+def test_trains_through_the_shared_trainer(tmp_path):
+    """``build_model("lsm", ...)`` via the registry, two optimiser steps with the trainer."""
+    from test_torch_dataset import write_steady
+
+    from operators.api import load_model, train_operator
+    from operators.registry import build_model
+    from operators.trainer import TrainConfig, read_log
+
+    assert isinstance(build_model("lsm", 2, 1, 2, width=4), LSM)
+    path = write_steady(tmp_path / "s.h5", n=6, res=12)
+    arch = {"width": 4, "num_token": 2, "num_basis": 2, "patch_size": 4, "levels": 1}
+    config = TrainConfig(epochs=2, batch_size=8, lr=1e-3, quiet=True)
+    summary = train_operator("lsm", path, tmp_path / "m", arch=arch, outputs="u", config=config,
+                             val_fraction=0.2, test_fraction=0.0)
+    log = read_log(tmp_path / "m")
+    assert summary["epochs"] == 2 and len(log) == 2
+    assert all(math.isfinite(r["train_loss"]) for r in log)
+    wrapper, meta = load_model(tmp_path / "m")
+    assert meta["arch"] == {**DEFAULTS, **arch} and isinstance(wrapper.model, LSM)
+    with torch.no_grad():
+        assert wrapper(torch.randn(2, 1, 12, 12)).shape == (2, 1, 12, 12)

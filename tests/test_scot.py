@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_lsm import overfit, smooth_batch
 
 from operators.scot import DEFAULTS, ScOT, body_state_dict, padded_length
 from operators.swin import (
@@ -24,7 +26,6 @@ from operators.swin import (
     window_partition,
     window_reverse,
 )
-from tests.test_lsm import overfit, smooth_batch
 
 TINY = {"embed_dim": 8, "depths": [1, 1], "num_heads": [2, 2], "window_size": 4,
         "patch_size": 2, "mlp_ratio": 2.0, "skip_blocks": 1}
@@ -212,3 +213,55 @@ def test_defaults_are_json_and_bad_configs_are_rejected():
         model(torch.randn(2, 2, 8, 8), torch.ones(3))
     with torch.no_grad():
         assert math.isfinite(float(model(torch.randn(1, 2, 8, 8)).sum()))
+
+
+def _write_heat_2d(path, n: int = 6, res: int = 8, n_times: int = 3):
+    """2-D periodic heat equation, exact mode by mode: ``û_k(t) = exp(-ν|2πk|² t) û_k(0)``."""
+    from data.dataset import write_dataset
+    from solvers.problems import Grid, ParameterSpace
+
+    rng = np.random.default_rng(0)
+    grid = Grid.uniform(res, ndim=2, periodic=True)
+    u0 = rng.standard_normal((n, res, res))
+    k = 2 * np.pi * np.fft.fftfreq(res, 1.0 / res)
+    k2 = k[:, None] ** 2 + k[None, :] ** 2
+    times = 0.1 * np.arange(1, n_times + 1)
+    uh = np.fft.fft2(u0)
+    u = np.stack([np.fft.ifft2(uh * np.exp(-0.01 * k2 * t)).real for t in times], axis=1)
+    space = ParameterSpace(("m0",), ("normal",), ((-3.0, 3.0),))
+    return write_dataset(path, problem="heat2d_synthetic", config={"problem": "heat2d"},
+                         grid=grid, times=times, parameters=rng.standard_normal((n, 1)),
+                         parameter_space=space, sampler="normal", inputs={"u0": u0},
+                         outputs={"u": u, "v": u ** 2}, stats={"seconds": np.full(n, 0.01)},
+                         seed=0)
+
+
+def test_trains_and_fine_tunes_through_the_shared_trainer(tmp_path):
+    """Registry build, two trainer steps on lead-time pairs, then fine-tuning with new outputs."""
+    from operators import checkpoint as ckpt
+    from operators.api import load_model, train_operator
+    from operators.registry import build_model
+    from operators.trainer import TrainConfig, read_log
+
+    assert isinstance(build_model("scot", 1, 1, 2, **TINY), ScOT)
+    path = _write_heat_2d(tmp_path / "h.h5")
+    config = TrainConfig(epochs=2, batch_size=64, lr=1e-3, quiet=True)
+    train_operator("scot", path, tmp_path / "base", arch=TINY, outputs="u", config=config,
+                   val_fraction=0.2, test_fraction=0.0)
+    assert len(read_log(tmp_path / "base")) == 2
+    wrapper, meta = load_model(tmp_path / "base")
+    assert not meta["time_channel"] and meta["in_channels"] == 1   # t goes to the norms
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        assert wrapper(x, torch.full((2,), 0.2)).shape == (2, 1, 8, 8)
+    # fine-tune with two outputs: replace_io swaps the I/O layers, the body is kept
+    tuned_cfg = TrainConfig(epochs=1, batch_size=64, lr=1e-12, quiet=True)
+    train_operator("scot", path, tmp_path / "ft", init=tmp_path / "base", outputs="u,v",
+                   config=tuned_cfg, val_fraction=0.2, test_fraction=0.0)
+    meta = json.loads((tmp_path / "ft" / "model.json").read_text())
+    assert meta["out_channels"] == 2
+    assert meta["init"]["reinitialised"] and all(
+        k.split(".")[0] in ScOT.IO_MODULES for k in meta["init"]["reinitialised"])
+    base, tuned = ckpt.load_weights(tmp_path / "base"), ckpt.load_weights(tmp_path / "ft")
+    key = "model.encoder.0.0.attn.qkv.weight"
+    torch.testing.assert_close(tuned[key], base[key], rtol=1e-6, atol=1e-9)
