@@ -112,6 +112,10 @@ def test_auto_choices():
     assert AutoSolver().choose(LinearSystem(A3, b3, False, False), A3) == "direct"
     assert AutoSolver(direct_max=1000).choose(LinearSystem(A3, b3, False, False), A3) == "gcrodr"
     assert AutoSolver().choose(spd[0], spd[0].A) == "direct"  # small
+    A2 = make_problem("darcy", 130).assemble(np.zeros(make_problem("darcy", 130)
+                                                     .parameter_space.dim)).A
+    assert A2.shape[0] > 5000 and AutoSolver().choose(LinearSystem(A2, None, True, True), A2) \
+        == "direct"  # 2-D stencil: LU fill is mild
     assert "auto" in SOLVERS and "amg-cg" in SOLVERS
 
 

@@ -136,3 +136,16 @@ def test_sequence_sor_with_chebcb_and_bandit_records_omega():
         make_solver("sor", omega="chebcb", context="nope", context_range="0:1").solve(systems[0])
     with pytest.raises(ValueError, match="omega"):
         make_solver("sor", omega="magic")
+
+
+def test_ssor_preconditioner_is_the_ssor_matrix():
+    """M^{-1} = omega (2 - omega) (D + omega U)^{-1} D (D + omega L)^{-1} (up to the scalar)."""
+    from solvers.linear.precond import SSOR
+
+    A = shifted_laplacian(5, 0.2)
+    Ad = A.toarray()
+    D, L, U = np.diag(np.diag(Ad)), np.tril(Ad, -1), np.triu(Ad, 1)
+    r = np.random.default_rng(5).standard_normal(25)
+    for w in (1.0, 1.4, 1.8):
+        explicit = np.linalg.solve(D + w * U, D @ np.linalg.solve(D + w * L, r)) * w * (2 - w)
+        assert np.allclose(SSOR(A, w).apply(r), explicit)

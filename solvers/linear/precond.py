@@ -97,7 +97,11 @@ class SSOR:
         if r.ndim == 2:
             return np.stack([self.apply(r[:, j]) for j in range(r.shape[1])], axis=1)
         x = np.zeros(r.shape[0], dtype=dtype)
-        sor(self.A, x, np.asarray(r, dtype=dtype), self.omega, iterations=1, sweep="symmetric")
+        rr = np.asarray(r, dtype=dtype)
+        # pyamg's sweep="symmetric" drops omega (it calls plain Gauss-Seidel), so the
+        # forward and backward SOR sweeps are called one after the other.
+        sor(self.A, x, rr, self.omega, iterations=1, sweep="forward")
+        sor(self.A, x, rr, self.omega, iterations=1, sweep="backward")
         return x
 
 
@@ -242,7 +246,7 @@ class PrecondReuse:
 
     ``get(A)`` returns the current preconditioner, building it when there is
     none, when ``reuse`` is off and the matrix changed, or when a rebuild is
-    pending. ``record(iterations)`` compares the iteration count with the one
+    pending and the matrix differs from the one it was built for. ``record(iterations)`` compares the iteration count with the one
     observed right after the last build and schedules a rebuild when it grew by
     more than ``rebuild_factor``.
     """
@@ -266,7 +270,10 @@ class PrecondReuse:
 
         if self.name == "none":
             return None
-        fresh = self.A is None or self.pending or (not self.reuse and not same_matrix(A, self.A))
+        same = same_matrix(A, self.A)
+        if same:
+            self.pending = False  # a rebuild cannot help on the matrix it was built for
+        fresh = self.A is None or self.pending or (not self.reuse and not same)
         if fresh:
             t0 = time.perf_counter()
             self.M = make_precond(self.name, A, **self.options)

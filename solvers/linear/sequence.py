@@ -208,16 +208,17 @@ class IterativeSequenceSolver(SequenceSolver):
 
 
 class AutoSolver(SequenceSolver):
-    """Picks a method from the system: size, symmetry/SPD flags, matrix changes.
+    """Picks a method from the system: size, stencil width, SPD flag; then keeps it.
 
-    * a matrix equal to the previous one, or one with at most ``direct_max``
-      unknowns and a 2-D-like stencil (at most 5.5 non-zeros per row, where
-      sparse LU fill is mild): sparse direct, factorising once while the matrix
-      stays the same;
-    * SPD otherwise: CG with a smoothed-aggregation AMG preconditioner kept
-      across the sequence (rebuilt when the iteration count doubles);
-    * otherwise: GCRO-DR(40, 20) with an ILU preconditioner kept across the
-      sequence, when larger than ``direct_max``, else sparse direct.
+    * at most 5000 unknowns, or a 2-D-like stencil (at most 5.5 non-zeros per
+      row, where sparse LU fill is mild) with at most ``direct_max`` unknowns:
+      sparse direct, factorising once while the matrix stays the same (a fixed
+      matrix, e.g. implicit time stepping, costs one factorisation);
+    * SPD otherwise (3-D stencils): CG with a smoothed-aggregation AMG
+      preconditioner kept across the sequence (rebuilt when the iteration count
+      doubles; never rebuilt while the matrix does not change);
+    * otherwise: sparse direct up to ``direct_max`` unknowns, else GCRO-DR(40, 20)
+      with an ILU preconditioner kept across the sequence.
     """
 
     name = "auto"
@@ -237,10 +238,11 @@ class AutoSolver(SequenceSolver):
         return {**super().settings(), "direct_max": self.direct_max, "precond": self.precond}
 
     def choose(self, system: LinearSystem, A: sp.csr_matrix) -> str:
+        """``direct``, ``amg-cg`` or ``gcrodr`` for this system (see the class docstring)."""
         n = A.shape[0]
-        if same_matrix(A, self.prev_A) and self.iterative is None:
-            return "direct"
-        if n <= 20_000 or (n <= self.direct_max and A.nnz / n <= 5.5):
+        if self.iterative is not None:
+            return "amg-cg" if self.iterative.method == "cg" else "gcrodr"
+        if n <= 5000 or (n <= self.direct_max and A.nnz / n <= 5.5):
             return "direct"
         if system.spd:
             return "amg-cg"

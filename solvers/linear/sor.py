@@ -52,11 +52,15 @@ def sor(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e
     tol = max(rtol * bnorm, atol)
     r0 = float(np.linalg.norm(b - op(x)))
     matvecs, it, status = 1, 0, "maxiter"
-    sweep = "symmetric" if symmetric else "forward"
     step = max(1, int(check_every))
     while it < maxiter:
         s = min(step, maxiter - it)
-        sor_sweep(A, x, b, omega, iterations=s, sweep=sweep)
+        if symmetric:  # pyamg's sweep="symmetric" ignores omega: sweep both ways explicitly
+            for _ in range(s):
+                sor_sweep(A, x, b, omega, iterations=1, sweep="forward")
+                sor_sweep(A, x, b, omega, iterations=1, sweep="backward")
+        else:
+            sor_sweep(A, x, b, omega, iterations=s, sweep="forward")
         it += s
         if callback is not None:
             callback(x)
