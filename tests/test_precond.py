@@ -156,6 +156,26 @@ def test_losses_match_dense_formulas(system):
                                                                                    rel=1e-10)
 
 
+def test_supervised_probe_is_the_scaled_solution(system):
+    """With c = x̂ = D^{1/2} x the factor loss is ‖L Lᵀ x̂ − b̂‖²/‖b̂‖² (b̂ = D^{-1/2} b)."""
+    A, b = system
+    x = spla.spsolve(A.tocsc(), b)
+    ts = prepare_system(A, x, power=1, coarse_levels=0, loss="supervised", n_bank=4,
+                        rng=np.random.default_rng(0))
+    s = 1 / np.sqrt(A.diagonal())
+    assert np.allclose(ts.bank[:, 0].numpy(), x / s, rtol=1e-6)
+    As, g = _dense_graph(A, 1)
+    vals = FactorVariant().values(torch.zeros(g.pair_index.shape[1], dtype=torch.float64), g)
+    L = sp.csr_matrix((vals.numpy(), g.pair_index.numpy()), shape=A.shape)
+    bh = s * b
+    want = np.sum((L @ (L.T @ (x / s)) - bh) ** 2) / np.sum(bh ** 2)
+    got = float(factor_loss(vals, g, torch.as_tensor((x / s)[:, None])))
+    assert got == pytest.approx(want, rel=1e-8)
+    with pytest.raises(ValueError, match="needs the solutions"):
+        prepare_system(A, None, power=1, coarse_levels=0, loss="supervised", n_bank=4,
+                       rng=np.random.default_rng(0))
+
+
 def test_factor_loss_vanishes_at_exact_cholesky():
     """Tridiagonal SPD: Cholesky has no fill, so the exact factor lies on tril(A)."""
     n = 30
@@ -306,3 +326,29 @@ def test_cli_train_and_evaluate(tmp_path):
     assert rec["converged"]["learned"] == 6
     res = run("train", "precond", tmp_path / "d.h5", "-o", tmp_path / "m2", "--variant", "qr")
     assert res.exit_code != 0 and "qr" in res.output
+    res = run("evaluate", tmp_path / "m", tmp_path / "missing.h5", "--json")
+    assert res.exit_code != 0 and "missing.h5" in res.output + str(res.exception)
+
+
+def test_evaluate_at_another_resolution_and_non_spd_data(tmp_path):
+    from cli.main import cli
+    from operators.precond_api import describe, evaluate
+
+    run = lambda *a: CliRunner().invoke(cli, [str(x) for x in a])  # noqa: E731
+    res = run("generate", "darcy", "-n", 4, "--resolution", 10, "-o", tmp_path / "d.h5")
+    assert res.exit_code == 0, res.output
+    res = run("train", "precond", tmp_path / "d.h5", "-o", tmp_path / "m", "--epochs", 1,
+              "--loss", "supervised", "--quiet")
+    assert res.exit_code == 0, res.output
+    rec = evaluate(tmp_path / "m", tmp_path / "d.h5", resolution=14, baselines=("jacobi",),
+                   quiet=True, out_dir=tmp_path / "ev")
+    assert rec["n_unknowns"] == 144 and rec["best_baseline"] == "jacobi"
+    assert rec["rel_l2"]["max"] < 1e-6 and rec["converged"]["learned"] == 4
+    assert (tmp_path / "ev" / "metrics.json").is_file() and (tmp_path / "ev" / "iterations.png").is_file()
+    info = describe(tmp_path / "m")
+    assert info["variant"] == "inverse" and info["parameters"] > 0
+    res = run("generate", "darcy", "-n", 2, "--resolution", 8, "--param", "scheme=nonconservative",
+              "-o", tmp_path / "nc.h5")
+    assert res.exit_code == 0, res.output
+    res = run("train", "precond", tmp_path / "nc.h5", "-o", tmp_path / "m3", "--epochs", 1)
+    assert res.exit_code != 0 and "not SPD" in res.output + str(res.exception)
