@@ -23,8 +23,8 @@ import click
               help="Edge-state message passing (Li et al.) instead of entry-weighted node messages.")
 @click.option("--loss", type=click.Choice(["probe", "supervised"]), default="probe",
               help="probe: Gaussian probe vectors; supervised: the dataset's solutions.")
-@click.option("--pattern-power", type=click.IntRange(min=1), default=None,
-              help="Sparsity pattern tril(A^k) of the factor (default 1: the pattern of A).")
+@click.option("--pattern-power", type=click.IntRange(min=0), default=None,
+              help="Sparsity pattern tril(A^k) of the factor (0: diagonal only; default 1: the pattern of A).")
 @click.option("--coarse-levels", type=click.IntRange(min=0), default=2,
               help="Aggregation passes of the coarse correction (0: one-level preconditioner).")
 @click.option("--coarse-mode", type=click.Choice(["additive", "multiplicative"]), default="additive",

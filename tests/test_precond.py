@@ -106,7 +106,7 @@ def test_network_inference_path_matches_training_path(system, edge_states):
 
 
 # ---------------------------------------------------------------- variants
-@pytest.mark.parametrize("power", [1, 2])
+@pytest.mark.parametrize("power", [0, 1, 2])
 def test_factor_is_lower_with_positive_diagonal_and_spd(system, power):
     A, _ = system
     model = LearnedPreconditioner(random_net(), "factor", power=power, coarse_levels=0)

@@ -13,7 +13,7 @@ Graph. Nodes are the unknowns, edges the off-diagonal nonzeros of ``Â``
 next to a Dirichlet boundary). Edge features: ``[Â_ij, log|Â_ij|]``.
 
 Output pattern. The network predicts one number per entry ``(i, j), i ≥ j`` of
-``tril(Â^k)`` (``k = pattern_power``; ``k = 1`` is the lower triangle of
+``tril(Â^k)`` (``k = pattern_power``; ``k = 0`` the diagonal only, ``k = 1`` the lower triangle of
 ``A``, diagonal included); the pattern feature is ``(Â^k)_ij`` normalised by
 its diagonal. Pair features: ``[Â_ij, (Â^k)_ij / sqrt((Â^k)_ii (Â^k)_jj), [i = j]]``.
 """
@@ -60,9 +60,11 @@ def _lower_coo(P: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def lower_pattern(As: sp.csr_matrix, power: int) -> sp.csr_matrix:
-    """``tril(Â^k)`` as CSR with sorted indices (``k = power ≥ 1``)."""
-    if power < 1:
-        raise ValueError(f"pattern power must be >= 1, got {power}")
+    """``tril(Â^k)`` as CSR with sorted indices (``k = power ≥ 0``; ``Â^0 = I``)."""
+    if power < 0:
+        raise ValueError(f"pattern power must be >= 0, got {power}")
+    if power == 0:
+        return sp.identity(As.shape[0], format="csr")
     P = As
     for _ in range(power - 1):
         P = P @ As
@@ -130,7 +132,10 @@ def build_graph(As: sp.csr_matrix, d_inv_sqrt: np.ndarray, power: int = 1,
                   deg / max(deg.max(), 1.0)], axis=1)
     ev = val[off]
     edge_attr = np.stack([ev, np.log(np.abs(ev) + 1e-12)], axis=1)
-    if power == 1:
+    if power == 0:
+        pr = pc = np.arange(n, dtype=np.int64)
+        a_at = pnorm = np.ones(n)
+    elif power == 1:
         pr, pc, pv = _lower_coo(As)
         a_at, pnorm = pv, pv
     else:

@@ -52,8 +52,8 @@ class LearnedPreconditioner:
         self.net = net.to(device).eval()
         self.variant = make_variant(variant, eps)
         self.power = int(power if power is not None else self.variant.default_power)
-        if self.power < 1:
-            raise ValueError(f"pattern power must be >= 1, got {self.power}")
+        if self.power < 0:
+            raise ValueError(f"pattern power must be >= 0, got {self.power}")
         if coarse_levels < 0:
             raise ValueError(f"coarse levels must be >= 0, got {coarse_levels}")
         if coarse_mode not in MODES:
