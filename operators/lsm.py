@@ -142,6 +142,8 @@ class LSM(nn.Module):
     """Latent Spectral Model: U-Net with Neural Spectral Blocks on every scale."""
 
     ARCH_DEFAULTS = DEFAULTS
+    #: ``t`` is ignored; the trainer appends the lead time as an input channel.
+    USES_TIME = False
 
     def __init__(self, in_channels: int, out_channels: int, ndim: int = 2, *, width: int = 16,
                  num_token: int = 4, num_basis: int = 8, patch_size: int = 4,

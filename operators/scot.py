@@ -61,6 +61,8 @@ class ScOT(nn.Module):
     """Time-conditioned Swin-v2 U-Net operator ``(x, t) ↦ u(t)`` on 2-D grids."""
 
     ARCH_DEFAULTS = DEFAULTS
+    #: The lead time enters through the norms (the trainer adds no time channel).
+    USES_TIME = True
     #: Submodules that depend on the channel counts (replaced by :meth:`replace_io`).
     IO_MODULES = ("embedding", "recovery")
 
@@ -176,11 +178,6 @@ def _check(ndim: int, in_channels: int, out_channels: int, embed_dim: int, depth
     if window_size < 1 or patch_size < 1 or skip_blocks < 0 or mlp_ratio <= 0:
         raise ValueError("window_size and patch_size must be >= 1, skip_blocks >= 0, "
                          "mlp_ratio > 0")
-
-
-def make_scot(in_channels: int, out_channels: int, **arch: Any) -> ScOT:
-    """Convenience constructor for 2-D grids."""
-    return ScOT(in_channels, out_channels, 2, **arch)
 
 
 @torch.no_grad()
