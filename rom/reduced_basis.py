@@ -37,18 +37,26 @@ from .pod import GramSchmidt
 def batch_thetas(fn: Callable[[np.ndarray], np.ndarray], mus: np.ndarray) -> np.ndarray:
     """Evaluate a coefficient function on the rows of ``mus`` -> ``(B, Q)``.
 
-    Tries one vectorised call first (checked against the row-wise result on
-    the first rows) and falls back to a loop.
+    Tries one vectorised call first (a ``(B, Q)`` result, ``B Q`` values row
+    by row, or one ``(Q,)`` row for a coefficient constant in ``mu``),
+    accepted only if it equals the row-wise results at five parameters spread
+    over the batch; otherwise loops.
     """
     mus = np.atleast_2d(np.asarray(mus, dtype=float))
     first = np.atleast_1d(np.asarray(fn(mus[0]), dtype=float))
-    if len(mus) > 2:
+    B = len(mus)
+    if B > 2:
         try:
             with np.errstate(all="ignore"):
                 out = np.asarray(fn(mus), dtype=float)
-            if (out.shape == (len(mus), first.size) and np.allclose(out[0], first)
-                    and np.allclose(out[-1], np.atleast_1d(fn(mus[-1])))):
-                return out
+            check = np.unique(np.linspace(0, B - 1, 5).astype(int))
+            ref = [first] + [np.atleast_1d(fn(mus[i])) for i in check[1:]]
+            if out.size == B * first.size:   # (B, Q), or flattened row by row
+                out = out.reshape(B, first.size)
+                if all(np.array_equal(out[i], r) for i, r in zip(check, ref)):
+                    return out
+            elif out.shape == first.shape and all(np.array_equal(r, first) for r in ref):
+                return np.broadcast_to(first, (B, first.size)).copy()   # constant in mu
         except Exception:  # noqa: BLE001 - scalar-only coefficient functions
             pass
     return np.array([first] + [np.atleast_1d(np.asarray(fn(m), dtype=float)) for m in mus[1:]])

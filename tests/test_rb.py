@@ -138,6 +138,11 @@ def test_batch_thetas_vectorised_and_loop():
     scalar_only = lambda m: np.array([1.0, float(m[0]) ** 2])  # noqa: E731
     out = batch_thetas(scalar_only, mus)
     assert out.shape == (5, 2) and np.allclose(out[:, 1], mus[:, 0] ** 2)
+    flat = lambda m: np.asarray(m, float).ravel()  # noqa: E731  (thermal block's theta_A)
+    assert np.array_equal(batch_thetas(flat, mus), mus)
+    assert np.array_equal(batch_thetas(lambda m: np.ones(1), mus), np.ones((5, 1)))
+    first_only = lambda m: np.atleast_2d(m)[0, :2]  # noqa: E731  (ignores the batch: loop)
+    assert np.array_equal(batch_thetas(first_only, mus), mus[:, :2])
 
 
 def test_residual_coefficients_layout():
