@@ -21,10 +21,10 @@ Two offline/online evaluations of ``||r||_{X'}`` are implemented:
 * :class:`StableEstimator` computes the Riesz representers ``R = X^{-1} C``
   once and orthonormalises them in ``X`` with re-orthogonalised Gram–Schmidt,
   ``R = Q T`` with ``Q^T X Q = I`` (products with ``X`` accumulated in long
-  double). Then ``||r||_{X'} = ||R k||_X = ||T k||_2``,
-  the Euclidean norm of a small vector, accurate to a modest multiple of
-  ``eps ||f||`` (Buhr, Engwer, Ohlberger, Rave 2014). Columns are added incrementally as the
-  basis grows, so truncating to ``N`` basis vectors is a column slice.
+  double). Then ``||r||_{X'} = ||R k||_X = ||T k||_2``, the Euclidean norm of
+  a small vector, accurate to a modest multiple of ``eps ||f||`` (Buhr,
+  Engwer, Ohlberger, Rave 2014). Columns are added incrementally as the basis
+  grows, so truncating to ``N`` basis vectors is a column slice.
 """
 
 from __future__ import annotations
