@@ -187,8 +187,8 @@ def load_model(model_dir: str | Path, device: str = "cpu", weights: bool = True
         try:
             wrapper.load_state_dict(state)
         except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise ValueError(f"{model_dir}: weights do not match model.json ({first})") from None
+            detail = " ".join(str(exc).split()[6:])[:300]  # drop "Error(s) in loading ..."
+            raise ValueError(f"{model_dir}: weights do not match model.json ({detail})") from None
     return wrapper.to(device).eval(), meta
 
 

@@ -42,6 +42,8 @@ def resample(v: torch.Tensor, resolution: int | None) -> torch.Tensor:
         return v
     if resolution < 2:
         raise ValueError(f"--resolution must be at least 2, got {resolution}")
+    if v.shape[1] == 0:  # no conditioning channels
+        return v.new_zeros(v.shape[0], 0, *([resolution] * nd))
     return F.interpolate(v, size=(resolution,) * nd, mode=_MODES[nd], align_corners=True)
 
 

@@ -79,6 +79,7 @@ def test_trajectory_evaluation_reports_per_step_errors(tmp_path, capsys):
     assert code == 0, err
     rec = evaluate(tmp_path / "a", data)
     assert rec["time_mode"] == "all2all" and len(rec["rel_l2_per_step"]) == 4
+    assert evaluate(tmp_path / "a", data, resolution=32)["resolution"] == [32]
 
 
 @pytest.mark.parametrize("args,message", [
