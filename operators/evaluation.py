@@ -141,7 +141,7 @@ def write_outputs(out: Path, record: dict[str, Any], pred: np.ndarray, true: np.
         if data.times is not None:
             f.create_dataset("times", data=np.asarray(data.times))
     last = (lambda a: a[:, -1]) if data.mode != "steady" else (lambda a: a)
-    _save(sample_panels(last(pred), last(true), rel), out / "samples.png")
+    _save(sample_panels(last(pred), last(true), rel, samples), out / "samples.png")
     _save(error_histogram(rel), out / "error_histogram.png")
     log = read_log(model_dir)
     if log:
@@ -172,7 +172,8 @@ def _field_2d(a: np.ndarray) -> np.ndarray:
     return f[..., f.shape[-1] // 2] if f.ndim == 3 else f
 
 
-def sample_panels(pred: np.ndarray, true: np.ndarray, rel: np.ndarray, n: int = 3):
+def sample_panels(pred: np.ndarray, true: np.ndarray, rel: np.ndarray,
+                  labels: list[int] | None = None, n: int = 3):
     """Truth / prediction / |error| for the best, median and worst samples; truth and
     prediction share one colour scale per row (first channel; 3-D: middle slice)."""
     plt = _plt()
@@ -192,7 +193,8 @@ def sample_panels(pred: np.ndarray, true: np.ndarray, rel: np.ndarray, n: int = 
                 im = ax.imshow(f.T, origin="lower", vmin=lo if c < 2 else None,
                                vmax=hi if c < 2 else None, cmap="viridis" if c < 2 else "magma")
                 fig.colorbar(im, ax=ax, fraction=0.046)
-            ax.set_title(f"{title} (sample {k}, rel L2 {rel[k]:.2e})" if c == 0 else title,
+            name = labels[k] if labels is not None else k
+            ax.set_title(f"{title} (sample {name}, rel L2 {rel[k]:.2e})" if c == 0 else title,
                          fontsize=8)
     fig.tight_layout()
     return fig
