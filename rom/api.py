@@ -178,8 +178,10 @@ def train_rb(data_path: str | Path, out_dir: str | Path, *, tol: float = 1e-6,
         A_ref = affine.assemble(mu_ref)[0]
         X = sp.csr_matrix(0.5 * (A_ref + A_ref.T))
         coercivity = SCM(affine.A_terms, X)
-        tA = batch_thetas(affine.theta_A, train[: min(200, len(train))])
-        coercivity.fit(train[: len(tA)], tA)
+        # SCM certifies its own training points once converged: the greedy runs there
+        # (at most 200 points: every SCM step solves one LP per point)
+        train = train[:200]
+        coercivity.fit(train, batch_thetas(affine.theta_A, train), max_points=len(train))
     rb = ReducedBasis(affine, mu_ref, box, estimator_kind=estimator, coercivity=coercivity)
 
     def report(step: Any) -> None:
@@ -200,7 +202,8 @@ def train_rb(data_path: str | Path, out_dir: str | Path, *, tol: float = 1e-6,
     meta = {"dataset": record, "N": rb.N, "estimator": estimator, "estimator_floor": on.floor,
             "coercivity": coer, "box": [box[0].tolist(), box[1].tolist()],
             "train": {"tol": tol, "max_basis": max_basis, "train_size": train_size,
-                      "sampler": sampler, "seed": seed, "offline_seconds": offline},
+                      "greedy_train_size": len(train), "sampler": sampler, "seed": seed,
+                      "offline_seconds": offline},
             "greedy": history, "truth_dim": int(rb.basis.shape[0])}
     save_model(out_dir, "rb", tensors, **meta)
     return meta

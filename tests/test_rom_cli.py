@@ -152,3 +152,19 @@ def test_eim_operator_recovers_affine_structure_non_intrusively(tmp_path):
     rec = api.evaluate(tmp_path / "m", data)
     assert rec["target"] == "operator" and rec["bound"]["violations"] == 0
     assert rec["rel_l2"]["max"] < 1e-3
+
+
+def test_rb_without_min_theta_uses_scm(tb, tmp_path, monkeypatch):
+    """A decomposition without a min-theta reference is certified by SCM end to end."""
+    from dataclasses import replace
+
+    from solvers.problems.thermal_block import ThermalBlock
+
+    original = ThermalBlock.affine_decomposition
+    monkeypatch.setattr(ThermalBlock, "affine_decomposition",
+                        lambda self: replace(original(self), min_theta_ref=None))
+    d, data = tb
+    meta = api.train_rb(data, tmp_path / "scm", tol=1e-6, max_basis=10, train_size=30)
+    assert meta["coercivity"]["kind"] == "scm" and meta["train"]["greedy_train_size"] == 30
+    rec = api.evaluate(tmp_path / "scm", data)
+    assert rec["bound"]["violations"] == 0 and np.isfinite(rec["bound"]["max_effectivity"])
