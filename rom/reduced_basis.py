@@ -263,12 +263,18 @@ class ReducedBasis:
         uN = rb.solve_thetas(tA, tf) if self.N else np.zeros((len(mus), 0))
         res = online_residual_norm(self.estimator_kind, rb.est_data, tA, tf, uN)
         norm = np.linalg.norm(uN, axis=1)
+        cache["indicator"] = res / np.where(norm > 0, norm, np.finfo(float).tiny)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where((norm > 0) & (alpha > 0), res / (alpha * norm), np.inf)
 
     def greedy(self, train_mu: np.ndarray, *, tol: float = 1e-6, max_basis: int = 50,
                progress: Callable[[GreedyStep], None] | None = None) -> list[GreedyStep]:
-        """Weak greedy on the training set (relative bound ``Delta / ||u_N||_X``)."""
+        """Weak greedy on the training set (relative bound ``Delta / ||u_N||_X``).
+
+        Parameters without a positive coercivity lower bound (SCM not converged
+        there) have an infinite bound; they are chosen first, ranked by their
+        relative residual ``||r||_{X'} / ||u_N||_X``.
+        """
         train_mu = np.atleast_2d(train_mu)
         if tol < 10 * self.estimator.floor:
             warnings.warn(f"greedy tolerance {tol:g} is near or below the {self.estimator_kind} "
@@ -279,8 +285,13 @@ class ReducedBasis:
         while True:
             t0 = time.perf_counter()
             rel = self.relative_bounds(train_mu, cache)
-            j = int(np.argmax(rel))
-            worst = float(rel[j])
+            # where alpha_LB <= 0 (SCM not converged there) the bound is inf; pick
+            # among such points by the relative residual instead of always the first
+            uncertified = ~np.isfinite(rel)
+            score = (np.where(uncertified, cache["indicator"], -np.inf) if uncertified.any()
+                     else rel)
+            j = int(np.argmax(score))
+            worst = float(np.max(rel))
             if self.N > 0:
                 self.history.append(GreedyStep(self.N, worst, train_mu[j].tolist(),
                                                time.perf_counter() - t0))
