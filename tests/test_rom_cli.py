@@ -168,3 +168,18 @@ def test_rb_without_min_theta_uses_scm(tb, tmp_path, monkeypatch):
     assert meta["coercivity"]["kind"] == "scm" and meta["train"]["greedy_train_size"] == 30
     rec = api.evaluate(tmp_path / "scm", data)
     assert rec["bound"]["violations"] == 0 and np.isfinite(rec["bound"]["max_effectivity"])
+
+
+def test_damaged_model_directories(tb, tmp_path):
+    import shutil
+
+    d, data = tb
+    res = run("train", "eim", data, "-o", tmp_path / "m", "--max-terms", 2)
+    assert res.exit_code == 0, res.output
+    shutil.copytree(tmp_path / "m", tmp_path / "no_tensors")
+    (tmp_path / "no_tensors" / "tensors.h5").unlink()
+    with pytest.raises(FileNotFoundError, match="tensors.h5"):
+        api.evaluate(tmp_path / "no_tensors", data)
+    (tmp_path / "m" / "tensors.h5").write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="corrupt"):
+        api.evaluate(tmp_path / "m", data)
