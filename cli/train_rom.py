@@ -31,7 +31,7 @@ def _done(meta: dict, out: Path, as_json: bool, summary: str) -> None:
 @click.option("--sampler", type=click.Choice(["random", "lhs", "sobol"]), default="lhs",
               help="Design of the training set in the problem's parameter space.")
 @click.option("--estimator", type=click.Choice(["stable", "standard"]), default="stable",
-              help="Residual-norm evaluation: stable (accurate to ~1e-13) or standard "
+              help="Residual-norm evaluation: stable (accurate to ~1e-12) or standard "
                    "(expanded quadratic form, floor ~1e-8).")
 @click.option("--seed", type=int, default=0, help="Seed of the training set.")
 @_QUIET
