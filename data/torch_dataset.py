@@ -147,6 +147,7 @@ class OperatorDataset(torch.utils.data.Dataset):
         self.path = str(path)
         self.cache_bytes = cache_bytes
         self._ds: Dataset | None = None
+        self._pid = os.getpid()
         self._cache: dict[str, np.ndarray] | None = None
         with Dataset(path) as ds:
             self._resolve(ds, parse_field_list(inputs), parse_field_list(outputs), indices,
@@ -259,8 +260,11 @@ class OperatorDataset(torch.utils.data.Dataset):
 
     # -- reading -----------------------------------------------------------------
     def _file(self) -> Dataset:
-        if self._ds is None:  # opened lazily, once per process / DataLoader worker
+        """The open file, (re)opened lazily in each process: a forked DataLoader worker
+        never uses the parent's h5py handle."""
+        if self._ds is None or self._pid != os.getpid():
             self._ds = Dataset(self.path)
+            self._pid = os.getpid()
         return self._ds
 
     def _read(self, spec: FieldSpec, sample: int) -> np.ndarray:
