@@ -116,9 +116,9 @@ class ScOT(nn.Module):
         """Fresh ``embedding``/``recovery`` layers for new channel counts; the body is kept."""
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"channel counts must be >= 1, got {in_channels}, {out_channels}")
-        device = self.embedding_norm.weight_bias.device
-        self.embedding = self._make_embedding(int(in_channels)).to(device)
-        self.recovery = self._make_recovery(int(out_channels)).to(device)
+        ref = self.embedding_norm.weight_bias
+        self.embedding = self._make_embedding(int(in_channels)).to(ref.device, ref.dtype)
+        self.recovery = self._make_recovery(int(out_channels)).to(ref.device, ref.dtype)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
 
     def padded_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
