@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.linalg import lapack
 
 from solvers.problems.base import AffineDecomposition
 
@@ -123,7 +124,12 @@ class OnlineRB:
                  ) -> tuple[np.ndarray, np.ndarray | None]:
         """Solve a batch of parameters: ``(u_N (B, N), Delta (B,) or None)``."""
         mus = np.atleast_2d(np.asarray(mus, dtype=float))
-        warn_outside(mus, *self.box)
+        if "_inner_box" not in self.__dict__:   # the box widened by the warning tolerance
+            lo, hi = self.box
+            tol = 1e-12 * np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1.0)
+            self._inner_box = (lo - tol, hi + tol)
+        if (mus < self._inner_box[0]).any() or (mus > self._inner_box[1]).any():
+            warn_outside(mus, *self.box)
         if len(mus) == 1 and isinstance(self.coercivity, MinTheta):
             return self._single(mus[0], N, bound)
         tA, tf = self.thetas(mus)
@@ -141,17 +147,29 @@ class OnlineRB:
                         np.ascontiguousarray(self.f_N[:, :N]), np.ascontiguousarray(est))
         return cache[N]
 
+    def _symmetric(self) -> bool:
+        """Whether every reduced term is symmetric (then Cholesky, ``dposv``, is tried)."""
+        if "_sym" not in self.__dict__:
+            A = self.A_N
+            self._sym = bool(np.allclose(A, A.transpose(0, 2, 1), rtol=1e-12,
+                                         atol=1e-14 * max(np.abs(A).max(), 1e-300)))
+        return self._sym
+
     def _single(self, mu: np.ndarray, N: int | None, bound: bool
                 ) -> tuple[np.ndarray, np.ndarray | None]:
-        """One parameter, unbatched: the same mathematics with less array overhead."""
+        """One parameter, unbatched: the same mathematics with less overhead (LAPACK
+        ``dposv`` Cholesky solve for symmetric reduced matrices, ``dgesv`` otherwise)."""
         N = self.N if N is None else N
         A_flat, f_N, est = self._sliced(N)
         tA = np.asarray(self.theta_A(mu), dtype=float).ravel()
         tf = np.asarray(self.theta_f(mu), dtype=float).ravel()
-        c = np.linalg.solve((tA @ A_flat).reshape(N, N), tf @ f_N)
+        AN, fN = (tA @ A_flat).reshape(N, N), tf @ f_N
+        c, info = (lapack.dposv(AN, fN)[1:] if self._symmetric() else (None, 1))
+        if info != 0:   # not symmetric positive definite: LU with partial pivoting
+            c = lapack.dgesv(AN, fN)[2]
         if not bound:
             return c[None], None
-        k = np.concatenate([tf, -np.outer(c, tA).ravel()])
+        k = np.concatenate([tf, -(c[:, None] * tA).ravel()])
         if self.estimator == "stable":
             v = est @ k
             res = np.sqrt(v @ v)
