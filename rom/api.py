@@ -246,6 +246,11 @@ def _evaluate_rb(model_dir: Path, ds: Dataset, out_dir: Path | None, resolution:
     A_ref = affine.assemble(t["mu_ref"])[0]
     X = sp.csr_matrix(0.5 * (A_ref + A_ref.T))
     err_x, norm_x, direct = np.empty(len(mus)), np.empty(len(mus)), 0.0
+    Ns = np.unique(np.linspace(1, online.N, min(online.N, 12)).astype(int))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        conv = {int(N): online(mus, int(N)) for N in Ns}      # (coefficients, bounds)
+    conv_err = {int(N): np.empty(len(mus)) for N in Ns}
     preds = []
     for i, (mu, c) in enumerate(zip(mus, uN)):
         A, f = affine.assemble(mu)
@@ -254,6 +259,9 @@ def _evaluate_rb(model_dir: Path, ds: Dataset, out_dir: Path | None, resolution:
         direct += time.perf_counter() - t0
         e = u - V @ c
         err_x[i], norm_x[i] = np.sqrt(e @ (X @ e)), np.sqrt(u @ (X @ u))
+        for N, (cN, _) in conv.items():
+            eN = u - V[:, :N] @ cN[i]
+            conv_err[N][i] = np.sqrt(eN @ (X @ eN))
         preds.append(problem.to_fields(mu, V @ c)[field])
     preds = np.array(preds)
     rel = relative_l2(preds, truth_fields)
@@ -270,13 +278,20 @@ def _evaluate_rb(model_dir: Path, ds: Dataset, out_dir: Path | None, resolution:
         N=int(online.N), online={"single_s": single, "batched_s": batched,
                                  "batch_size": int(batch_size or len(mus))},
         direct_solve_s=direct / len(mus), speedup_batched=(direct / len(mus)) / batched,
-        speedup_direct_single=(direct / len(mus)) / single)
+        speedup_direct_single=(direct / len(mus)) / single,
+        convergence={"N": [int(N) for N in conv],
+                     "max_rel_error_x": [float(np.max(conv_err[N] / norm_x)) for N in conv],
+                     "max_rel_bound": [float(np.max(b / norm_x)) for _, b in conv.values()]})
     greedy = meta.get("greedy", [])
     figs = {"greedy": _semilogy([g["N"] for g in greedy],
                                 {"max rel. bound (train)": [g["max_rel_bound"] for g in greedy]},
                                 "N", "weak greedy"),
             "effectivities": _semilogy(None, {"effectivity": np.sort(eff)}, "sample (sorted)",
-                                       "bound / true error")}
+                                       "bound / true error"),
+            "error_vs_N": _semilogy(record["convergence"]["N"],
+                                    {"max rel. error (X)": record["convergence"]["max_rel_error_x"],
+                                     "max rel. bound": record["convergence"]["max_rel_bound"]},
+                                    "N", "evaluation set")}
     _write_outputs(out_dir, record, {field: preds, "parameters": mus, "bound": delta,
                                      "error_x": err_x, "rel_l2": rel}, figs)
     return record

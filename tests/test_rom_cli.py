@@ -36,7 +36,11 @@ def test_rb_round_trip_is_certified(tb):
     assert rec["rel_l2"]["max"] < 1e-7
     assert rec["bound"]["violations"] == 0 and rec["bound"]["min_effectivity"] >= 1.0
     assert rec["time_per_sample_s"]["model"] > 0 and rec["speedup"] > 0
-    for name in ("metrics.json", "predictions.h5", "greedy.png", "effectivities.png"):
+    conv = rec["convergence"]
+    assert conv["N"][-1] == rec["N"] and conv["max_rel_error_x"][0] > conv["max_rel_error_x"][-1]
+    assert all(b >= e for b, e in zip(conv["max_rel_bound"], conv["max_rel_error_x"]))
+    for name in ("metrics.json", "predictions.h5", "greedy.png", "effectivities.png",
+                 "error_vs_N.png"):
         assert (d / "ev_rb" / name).is_file()
     info = api.describe(d / "rb")
     assert info["kind"] == "rb" and info["N"] == meta["N"]
