@@ -312,6 +312,9 @@ def train_pod(data_path: str | Path, out_dir: str | Path, *, tol: float | None =
                        else ds.field(name)[idx], dtype=float)
         params, record = ds.parameters[idx], _dataset_record(ds)
         space = ds.parameter_space
+    if params.ndim != 2 or params.shape[1] == 0:
+        raise ValueError(f"{data_path}: has no parameters; POD regression maps parameters to "
+                         "the field (train an operator model such as fno on input fields instead)")
     t0 = time.perf_counter()
     model = PODRegression.fit(params, S, tol=tol, max_modes=max_modes, regressor=regressor)
     offline = time.perf_counter() - t0
