@@ -13,8 +13,9 @@ Pairing modes (``time_mode``):
 * ``all2all``  -- every pair of states ``(u(t_i), u(t_j))``, ``j >= i``, of each
   trajectory, lead time ``t_j - t_i`` (Poseidon's all-to-all training). The
   state is the output fields with a time axis; when the first stored time is
-  after 0 and the inputs hold the initial condition (same shape as the state),
-  it is prepended as the state at ``t = 0``. Other inputs are constant
+  after 0 and the inputs hold the initial condition (same shape as the state;
+  for output ``w`` an input named ``w0`` is preferred, then one whose name
+  starts with ``w``), it is prepended as the state at ``t = 0``. Other inputs are constant
   conditioning channels appended to ``x``.
 * ``window``   -- ``steps_in`` consecutive states (stacked as channels) to the
   next ``steps_out`` states (e.g. Navier-Stokes 10 -> 10), ``t = 0``.
@@ -223,8 +224,12 @@ class OperatorDataset(torch.utils.data.Dataset):
             init, used = [], set()
             if times[0] > 0:
                 for o in outputs:
-                    match = next((s for s in inputs if s.name not in used and
-                                  self._channels([s]) == self._channels([o])), None)
+                    fits = [s for s in inputs if s.name not in used
+                            and self._channels([s]) == self._channels([o])]
+                    # prefer the output's name + "0" (w -> w0), then a name starting with it
+                    fits.sort(key=lambda s, o=o: (s.name != f"{o.name}0",
+                                                  not s.name.startswith(o.name)))
+                    match = fits[0] if fits else None
                     if match is None:
                         init = []
                         break

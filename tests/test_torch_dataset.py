@@ -57,7 +57,8 @@ def write_steady(path, n: int = 12, res: int = 16, ndim: int = 2, seed: int = 0,
                          outputs=outputs, stats={"seconds": np.full(n, 0.01)}, seed=seed)
 
 
-def write_heat(path, n: int = 6, res: int = 16, n_times: int = 4, seed: int = 0, nu: float = 0.01):
+def write_heat(path, n: int = 6, res: int = 16, n_times: int = 4, seed: int = 0, nu: float = 0.01,
+               forcing: bool = False):
     """1-D periodic heat equation, exact: ``u(t) = exp(-nu |2 pi k|^2 t) u0`` mode by mode;
     input ``u0``, output ``u`` at ``t = 0.1 .. 0.1 n_times`` (initial state not stored)."""
     rng = np.random.default_rng(seed)
@@ -68,9 +69,10 @@ def write_heat(path, n: int = 6, res: int = 16, n_times: int = 4, seed: int = 0,
     uh = np.fft.fft(u0, axis=1)
     u = np.stack([np.fft.ifft(uh * np.exp(-nu * k2 * t * 100), axis=1).real for t in times],
                  axis=1)
+    inputs = {"u0": u0, **({"f": np.ones_like(u0)} if forcing else {})}
     return write_dataset(path, problem="heat_synthetic", config={"problem": "heat_synthetic"},
                          grid=grid, times=times, parameters=rng.standard_normal((n, 1)),
-                         parameter_space=_space(1), sampler="normal", inputs={"u0": u0},
+                         parameter_space=_space(1), sampler="normal", inputs=inputs,
                          outputs={"u": u}, stats={"seconds": np.full(n, 0.02)}, seed=seed)
 
 
@@ -114,6 +116,16 @@ def test_all2all_pairs_and_lead_times(tmp_path):
         it = ds[k]
         if float(it["t"]) == 0.0:
             torch.testing.assert_close(it["x"], it["y"])
+
+
+def test_initial_condition_is_matched_by_name(tmp_path):
+    """Inputs f (a conditioning field) and u0: u0 is the state at t = 0, f a static channel."""
+    path = write_heat(tmp_path / "h.h5", n=2, n_times=2, forcing=True)
+    ds = OperatorDataset(path)
+    assert [s.name for s in ds.initial] == ["u0"] and [s.name for s in ds.static] == ["f"]
+    assert ds.in_channels == 2 and ds.out_channels == 1
+    item = ds[1]  # pair (t_0, t_1): x = [u0, f]
+    torch.testing.assert_close(item["x"][1], torch.ones(16))
 
 
 def test_window_mode_and_time_steps(tmp_path):
