@@ -11,8 +11,8 @@ Blocks (NSB) that solve the PDE operator in a small latent space::
 
 Neural Spectral Block on a feature map ``X`` (C channels). The map is cut into
 non-overlapping patches of ``p^d`` points (zero-padded to a multiple of ``p``;
-padded points are masked out of the projection and cropped after the reconstruction). In each patch, with ``M``
-learned latent tokens ``T₀ ∈ R^{M×C}``:
+padded points are masked out of the projection and cropped after the
+reconstruction). In each patch, with ``M`` learned latent tokens ``T₀ ∈ R^{M×C}``:
 
 1. projection to the latent space (cross-attention, pixels as keys/values)
    ``T = softmax(T₀ Xᵀ / √C) X``  (M × C);
