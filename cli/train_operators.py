@@ -141,6 +141,9 @@ def _run(kind: str, defaults: dict[str, Any], kw: dict[str, Any]) -> None:
     arch = _arch_from(kw, defaults, kw.pop("arch_kv"))
     if kw["resume"] and (arch or kw["init"]):
         raise click.UsageError("--resume continues a run as stored; drop architecture options and --init")
+    if kw["init"] and arch:
+        raise click.UsageError(f"--init takes the architecture from {kw['init']}; drop "
+                               f"{', '.join('--' + k.replace('_', '-') for k in sorted(arch))}")
     config = TrainConfig(**{k: kw[k] for k in (
         "epochs", "batch_size", "lr", "weight_decay", "scheduler", "step_size", "gamma",
         "grad_clip", "amp", "device", "seed", "loss", "patience", "num_workers", "quiet")})
