@@ -102,6 +102,9 @@ def dask_client(*, client: Any = None, workers: int | None = None, scheduler: st
     from distributed import Client, LocalCluster
 
     failures = {"distributed.scheduler.allowed-failures": max(int(retries), 1)}
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)  # see tune_malloc
+    local = {**failures, "distributed.nanny.pre-spawn-environ": environ}
     if scheduler is not None:
         with Client(scheduler, timeout="30s") as c:
             yield c
@@ -119,7 +122,7 @@ def dask_client(*, client: Any = None, workers: int | None = None, scheduler: st
     n = 1 if workers is None else int(workers)
     if n < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
-    with dask.config.set(failures), LocalCluster(
+    with dask.config.set(local), LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
             scheduler_port=0) as cluster, Client(cluster) as c:
         yield c
@@ -158,10 +161,37 @@ def map_chunks(fn: Callable[[Any], Any], items: Sequence[Any] | np.ndarray, *,
 
 
 # --------------------------------------------------------------------------- generation
+#: glibc ``mallopt`` parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 64 << 20) -> bool:
+    """Let glibc keep freed blocks up to ``mmap_threshold`` in the heap (Linux/glibc only).
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``; setting it
+    switches off glibc's dynamic mmap threshold, so every array above 128 KiB is
+    ``mmap``-ed and unmapped again, and each new one page-faults its memory in.
+    For solves on 256^2 grids that doubled the time per sample
+    (``benchmarks/results/distributed.md``). Setting the thresholds to the values
+    the dynamic rule would reach restores single-process speed. Returns whether
+    it took effect.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))
+                    and libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold)))
+    except (OSError, AttributeError):
+        return False
+
+
 def run_shard(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Worker side of one generation task: solve (or finish, or skip) one shard file."""
     from solvers.problems import problem_from_config
 
+    tune_malloc()
     path = Path(spec["path"])
     t0 = time.perf_counter()
     if shard_complete(path, spec["config_hash"], spec["shard"]):

@@ -15,6 +15,11 @@ the same command resumes from the journal (a different config is refused). On
 progress; the journal stays the source of truth. ``OUT.lock`` (``fcntl.flock``,
 released by the OS even on ``kill -9``) keeps two processes from writing the
 same output.
+
+Shards: ``shard=(K, N)`` solves only the K-th of N contiguous chunks of the
+solve order and writes a shard file (:mod:`data.shards`: global sample
+indices, shard attributes), crash-safe in the same way; ``data.distributed``
+runs the chunks as Dask tasks and merges the shards.
 """
 
 from __future__ import annotations

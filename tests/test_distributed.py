@@ -12,7 +12,13 @@ import pytest
 from test_shards import assert_same_run
 
 from cli.main import main
-from data.distributed import generate_distributed, make_slurm_cluster, map_chunks, run_shard
+from data.distributed import (
+    generate_distributed,
+    make_slurm_cluster,
+    map_chunks,
+    run_shard,
+    tune_malloc,
+)
 from data.generate import generate
 from data.shards import shard_name
 from solvers.problems import make_problem
@@ -186,3 +192,11 @@ def test_slurm_cluster_job_script():
     assert "--nworkers 2" in script and "--nthreads 1" in script
     assert "--memory-limit 3.73GiB" in script                # 8 GB shared by the 2 workers
     assert sys.executable in script
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
+def test_workers_reset_dasks_malloc_trim_setting(client):
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which made every large array an mmap
+    (2x slower solves); run_shard resets glibc's thresholds in whatever worker it runs."""
+    assert tune_malloc()
+    assert all(client.run(tune_malloc).values())
