@@ -150,14 +150,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer samples (about 2 minutes)")
     ap.add_argument("--resolution", type=int, default=256)
-    ap.add_argument("-n", type=int, default=None, help="samples [16; quick: 8]")
+    ap.add_argument("-n", type=int, default=None, help="samples [32; quick: 12]")
     ap.add_argument("--solver", default="amg-cg")
     ap.add_argument("--precond", default=None)
     ap.add_argument("--order", default="sorted")
     ap.add_argument("--tasks", type=int, default=200, help="empty tasks for the overhead")
     ap.add_argument("--tiny", type=int, default=None, help="samples of the tiny run [48; 24]")
     args = ap.parse_args()
-    args.n = args.n or (8 if args.quick else 16)
+    args.n = args.n or (12 if args.quick else 32)
     args.tiny = args.tiny or (24 if args.quick else 48)
     with tempfile.TemporaryDirectory() as d:
         lines = [f"darcy {args.resolution}², {args.n} samples, --solver {args.solver}"

@@ -81,6 +81,15 @@ def announce_resume(output: Path) -> None:
                    f"(journal {journal.name})", err=True)
 
 
+def announce_shards(output: Path) -> None:
+    """Say on stderr that a distributed run resumes from the shards already in OUTPUT.shards/."""
+    shards = output.with_name(output.name + ".shards")
+    if (shards / "plan.json").exists():
+        done = len(list(shards.glob("shard-*.h5")))
+        click.echo(f"resuming {output} from {shards.name}/ ({done} shard files present; "
+                   "complete ones are skipped, the others resume from their journals)", err=True)
+
+
 @click.command()
 @click.argument("problem", required=False)
 @click.option("-n", "--n-samples", "n", type=int, help="Number of samples (parameter draws).")
@@ -156,6 +165,8 @@ def generate(problem: str | None, n: int | None, resolution: int | None, seed: i
     prob = make_problem(problem, resolution, **parse_pairs(params, "--param", convert=False))
     if not quiet and not overwrite and dist is None:
         announce_resume(output)
+    elif not quiet and not overwrite:
+        announce_shards(output)
     t0 = time.perf_counter()
     kw = dict(seed=seed, sampler=sampler, solver_name=solver,
               solver_options=parse_pairs(solver_opts, "--solver-opt", convert=True),

@@ -54,6 +54,7 @@ from data.generate import (
     generate,
     output_lock,
     run_config,
+    sigterm_as_interrupt,
     solve_order,
 )
 from data.shards import config_hash, merge_shards, order_hash, shard_name
@@ -297,8 +298,9 @@ def generate_distributed(problem: Problem, n: int, out: str | os.PathLike, *, se
         sdir.mkdir(exist_ok=True)
         space = problem.parameter_space
         parameters = space.from_unit(sample_unit(n, space.dim, sampler, seed))
-        with dask_client(client=client, workers=workers, scheduler=scheduler, slurm=slurm,
-                         retries=retries) as c:
+        with sigterm_as_interrupt(), dask_client(client=client, workers=workers,
+                                                 scheduler=scheduler, slurm=slurm,
+                                                 retries=retries) as c:
             if chunks is None and not (sdir / "plan.json").exists():
                 chunks = min(n, _default_chunks(c, slurm))
             perm, n_chunks = load_plan(out, config, chunks,
