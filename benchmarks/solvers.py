@@ -9,7 +9,8 @@
 3. ``bandit``: SSOR-CG with omega learned online (Tsallis-INF) vs plain CG and the best
    fixed omega in hindsight on a 2-D heat Crank-Nicolson sequence.
 
-Usage: ``.venv/bin/python benchmarks/solvers.py [--quick] [--only skr,user,bandit]``.
+Usage: ``.venv/bin/python benchmarks/solvers.py [--quick] [--only skr,user,bandit]``
+(``--only bandit-long``: the bandit part on 200^2 with 150 systems).
 Prints a table per part and writes JSON with ``--json PATH``.
 """
 
@@ -137,7 +138,7 @@ def smooth_field(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
 
 def user_sequences(quick: bool) -> list[tuple[str, list[LinearSystem]]]:
     rng = np.random.default_rng(0)
-    n2, n3, count = (128, 24, 3) if quick else (512, 64, 4)
+    n2, n3, count = (128, 24, 3) if quick else (512, 64, 3)
     out = []
     for dim, n in ((2, n2), (3, n3)):
         N = n ** dim
@@ -162,7 +163,7 @@ def part_user(quick: bool) -> list[dict]:
     out = []
     for label, systems in user_sequences(quick):
         rows = {}
-        for name in ("splu", "pyamg-cg", "ic-cg", "auto"):
+        for name in ("splu", "pyamg-cg", "pyamg-cg-fresh", "ic-cg", "auto"):
             if name == "splu" and "3-D" in label and not quick:
                 rows[name] = {"skipped": "3-D LU fill (minutes, GBs); see text"}
                 continue
@@ -174,8 +175,9 @@ def part_user(quick: bool) -> list[dict]:
 
 
 # ----------------------------------------------------------------- 3. bandit SSOR-CG
-def part_bandit(quick: bool) -> dict:
-    n, steps = (128, 40) if quick else (400, 30)
+def part_bandit(quick: bool, n: int | None = None, steps: int | None = None) -> dict:
+    if n is None:
+        n, steps = (128, 40) if quick else (400, 30)
     N = n * n
     rng = np.random.default_rng(1)
     L = laplacian(n, 2)
@@ -238,8 +240,11 @@ def main() -> None:
             print(f"USER {c['sequence']} (n={c['unknowns']}): auto / best baseline = "
                   f"{c['auto_vs_best_baseline']:.2f}")
             print(table(c["rows"]), flush=True)
-    if "bandit" in parts:
-        c = record["bandit"] = part_bandit(args.quick)
+    if "bandit" in parts or "bandit-long" in parts:
+        if "bandit-long" in parts:  # a longer horizon on a smaller grid
+            c = record["bandit"] = part_bandit(args.quick, 200, 150)
+        else:
+            c = record["bandit"] = part_bandit(args.quick)
         print(f"BANDIT heat CN n={c['unknowns']} systems={c['n_systems']}: bandit/best-fixed "
               f"iterations {c['bandit_vs_best_fixed_iterations']:.3f} (best omega "
               f"{c['best_fixed_omega']}), bandit/CG seconds {c['bandit_vs_cg_seconds']:.2f}")

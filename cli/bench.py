@@ -20,6 +20,7 @@ import click
 STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "splu": ("solver", {"name": "direct"}),
     "pyamg-cg": ("pyamg", {}),
+    "pyamg-cg-fresh": ("pyamg-fresh", {}),
     "ic-cg": ("solver", {"name": "cg", "precond": "ic0", "strategy": "independent"}),
     "scipy-gmres-ilu": ("scipy-gmres", {}),
     "cg": ("solver", {"name": "cg"}),
@@ -34,18 +35,19 @@ STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "gcrodr-ilu": ("solver", {"name": "gcrodr", "precond": "ilu"}),
     "auto": ("solver", {"name": "auto"}),
 }
-SPD_DEFAULT = ("splu", "pyamg-cg", "ic-cg", "amg-cg", "def-cg-amg", "auto")
+SPD_DEFAULT = ("splu", "pyamg-cg", "pyamg-cg-fresh", "ic-cg", "amg-cg", "def-cg-amg", "auto")
 GENERAL_DEFAULT = ("splu", "scipy-gmres-ilu", "gmres-ilu", "gcrodr-ilu", "auto")
 
 
 class PyamgCG:
-    """Baseline: pyamg SA hierarchy set up once on the first matrix, as the preconditioner
-    of pyamg's CG for every system (``aspreconditioner`` + ``pyamg.krylov.cg``)."""
+    """Baseline: pyamg SA hierarchy set up once on the first matrix (``reuse=False``: for
+    every system), as the preconditioner of ``pyamg.krylov.cg``."""
 
     name = "pyamg-cg"
 
-    def __init__(self, rtol: float = 1e-8, **_: Any):
-        self.rtol, self.ml = rtol, None
+    def __init__(self, rtol: float = 1e-8, reuse: bool = True, **_: Any):
+        self.rtol, self.ml, self.reuse = rtol, None, reuse
+        self.name = "pyamg-cg" if reuse else "pyamg-cg-fresh"
 
     def solve(self, system: Any, x0: Any = None):
         import numpy as np
@@ -54,7 +56,7 @@ class PyamgCG:
         from solvers.linear.base import SolveStats, true_residual
 
         t0 = time.perf_counter()
-        if self.ml is None:
+        if self.ml is None or not self.reuse:
             self.ml = pyamg.smoothed_aggregation_solver(system.A)
             self.M = self.ml.aspreconditioner(cycle="V")
         res: list[float] = []
@@ -103,8 +105,8 @@ def make_strategy(name: str, rtol: float = 1e-8) -> Any:
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
     kind, opts = STRATEGIES[name]
-    if kind == "pyamg":
-        return PyamgCG(rtol=rtol)
+    if kind in ("pyamg", "pyamg-fresh"):
+        return PyamgCG(rtol=rtol, reuse=kind == "pyamg")
     if kind == "scipy-gmres":
         return ScipyGmresILU(rtol=rtol)
     opts = dict(opts)

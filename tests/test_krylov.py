@@ -190,3 +190,11 @@ def test_deflated_cg_matches_direct_and_reduces_iterations():
     assert space.dim == 8
     assert its_def[0] == its_cg[0]  # empty space: plain CG
     assert sum(its_def[2:]) < 0.8 * sum(its_cg[2:])
+
+
+def test_precond_reuse_rebuilds_on_large_matrix_change():
+    A = laplacian(8)
+    pr = PrecondReuse("jacobi", rebuild_change=0.05)
+    M = pr.get(A)
+    assert pr.get((A * 1.01).tocsr()) is M  # 1% change: kept
+    assert pr.get((A * 2.0).tocsr()) is not M and pr.builds == 2  # 100% change: rebuilt

@@ -58,6 +58,13 @@ def same_matrix(A: sp.csr_matrix | None, B: sp.csr_matrix | None) -> bool:
             and np.array_equal(A.indices, B.indices) and np.array_equal(A.data, B.data))
 
 
+def relative_change(A: sp.csr_matrix, B: sp.csr_matrix) -> float:
+    """``||B - A||_F / ||A||_F`` (``inf`` for different shapes)."""
+    if A.shape != B.shape:
+        return float("inf")
+    return float(spla.norm(B - A) / max(spla.norm(A), 1e-300))
+
+
 class Jacobi:
     """``M = D^{-1}`` (zero diagonal entries are rejected)."""
 
@@ -246,15 +253,18 @@ class PrecondReuse:
 
     ``get(A)`` returns the current preconditioner, building it when there is
     none, when ``reuse`` is off and the matrix changed, or when a rebuild is
-    pending and the matrix differs from the one it was built for. ``record(iterations)`` compares the iteration count with the one
+    pending and the matrix differs from the one it was built for, or (with
+    ``rebuild_change``) when ``||A - A_built||_F / ||A_built||_F`` exceeds it
+    (a preconditioner of a very different matrix is not worth a failed solve). ``record(iterations)`` compares the iteration count with the one
     observed right after the last build and schedules a rebuild when it grew by
     more than ``rebuild_factor``.
     """
 
     def __init__(self, name: str | None, *, reuse: bool = True, rebuild_factor: float = 2.0,
-                 **options: Any):
+                 rebuild_change: float | None = None, **options: Any):
         self.name = name or "none"
         self.reuse, self.rebuild_factor, self.options = reuse, float(rebuild_factor), options
+        self.rebuild_change = rebuild_change
         self.M: Any = None
         self.A: sp.csr_matrix | None = None
         self.base_iterations: int | None = None
@@ -274,6 +284,8 @@ class PrecondReuse:
         if same:
             self.pending = False  # a rebuild cannot help on the matrix it was built for
         fresh = self.A is None or self.pending or (not self.reuse and not same)
+        if not fresh and not same and self.rebuild_change is not None:
+            fresh = relative_change(self.A, A) > self.rebuild_change
         if fresh:
             t0 = time.perf_counter()
             self.M = make_precond(self.name, A, **self.options)

@@ -69,7 +69,8 @@ class IterativeSequenceSolver(SequenceSolver):
                  k: int | None = None, omega: float | str = 1.5,
                  omegas: tuple[float, ...] | str | None = None, context: str = "context",
                  context_range: Any = None, feedback: str = "iterations",
-                 rebuild_factor: float = 2.0, reuse_precond: bool | None = None,
+                 rebuild_factor: float = 2.0, rebuild_change: float | None = None,
+                 reuse_precond: bool | None = None,
                  precond_options: dict[str, Any] | None = None, seed: int = 0,
                  name: str | None = None):
         super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
@@ -86,6 +87,7 @@ class IterativeSequenceSolver(SequenceSolver):
         self.restart = int(m if m is not None else restart)
         self.k = int(k) if k is not None else (20 if method in ("gmres", "gcrodr") else 10)
         self.rebuild_factor = float(rebuild_factor)
+        self.rebuild_change = None if rebuild_change is None else float(rebuild_change)
         self.reuse_precond = (strategy in ("reuse-preconditioner", "recycle")
                               if reuse_precond is None else bool(reuse_precond))
         self.precond_options = dict(precond_options or {})
@@ -114,7 +116,8 @@ class IterativeSequenceSolver(SequenceSolver):
         if self.precond_name == "amg":
             options.setdefault("symmetric", symmetric)
         self.pre = PrecondReuse(self.precond_name, reuse=self.reuse_precond,
-                                rebuild_factor=self.rebuild_factor, **options)
+                                rebuild_factor=self.rebuild_factor,
+                                rebuild_change=self.rebuild_change, **options)
         self.recycle = RecycleSpace()
         self.deflation = DeflationSpace()
         self.prev_A: sp.csr_matrix | None = None
@@ -129,7 +132,8 @@ class IterativeSequenceSolver(SequenceSolver):
 
     def settings(self) -> dict[str, Any]:
         s = {**super().settings(), "method": self.method, "strategy": self.strategy,
-             "precond": self.precond_name, "reuse_precond": self.reuse_precond}
+             "precond": self.precond_name, "reuse_precond": self.reuse_precond,
+             "rebuild_factor": self.rebuild_factor, "rebuild_change": self.rebuild_change}
         if self.precond_options:
             s["precond_options"] = dict(self.precond_options)
         if self.method in ("gmres", "gcrodr"):
@@ -215,18 +219,23 @@ class AutoSolver(SequenceSolver):
       sparse direct, factorising once while the matrix stays the same (a fixed
       matrix, e.g. implicit time stepping, costs one factorisation);
     * SPD otherwise (3-D stencils): CG with a smoothed-aggregation AMG
-      preconditioner kept across the sequence (rebuilt when the iteration count
-      doubles; never rebuilt while the matrix does not change);
+      preconditioner kept across the sequence, rebuilt when the matrix moved by
+      more than ``rebuild_change`` (relative Frobenius norm) or the iteration
+      count doubled, never while the matrix does not change; when a freshly
+      built AMG needs more than ``amg_max`` iterations (high-contrast
+      coefficients), IC(0)-CG from then on;
     * otherwise: sparse direct up to ``direct_max`` unknowns, else GCRO-DR(40, 20)
-      with an ILU preconditioner kept across the sequence.
+      with an ILU preconditioner kept across the sequence (same rebuild rules).
     """
 
     name = "auto"
 
     def __init__(self, *, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | None = None,
-                 direct_max: int = 300_000, precond: str | None = None):
+                 direct_max: int = 300_000, precond: str | None = None,
+                 rebuild_change: float = 0.05, amg_max: int = 100):
         super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
         self.direct_max, self.precond = int(direct_max), precond
+        self.rebuild_change, self.amg_max = float(rebuild_change), int(amg_max)
         self.reset()
 
     def reset(self) -> None:
@@ -235,7 +244,8 @@ class AutoSolver(SequenceSolver):
         self.prev_A: sp.csr_matrix | None = None
 
     def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "direct_max": self.direct_max, "precond": self.precond}
+        return {**super().settings(), "direct_max": self.direct_max, "precond": self.precond,
+                "rebuild_change": self.rebuild_change, "amg_max": self.amg_max}
 
     def choose(self, system: LinearSystem, A: sp.csr_matrix) -> str:
         """``direct``, ``amg-cg`` or ``gcrodr`` for this system (see the class docstring)."""
@@ -259,12 +269,24 @@ class AutoSolver(SequenceSolver):
                 if choice == "amg-cg":
                     self.iterative = IterativeSequenceSolver(
                         "cg", rtol=self.rtol, atol=self.atol, maxiter=self.maxiter,
-                        precond=self.precond or "amg", strategy="reuse-preconditioner")
+                        precond=self.precond or "amg", strategy="reuse-preconditioner",
+                        rebuild_change=self.rebuild_change)
                 else:
                     self.iterative = IterativeSequenceSolver(
                         "gcrodr", rtol=self.rtol, atol=self.atol, maxiter=self.maxiter,
-                        precond=self.precond or "ilu", strategy="recycle")
+                        precond=self.precond or "ilu", strategy="recycle",
+                        rebuild_change=self.rebuild_change)
             x, st = self.iterative.solve(system, x0)
+            if (choice == "amg-cg" and self.precond is None and st.info["precond_builds"]
+                    and self.iterative.precond_name == "amg" and st.iterations > self.amg_max):
+                # AMG struggles on this family (high contrast): IC(0)-CG from now on
+                self.iterative = IterativeSequenceSolver(
+                    "cg", rtol=self.rtol, atol=self.atol, maxiter=self.maxiter,
+                    precond="ic0", strategy="reuse-preconditioner",
+                    rebuild_change=self.rebuild_change)
+                st.info["auto_switch"] = "ic0-cg"
+                if not st.converged:
+                    x, st = self.iterative.solve(system, x0)
         st.info["auto_choice"] = choice
         st.solver = self.name
         self.prev_A = A
