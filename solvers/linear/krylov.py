@@ -141,10 +141,15 @@ class Arnoldi:
 
     def __init__(self, op: Operator, r0: np.ndarray, m: int, C: np.ndarray | None = None):
         n = r0.shape[0]
-        self.op, self.m, self.C = op, m, C
-        self.V = np.zeros((m + 1, n), dtype=r0.dtype)
+        self.op, self.m = op, m
+        self.kk = 0 if C is None else C.shape[0]
+        # one row-stored block [C; V] so that each step orthogonalises in one pass
+        self.W = np.zeros((self.kk + m + 1, n), dtype=r0.dtype)
+        if self.kk:
+            self.W[: self.kk] = C
+        self.V = self.W[self.kk:]
         self.H = np.zeros((m + 1, m), dtype=r0.dtype)
-        self.B = np.zeros((0 if C is None else C.shape[0], m), dtype=r0.dtype)
+        self.B = np.zeros((self.kk, m), dtype=r0.dtype)
         self.beta = float(np.linalg.norm(r0))
         self.V[0] = r0 / self.beta
         self.g = np.zeros(m + 1, dtype=r0.dtype)
@@ -162,9 +167,9 @@ class Arnoldi:
     def step(self) -> None:
         j = self.j
         w = self.op(self.V[j])
-        if self.C is not None and self.C.shape[0]:
-            w, self.B[:, j] = orthogonalise(self.C, w)
-        w, h = orthogonalise(self.V[: j + 1], w)
+        w, h = orthogonalise(self.W[: self.kk + j + 1], w)
+        self.B[:, j] = h[: self.kk]
+        h = h[self.kk:]
         hn = float(np.linalg.norm(w))
         self.H[: j + 1, j] = h
         self.H[j + 1, j] = hn
