@@ -50,6 +50,7 @@ import numpy as np
 from data.dataset import Dataset, to_json
 from data.generate import (
     ORDERS,
+    OutputLocked,
     check_output,
     generate,
     output_lock,
@@ -188,8 +189,17 @@ def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 64 << 20) 
         return False
 
 
+#: seconds a task waits for a shard whose lock another (orphaned) attempt holds
+LOCK_WAIT = 3600.0
+
+
 def run_shard(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Worker side of one generation task: solve (or finish, or skip) one shard file."""
+    """Worker side of one generation task: solve (or finish, or skip) one shard file.
+
+    When the driver died, the scheduler may still run its tasks; a new driver's
+    attempt at the same shard then waits (up to ``LOCK_WAIT`` s) for the lock and
+    skips the shard if the orphan completed it, or resumes from its journal.
+    """
     from solvers.problems import problem_from_config
 
     tune_malloc()
@@ -198,10 +208,23 @@ def run_shard(spec: Mapping[str, Any]) -> dict[str, Any]:
     if shard_complete(path, spec["config_hash"], spec["shard"]):
         return {"shard": spec["shard"][0], "path": str(path), "seconds": 0.0, "skipped": True}
     problem = problem_from_config(spec["problem_config"])
-    generate(problem, spec["n"], path, seed=spec["seed"], sampler=spec["sampler"],
-             solver_name=spec["solver"], solver_options=spec["solver_options"],
-             precond=spec["precond"], order=spec["order"], progress=False,
-             shard=tuple(spec["shard"]), solve_perm=np.asarray(spec["perm"], dtype=np.int64))
+    deadline = time.monotonic() + float(spec.get("lock_wait", LOCK_WAIT))
+    while True:
+        try:
+            generate(problem, spec["n"], path, seed=spec["seed"], sampler=spec["sampler"],
+                     solver_name=spec["solver"], solver_options=spec["solver_options"],
+                     precond=spec["precond"], order=spec["order"], progress=False,
+                     shard=tuple(spec["shard"]),
+                     solve_perm=np.asarray(spec["perm"], dtype=np.int64))
+            break
+        except OutputLocked:
+            # an attempt of a dead driver's run is still writing this shard: wait for it
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+            if shard_complete(path, spec["config_hash"], spec["shard"]):
+                return {"shard": spec["shard"][0], "path": str(path),
+                        "seconds": time.perf_counter() - t0, "skipped": True}
     return {"shard": spec["shard"][0], "path": str(path),
             "seconds": time.perf_counter() - t0, "skipped": False}
 

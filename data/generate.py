@@ -57,6 +57,10 @@ ORDERS = ("given", "sorted")
 log = logging.getLogger(__name__)
 
 
+class OutputLocked(ValueError):
+    """Another live process holds ``OUT.lock``."""
+
+
 class GenerationInterrupted(KeyboardInterrupt):
     """Raised inside ``generate`` on SIGTERM so that the interrupt path runs."""
 
@@ -116,7 +120,7 @@ def output_lock(out: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise ValueError(f"{out} is being written by another process "
+            raise OutputLocked(f"{out} is being written by another process "
                              f"(lock {path.name} is held)") from None
         try:  # the file we locked may have been unlinked by the previous holder
             if os.fstat(fd).st_ino == os.stat(path).st_ino:

@@ -200,3 +200,37 @@ def test_workers_reset_dasks_malloc_trim_setting(client):
     (2x slower solves); run_shard resets glibc's thresholds in whatever worker it runs."""
     assert tune_malloc()
     assert all(client.run(tune_malloc).values())
+
+
+DRIVER = """
+import sys, time
+from data.distributed import generate_distributed, run_shard
+from solvers.problems import make_problem
+
+def slow(spec):
+    if spec["shard"][0] > 0:
+        time.sleep(2.0)
+    return run_shard(spec)
+
+generate_distributed(make_problem("darcy", 16), 6, sys.argv[1], seed=4, scheduler=sys.argv[2],
+                     chunks=3, task=slow, progress=False)
+"""
+
+
+def test_kill_9_driver_then_rerun_resumes(client, single, tmp_path):
+    """A driver killed mid-run: the rerun skips finished shards and waits for the orphaned
+    attempts the scheduler still runs, instead of failing on their locks."""
+    import subprocess
+    import time
+
+    out = tmp_path / "d.h5"
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(out), client.scheduler.address])
+    first = shard_name(out, 0, 3)
+    deadline = time.monotonic() + 120
+    while not first.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert first.exists() and not out.exists()
+    generate_distributed(darcy(), N, out, seed=4, client=client, progress=False)
+    assert_same_run(single, out)
