@@ -116,6 +116,9 @@ def dask_client(*, client: Any = None, workers: int | None = None, scheduler: st
         jobs = int(opts.pop("jobs", 1))
         if jobs < 1:
             raise ValueError(f"--jobs must be at least 1, got {jobs}")
+        if shutil.which("sbatch") is None:
+            raise ValueError("--cluster slurm needs SLURM's sbatch on PATH (run rom on a "
+                             "login node of the cluster)")
         with dask.config.set(failures), make_slurm_cluster(**opts) as cluster:
             cluster.scale(jobs=jobs)
             with Client(cluster) as c:

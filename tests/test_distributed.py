@@ -144,7 +144,8 @@ def test_cli_on_an_existing_scheduler(client, single, tmp_path, capsys):
 def test_bad_cluster_options_are_one_line_errors(tmp_path, capsys):
     for extra, msg, code in ((["--workers", "0"], "must be at least 1", 2),
                              (["--workers", "2", "--scheduler", "tcp://x:1"],
-                              "exclude each other", 2)):
+                              "exclude each other", 2),
+                             (["--cluster", "slurm", "--jobs", "0"], "must be at least 1", 2)):
         with pytest.raises(SystemExit) as e:
             main(["generate", "darcy", "-n", "4", "--resolution", "16", *extra,
                   "-o", str(tmp_path / "x.h5")])
@@ -180,6 +181,12 @@ def test_reduced_basis_sweep_with_map_chunks(client):
     assert len(parts) == 2
     assert np.allclose(np.concatenate([p[0] for p in parts]), uN, rtol=1e-12, atol=1e-14)
     assert np.allclose(np.concatenate([p[1] for p in parts]), bound, rtol=1e-10)
+
+
+def test_slurm_cluster_needs_sbatch(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ValueError, match="needs SLURM's sbatch on PATH"):
+        generate_distributed(darcy(), 2, tmp_path / "x.h5", slurm={"jobs": 1}, progress=False)
 
 
 def test_slurm_cluster_job_script():
