@@ -81,7 +81,7 @@ class Normalizer(nn.Module):
 
 
 class NormalizedOperator(nn.Module):
-    """A model between normalisers: ``u = decode(model([encode(x), t / t_scale], t))``.
+    """A model between normalisers: ``u = decode(model([encode(x), t / t_scale], t / t_scale))``.
 
     When ``time_channel`` is set, the lead time ``t`` (``(B,)``) scaled by
     ``t_scale`` is appended to the encoded input as one constant channel (FNO
@@ -101,4 +101,6 @@ class NormalizedOperator(nn.Module):
             tt = torch.zeros(x.shape[0], device=x.device) if t is None else t
             tt = (tt.to(z.dtype) / self.t_scale).reshape(-1, 1, *([1] * (x.dim() - 2)))
             z = torch.cat([z, tt.expand(-1, 1, *x.shape[2:])], dim=1)
+        if t is not None:  # every model sees the lead time in units of t_scale
+            t = t.to(z.dtype) / self.t_scale
         return self.out_norm.decode(self.model(z, t))

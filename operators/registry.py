@@ -21,8 +21,8 @@ Contract shared by every architecture (FNO, LSM, scOT)
   when the task is time dependent (``in_channels`` then counts that channel).
   A class that consumes ``t`` itself sets ``USES_TIME = True`` (scOT is
   treated so by default) and gets no extra channel.
-* Models must work at any resolution the architecture allows (FNO: any;
-  patch-based models: multiples of their patch size) and in float32.
+* Models must work at any resolution and in float32 (LSM and scOT pad to
+  their patch/window multiples internally and crop back).
 * Optional fine-tuning hook: ``replace_io(in_channels, out_channels)`` swaps
   the embedding/recovery layers for new channel counts (``--init MODEL``);
   without it the trainer rebuilds those layers by matching parameter names
