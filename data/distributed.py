@@ -129,7 +129,7 @@ def dask_client(*, client: Any = None, workers: int | None = None, scheduler: st
         raise ValueError(f"--workers must be at least 1, got {workers}")
     with dask.config.set(local), LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-            scheduler_port=0) as cluster, Client(cluster) as c:
+            scheduler_port=0, silence_logs=logging.ERROR) as cluster, Client(cluster) as c:
         yield c
 
 
