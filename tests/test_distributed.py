@@ -14,13 +14,15 @@ from test_shards import assert_same_run
 from cli.main import main
 from data.distributed import (
     generate_distributed,
+    load_plan,
     make_slurm_cluster,
     map_chunks,
     run_shard,
     tune_malloc,
 )
-from data.generate import generate
+from data.generate import generate, run_config
 from data.shards import shard_name
+from solvers.linear import make_solver
 from solvers.problems import make_problem
 
 distributed = pytest.importorskip("distributed")
@@ -114,10 +116,6 @@ def test_half_done_shard_resumes_from_its_journal(client, single, tmp_path):
     p.solve = stop_second
     sdir = tmp_path / "d.h5.shards"
     sdir.mkdir()
-    from data.distributed import load_plan
-    from data.generate import run_config
-    from solvers.linear import make_solver
-
     cfg = run_config(p, N, seed=4, sampler="random", solver=make_solver("direct"),
                      solver_name="direct", precond=None, order="given")
     perm, _ = load_plan(out, cfg, 2, lambda: np.arange(N))
