@@ -32,7 +32,7 @@ import scipy.sparse as sp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cli.bench import make_strategy, run_sequence  # noqa: E402
+from cli.bench import make_strategy, run_interleaved  # noqa: E402
 from solvers.linear import make_solver  # noqa: E402
 from solvers.ordering import order_systems  # noqa: E402
 from solvers.problems import make_problem  # noqa: E402
@@ -53,13 +53,13 @@ def skr_case(problem: str, resolution: int, n: int, options: dict, precond: str,
     sorted_systems = [systems[i] for i in order]
     popts = {"precond": precond, "precond_options": precond_options or {},
              "reuse_precond": False}  # one preconditioner per system on both sides
-    rows = {}
-    rows["gmres(40) independent"] = run_sequence(
-        make_solver("gmres", strategy="independent", restart=40, **popts), systems)
-    rows["gcrodr(40,20) sorted"] = run_sequence(
-        make_solver("gcrodr", m=40, k=20, **popts), sorted_systems)
-    rows["gcrodr(40,20) unsorted"] = run_sequence(
-        make_solver("gcrodr", m=40, k=20, **popts), systems)
+    rows = run_interleaved(
+        {"gmres(40) independent": make_solver("gmres", strategy="independent", restart=40,
+                                              **popts),
+         "gcrodr(40,20) sorted": make_solver("gcrodr", m=40, k=20, **popts),
+         "gcrodr(40,20) unsorted": make_solver("gcrodr", m=40, k=20, **popts)},
+        {"gmres(40) independent": systems, "gcrodr(40,20) sorted": sorted_systems,
+         "gcrodr(40,20) unsorted": systems})
     g, r = rows["gmres(40) independent"], rows["gcrodr(40,20) sorted"]
     return {"problem": problem, "options": options, "unknowns": int(systems[0].A.shape[0]),
             "n_systems": n, "precond": precond, "precond_options": precond_options, "order_seconds": t_order, "rows": rows,
@@ -162,12 +162,13 @@ def user_sequences(quick: bool) -> list[tuple[str, list[LinearSystem]]]:
 def part_user(quick: bool) -> list[dict]:
     out = []
     for label, systems in user_sequences(quick):
-        rows = {}
-        for name in ("splu", "pyamg-cg", "pyamg-cg-fresh", "ic-cg", "auto"):
-            if name == "splu" and "3-D" in label and not quick:
-                rows[name] = {"skipped": "3-D LU fill (minutes, GBs); see text"}
-                continue
-            rows[name] = run_sequence(make_strategy(name), systems)
+        names = ["splu", "pyamg-cg", "pyamg-cg-fresh", "ic-cg", "auto"]
+        skip = "3-D" in label and not quick
+        if skip:
+            names.remove("splu")
+        rows = run_interleaved({name: make_strategy(name) for name in names}, systems)
+        if skip:
+            rows["splu"] = {"skipped": "3-D LU fill (minutes, GBs); see text"}
         base = [r["seconds"] for k, r in rows.items() if k != "auto" and "seconds" in r]
         out.append({"sequence": label, "unknowns": int(systems[0].A.shape[0]), "rows": rows,
                     "auto_vs_best_baseline": rows["auto"]["seconds"] / min(base)})
@@ -188,17 +189,15 @@ def part_bandit(quick: bool, n: int | None = None, steps: int | None = None) -> 
     for kap in kappas:
         A = (sp.identity(N) + 0.5 * dt * kap * L).tocsr()
         systems.append(LinearSystem(A, u, True, True, {"kappa": float(kap)}))
-    rows = {"cg": run_sequence(make_solver("cg"), systems)}
     omegas = (1.0, 1.2, 1.4, 1.6, 1.8, 1.9)
-    fixed = {}
-    for w in omegas:
-        fixed[w] = run_sequence(make_solver("ssor-cg", omega=w), systems)
-        rows[f"ssor-cg omega={w}"] = fixed[w]
-    rows["ssor-cg bandit"] = run_sequence(
-        make_solver("ssor-cg", omega="bandit", omegas=",".join(map(str, omegas))), systems)
-    rows["ssor-cg chebcb(kappa)"] = run_sequence(
-        make_solver("ssor-cg", omega="chebcb", omegas=",".join(map(str, omegas)),
-                    context="kappa", context_range="0.1:10"), systems)
+    grid = ",".join(map(str, omegas))
+    solvers = {"cg": make_solver("cg")}
+    solvers.update({f"ssor-cg omega={w}": make_solver("ssor-cg", omega=w) for w in omegas})
+    solvers["ssor-cg bandit"] = make_solver("ssor-cg", omega="bandit", omegas=grid)
+    solvers["ssor-cg chebcb(kappa)"] = make_solver("ssor-cg", omega="chebcb", omegas=grid,
+                                                   context="kappa", context_range="0.1:10")
+    rows = run_interleaved(solvers, systems)
+    fixed = {w: rows[f"ssor-cg omega={w}"] for w in omegas}
     best = min(fixed, key=lambda w: fixed[w]["iterations"])
     return {"unknowns": N, "n_systems": steps, "rows": rows, "best_fixed_omega": best,
             "bandit_vs_best_fixed_iterations":

@@ -115,19 +115,38 @@ def make_strategy(name: str, rtol: float = 1e-8) -> Any:
 
 def run_sequence(solver: Any, systems: list[Any]) -> dict[str, Any]:
     """Solve ``systems`` in order; totals of time, iterations, matvecs and the worst residual."""
-    seconds, iters, mv, worst, ok = 0.0, 0, 0, 0.0, True
-    for s in systems:
-        t0 = time.perf_counter()
-        _, st = solver.solve(s)
-        seconds += time.perf_counter() - t0
-        iters += st.iterations
-        mv += st.matvecs
-        worst = max(worst, st.residual)
-        ok &= bool(st.converged)
-    n = max(len(systems), 1)
-    return {"seconds": seconds, "seconds_per_system": seconds / n, "iterations": iters,
-            "iterations_per_system": iters / n, "matvecs": mv, "max_residual": worst,
-            "all_converged": ok}
+    return run_interleaved({"_": solver}, {"_": systems})["_"]
+
+
+def run_interleaved(solvers: dict[str, Any], sequences: dict[str, list[Any]] | list[Any]
+                    ) -> dict[str, dict[str, Any]]:
+    """Run every solver along its sequence, round-robin over the position in the sequence
+    (system ``i`` of every strategy before system ``i + 1``), so that a change of the
+    machine's load during the run affects all strategies alike. ``sequences`` is one
+    list for all or a list per strategy (e.g. a sorted order)."""
+    seqs = sequences if isinstance(sequences, dict) else {k: sequences for k in solvers}
+    acc = {k: {"seconds": 0.0, "iterations": 0, "matvecs": 0, "max_residual": 0.0,
+               "all_converged": True, "n": 0} for k in solvers}
+    length = max(len(v) for v in seqs.values())
+    for i in range(length):
+        for name, solver in solvers.items():
+            if i >= len(seqs[name]):
+                continue
+            t0 = time.perf_counter()
+            _, st = solver.solve(seqs[name][i])
+            a = acc[name]
+            a["seconds"] += time.perf_counter() - t0
+            a["iterations"] += st.iterations
+            a["matvecs"] += st.matvecs
+            a["max_residual"] = max(a["max_residual"], st.residual)
+            a["all_converged"] &= bool(st.converged)
+            a["n"] += 1
+    out = {}
+    for name, a in acc.items():
+        n = max(a.pop("n"), 1)
+        out[name] = {**a, "seconds_per_system": a["seconds"] / n,
+                     "iterations_per_system": a["iterations"] / n}
+    return out
 
 
 def bench_solvers(problem_name: str, resolution: int, n: int, params: dict[str, str],
@@ -154,9 +173,7 @@ def bench_solvers(problem_name: str, resolution: int, n: int, params: dict[str, 
     for name in names:
         if name not in STRATEGIES:
             raise ValueError(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
-    rows = {}
-    for name in names:
-        rows[name] = run_sequence(make_strategy(name, rtol), systems)
+    rows = run_interleaved({name: make_strategy(name, rtol) for name in names}, systems)
     return {"problem": problem_name, "resolution": resolution, "n_systems": n,
             "unknowns": int(systems[0].A.shape[0]), "spd": spd, "order": order, "rtol": rtol,
             "strategies": rows}

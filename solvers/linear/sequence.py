@@ -214,11 +214,10 @@ class IterativeSequenceSolver(SequenceSolver):
 class AutoSolver(SequenceSolver):
     """Picks a method from the system: size, stencil width, SPD flag; then keeps it.
 
-    * at most 5000 unknowns, or a 2-D-like stencil (at most 5.5 non-zeros per
-      row, where sparse LU fill is mild) with at most ``direct_max`` unknowns:
-      sparse direct, factorising once while the matrix stays the same (a fixed
-      matrix, e.g. implicit time stepping, costs one factorisation);
-    * SPD otherwise (3-D stencils): CG with a smoothed-aggregation AMG
+    * at most 5000 unknowns, or SPD with at most 50 000 unknowns and a 2-D-like
+      stencil (at most 5.5 non-zeros per row, where sparse LU fill is mild):
+      sparse direct, factorising once while the matrix stays the same;
+    * SPD otherwise (larger 2-D, 3-D): CG with a smoothed-aggregation AMG
       preconditioner kept across the sequence, rebuilt when the matrix moved by
       more than ``rebuild_change`` (relative Frobenius norm) or the iteration
       count doubled, never while the matrix does not change; when a freshly
@@ -252,10 +251,10 @@ class AutoSolver(SequenceSolver):
         n = A.shape[0]
         if self.iterative is not None:
             return "amg-cg" if self.iterative.method == "cg" else "gcrodr"
-        if n <= 5000 or (n <= self.direct_max and A.nnz / n <= 5.5):
+        if n <= 5000:
             return "direct"
         if system.spd:
-            return "amg-cg"
+            return "direct" if (n <= 50_000 and A.nnz / n <= 5.5) else "amg-cg"
         return "gcrodr" if n > self.direct_max else "direct"
 
     def solve(self, system: LinearSystem, x0: np.ndarray | None = None
