@@ -19,7 +19,7 @@ time) is observed.
   inverse-gap weighting ``p_a = 1 / (K + gamma_t (yhat_a - min yhat))``.
 
 Losses are in ``[0, 1]``; :class:`CostScale` turns iteration counts or seconds
-into such losses.
+into such losses (fixed or adaptive scale).
 """
 
 from __future__ import annotations
@@ -155,26 +155,27 @@ class ChebCB:
 
 
 class CostScale:
-    """Loss in ``[0, 1]`` from a cost: ``min(cost / scale, 1)``.
+    """Loss in ``[0, 1]`` from a cost (iterations or seconds): ``min(cost / scale, 1)``.
 
-    ``kind="iterations"``: ``scale`` is the iteration budget (``maxiter``).
-    ``kind="seconds"``: ``scale`` is twice the largest time seen so far (the
-    first observation fixes the initial scale), wall-clock feedback.
+    With a fixed ``scale`` (e.g. ``maxiter``) the loss is the normalised cost.
+    Without one the scale is twice the largest cost seen so far (the first
+    observation fixes the initial scale), so that losses use the range ``[0, 1]``
+    whatever the size of the systems. ``kind`` is ``iterations`` or ``seconds``
+    (wall-clock feedback). An unconverged solve has loss 1.
     """
 
     def __init__(self, kind: str = "iterations", scale: float | None = None):
         if kind not in ("iterations", "seconds"):
             raise ValueError(f"feedback must be 'iterations' or 'seconds', got {kind!r}")
-        self.kind, self.scale = kind, scale
+        self.kind, self.scale, self.adaptive = kind, scale, scale is None
 
     def loss(self, iterations: int, seconds: float, converged: bool) -> float:
         if not converged:
             return 1.0
-        if self.kind == "iterations":
-            return float(min(iterations / float(self.scale or 1.0), 1.0))
-        if self.scale is None or seconds * 2 > self.scale:
-            self.scale = max(2.0 * seconds, 1e-9)
-        return float(min(seconds / self.scale, 1.0))
+        cost = float(iterations if self.kind == "iterations" else seconds)
+        if self.adaptive and (self.scale is None or 2.0 * cost > self.scale):
+            self.scale = max(2.0 * cost, 1e-9)
+        return float(min(cost / float(self.scale), 1.0))
 
 
 def make_bandit(kind: str, n_arms: int, *, context_range: tuple[float, float] | None = None,

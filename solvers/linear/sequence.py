@@ -127,8 +127,7 @@ class IterativeSequenceSolver(SequenceSolver):
         if isinstance(self.omega, str):
             self.bandit = make_bandit(self.omega, len(self.omegas),
                                       context_range=self.context_range, seed=self.seed)
-        self.scale = CostScale(self.feedback, self._maxiter_for(1) if self.feedback ==
-                               "iterations" else None)
+        self.scale = CostScale(self.feedback)  # adaptive: twice the largest cost seen
 
     def settings(self) -> dict[str, Any]:
         s = {**super().settings(), "method": self.method, "strategy": self.strategy,
