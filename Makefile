@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/rom pipeline --demo -o demo-run
+	$(VENV)/bin/rom --threads 1 pipeline --demo -o demo-run
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2

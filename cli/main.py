@@ -32,8 +32,21 @@ COMMANDS = {
 @click.group(cls=LazyGroup, lazy_subcommands=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(package_name="rom")
-def cli() -> None:
+@click.option("--threads", type=click.IntRange(min=1), default=None, envvar="ROM_THREADS",
+              help="Threads of BLAS and torch (default: their own choice). Small problems "
+                   "run fastest on 1; on a shared machine more threads can be far slower.")
+def cli(threads: int | None) -> None:
     """rom: PDE datasets, linear solvers, reduced-order models and neural operators."""
+    if threads is not None:
+        set_threads(threads)
+
+
+def set_threads(n: int) -> None:
+    """Limit BLAS/OpenMP/torch to ``n`` threads (env for libraries not yet loaded)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
 
 
 def main(argv: list[str] | None = None) -> None:
