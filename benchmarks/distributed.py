@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 # run as a script, benchmarks/ is sys.path[0], and this file would shadow the `distributed`
-# package (benchmarks/solvers.py the `solvers` package): use the repository root instead
+# package (a benchmark script named like a package the `solvers` package): use the repository root instead
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))

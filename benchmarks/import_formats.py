@@ -35,7 +35,7 @@ import h5py
 import numpy as np
 
 # run as a script, benchmarks/ is sys.path[0]; a benchmark module named like a package
-# (benchmarks/solvers.py) would shadow it, so import the project from the repository root
+# (a benchmark script named like a package) would shadow it, so import the project from the repository root
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# the repository root before benchmarks/ on the path: benchmarks/solvers.py must not
+# the repository root before benchmarks/ on the path: a benchmark script named like a package must not
 # shadow the solvers package
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -190,10 +190,11 @@ def solve_order(problem: Problem, parameters: np.ndarray, order: str) -> np.ndar
     return perm
 
 
-#: records at least this large are compressed and appended by a background thread;
-#: below it the thread hand-off (GIL contention) costs more than the work it hides
-#: (benchmarks/generate.py: Darcy 64^2 vs 128^2).
-THREAD_MIN_BYTES = 256 * 1024
+#: records at least this large are compressed and appended by a background thread.
+#: 0 (every record): on an idle 2-core machine the thread hides the compression even at
+#: Darcy 64^2 (blocking I/O share 13.7% -> 3.2%, benchmarks/generate.py); on an
+#: oversubscribed machine the hand-off can cost about what it hides.
+THREAD_MIN_BYTES = 0
 
 
 class JournalWriter:

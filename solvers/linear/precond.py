@@ -24,6 +24,7 @@ right after the last build.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable
 
 import numpy as np
@@ -34,6 +35,9 @@ PRECONDS = ("none", "jacobi", "ssor", "ic0", "ilu", "amg")
 
 #: prefix -> loader(argument, A) -> object with ``apply`` (or a LinearOperator)
 _LOADERS: dict[str, Callable[[str, sp.csr_matrix], Any]] = {}
+#: prefixes whose loader lives in a package that registers it when imported (the one
+#: documented hook from solvers into operators: learned preconditioners).
+_PLUGINS: dict[str, str] = {"learned": "operators.precond"}
 
 
 def register_precond_loader(prefix: str, loader: Callable[[str, sp.csr_matrix], Any]) -> None:
@@ -237,6 +241,8 @@ def make_precond(name: str | None, A: sp.csr_matrix, **options: Any) -> Any:
     A = sp.csr_matrix(A)
     if ":" in name:
         prefix, arg = name.split(":", 1)
+        if prefix not in _LOADERS and prefix in _PLUGINS:
+            importlib.import_module(_PLUGINS[prefix])  # registers its loader on import
         if prefix not in _LOADERS:
             raise ValueError(f"no preconditioner loader registered for {prefix!r} "
                              f"(known: {', '.join(sorted(_LOADERS)) or 'none'})")

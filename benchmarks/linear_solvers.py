@@ -9,7 +9,7 @@
 3. ``bandit``: SSOR-CG with omega learned online (Tsallis-INF) vs plain CG and the best
    fixed omega in hindsight on a 2-D heat Crank-Nicolson sequence.
 
-Usage: ``.venv/bin/python benchmarks/solvers.py [--quick] [--only skr,user,bandit]``
+Usage: ``.venv/bin/python benchmarks/linear_solvers.py [--quick] [--only skr,user,bandit]``
 (``--only bandit-long``: the bandit part on 200^2 with 150 systems).
 Prints a table per part and writes JSON with ``--json PATH``.
 """
