@@ -25,6 +25,7 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
+from data.model_meta import jsonable
 from solvers.problems import Grid, ParameterSpace, Problem, problem_from_config
 
 FORMAT = "rom-dataset"
@@ -57,19 +58,9 @@ def _rom_version() -> str:
     return rom_version()
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 def to_json(obj: Any) -> str:
     """JSON text of configs/info records (numpy scalars and arrays allowed)."""
-    return json.dumps(obj, sort_keys=True, default=_json_default)
+    return json.dumps(obj, sort_keys=True, default=jsonable)
 
 
 def field_array(values: Any) -> np.ndarray:

@@ -40,7 +40,7 @@ def write_model_meta(model_dir: str | os.PathLike, kind: str, **meta: Any) -> Pa
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "rom_version": rom_version(), **meta}
     tmp = d / "model.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=_jsonable))
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=jsonable))
     os.replace(tmp, d / "model.json")
     return d / "model.json"
 
@@ -69,7 +69,8 @@ def is_model_dir(path: str | os.PathLike) -> bool:
     return (Path(path) / "model.json").is_file()
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """``json.dumps`` default for numpy scalars/arrays and paths."""
     import numpy as np
 
     if isinstance(obj, np.generic):
