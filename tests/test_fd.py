@@ -164,13 +164,11 @@ def test_face_operator_matches_nodal_arithmetic():
     assert faces[0].shape == fd.face_shape(g, 0) == fd.face_centres(g, 0)[0].shape
 
 
-def test_vectorised_assembly_is_fast():
-    import time
+def test_vectorised_assembly_at_257():
+    """Structure of a large operator (its speed is measured in benchmarks/steady_problems.py)."""
     g = Grid.uniform(257, 2)
     a = np.random.default_rng(1).uniform(1, 2, g.shape)
-    t = time.perf_counter()
     A = fd.diffusion_operator(g, a)
-    assert time.perf_counter() - t < 2.0  # well under a second unloaded
     assert A.shape == (255 ** 2, 255 ** 2) and A.nnz == 5 * 255 ** 2 - 4 * 255
 
 

@@ -96,14 +96,11 @@ def test_darcy_piecewise_is_the_fno_distribution_and_solves():
     np.testing.assert_array_equal(fine[::2, ::2], a)
 
 
-def test_darcy_85_assembles_fast_and_rejects_bad_options():
-    import time
+def test_darcy_257_assembles_and_rejects_bad_options():
     p = make_problem("darcy", 257)
     mu = np.zeros(p.parameter_space.dim)
     mu[1] = 1.0
-    t = time.perf_counter()
     s = p.assemble(mu)
-    assert time.perf_counter() - t < 3.0  # ~0.1 s unloaded
     assert s.A.shape == (255 ** 2, 255 ** 2)
     with pytest.raises(ValueError, match="unknown coefficient"):
         make_problem("darcy", 9, coefficient="binary")
