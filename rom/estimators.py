@@ -191,3 +191,16 @@ def online_residual_norm(kind: str, data: np.ndarray, theta_A: np.ndarray, theta
     if kind == "standard":
         return np.sqrt(np.abs(np.einsum("bi,ij,bj->b", k, data[:m, :m], k)))
     raise ValueError(f"unknown estimator {kind!r}; valid: {', '.join(ESTIMATORS)}")
+
+
+def effectivities(delta: np.ndarray, err: np.ndarray) -> np.ndarray:
+    """``delta / err`` per sample (``inf`` where the true error is 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(err > 0, delta / err, np.inf)
+
+
+def bound_statistics(delta: np.ndarray, err: np.ndarray) -> dict[str, Any]:
+    """Violations (``delta < err``) and the effectivity range of an error bound."""
+    eff = effectivities(delta, err)
+    return {"violations": int(np.sum(delta < err)), "min_effectivity": float(eff.min()),
+            "max_effectivity": float(eff.max())}
