@@ -97,6 +97,16 @@ class ImportPlan:
 
 
 # --------------------------------------------------------------------------- small helpers
+def override(plan: ImportPlan, *, periodic: bool | None = None, problem: str | None = None
+             ) -> ImportPlan:
+    """Apply the user's ``--periodic`` and ``--problem`` choices to a format's plan."""
+    if periodic is not None:
+        plan.grid = Grid(plan.grid.axes, (bool(periodic),) * plan.grid.ndim)
+    if problem:
+        plan.problem = problem
+    return plan
+
+
 def decode(value: Any) -> Any:
     """HDF5/MATLAB attribute value as plain Python: bytes -> str, string arrays -> list[str]."""
     if isinstance(value, bytes):

@@ -45,6 +45,7 @@ from .common import (
     load_json_attr,
     numeric_attrs,
     open_hdf5,
+    override,
     pick_names,
     provenance,
     read_coordinates,
@@ -103,11 +104,7 @@ def read_pdebench(path: str | os.PathLike, *, inputs: Sequence[str] | None = Non
     except BaseException:
         f.close()
         raise
-    if periodic is not None:
-        plan.grid = Grid(plan.grid.axes, (bool(periodic),) * plan.grid.ndim)
-    if problem:
-        plan.problem = problem
-    return plan
+    return override(plan, periodic=periodic, problem=problem)
 
 
 def _not_pdebench(f: h5py.File, path: Path) -> str:

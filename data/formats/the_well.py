@@ -44,6 +44,7 @@ from .common import (
     decode,
     iter_blocks,
     open_hdf5,
+    override,
     provenance,
     read_coordinates,
     require,
@@ -85,11 +86,7 @@ def read_the_well(path: str | os.PathLike, *, inputs: Sequence[str] | None = Non
         for p in plans:
             p.close()
         raise
-    if periodic is not None:
-        plan.grid = Grid(plan.grid.axes, (bool(periodic),) * plan.grid.ndim)
-    if problem:
-        plan.problem = problem
-    return plan
+    return override(plan, periodic=periodic, problem=problem)
 
 
 def well_files(directory: Path) -> list[Path]:
