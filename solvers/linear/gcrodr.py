@@ -230,7 +230,7 @@ def gcrodr(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float =
                 W[:kk, :kk] = C.conj() @ Ut.T
                 W[kk:, :kk] = V.conj() @ Ut.T
                 W[kk:, kk:] = np.eye(j + 1, j)
-                upd = _update_recycle(G, W, [C, V], [Ut, V[:j]], k, real)
+                upd = _update_recycle(G, W, [arn.W[: kk + j + 1]], [Ut, V[:j]], k, real)
             if upd is not None:
                 U, C = upd
                 c = C.conj() @ r
