@@ -14,7 +14,8 @@ With the coarse projection ``Q = P A_c^{-1} P^T`` and the learned smoother
 * ``additive``: ``B = S + Q``, SPD because ``S`` is SPD and ``Q`` positive
   semi-definite; one smoother application per CG iteration, nothing to tune.
   When the smoother is ``S = G_s G_s^T + diag(δ)`` (inverse variant, Jacobi)
-  the two are fused: with ``W = [G_s  P]``,
+  the two are fused: with ``W = [G_s  P]`` (CSR, and ``W^T`` applied as the
+  CSC view of the same arrays, so building it costs one concatenation),
   ``B r = W diag(I, A_c^{-1}) W^T r + δ r``, i.e. two sparse products and one
   coarse solve per application.
 * ``multiplicative``: the symmetric two-level method with error propagation
@@ -106,17 +107,18 @@ class TwoLevel:
         self.omega = 1.0 if omega is None else float(omega)
         self.W = None
         if mode == "additive" and hasattr(smoother, "low_rank_form"):
-            Gs, self.shift = smoother.low_rank_form()
-            self.W = sp.csr_matrix(sp.hstack([Gs, self.coarse.P]))
-            self.WT = sp.csr_matrix(self.W.T)
+            Gs, shift = smoother.low_rank_form()
+            self.W = sp.hstack([Gs, self.coarse.P], format="csr")
+            self.WT = self.W.T  # CSC view of W^T: its product needs no transposed copy
             self.n = Gs.shape[1]
+            self.shift = shift if np.any(shift) else None
 
     def apply(self, r: np.ndarray) -> np.ndarray:
         if self.W is not None:
             y = self.WT @ r
             y[self.n:] = self.coarse.lu.solve(np.ascontiguousarray(y[self.n:]))
             z = self.W @ y
-            if np.any(self.shift):
+            if self.shift is not None:
                 z += (self.shift if r.ndim == 1 else self.shift[:, None]) * r
             return z
         if self.mode == "additive":

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from .graph import MatrixGraph
+from .pattern import Pattern
 from .losses import factor_loss
 
 DIAG_FLOOR = 0.05
@@ -47,18 +48,26 @@ class FactorVariant:
     default_power = 1
 
     def values(self, raw: torch.Tensor, g: MatrixGraph) -> torch.Tensor:
-        diag = g.pair_attr[:, 2] > 0.5
+        return self.pair_values(raw, g.pair_attr)
+
+    def pair_values(self, raw: torch.Tensor, attr: torch.Tensor) -> torch.Tensor:
+        """Entries of ``L`` from raw outputs and pair features ``(Q, 3)`` (``[Â_ij, ·, [i = j]]``)."""
         d = F.softplus(raw + _SHIFT) + DIAG_FLOOR
-        a = g.pair_attr[:, 0].clamp(-0.999, 0.999)
-        return torch.where(diag, d, torch.tanh(raw + torch.atanh(a)))
+        a = attr[:, 0].clamp(-0.999, 0.999)
+        return torch.where(attr[:, 2] > 0.5, d, torch.tanh(raw + torch.atanh(a)))
+
+    def split_values(self, raw_diag: torch.Tensor, raw_off: torch.Tensor, off_attr: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`pair_values` on the diagonal and the strictly lower entries separately."""
+        a = off_attr[:, 0].clamp(-0.999, 0.999)
+        return F.softplus(raw_diag + _SHIFT) + DIAG_FLOOR, torch.tanh(raw_off + torch.atanh(a))
 
     def loss(self, vals: torch.Tensor, g: MatrixGraph, c: torch.Tensor) -> torch.Tensor:
         return factor_loss(vals, g, c)
 
-    def build(self, values: np.ndarray, pairs: np.ndarray, s: np.ndarray) -> FactorPrecond:
-        n = s.shape[0]
-        L = sp.csr_matrix((np.asarray(values, dtype=np.float64), (pairs[0], pairs[1])), shape=(n, n))
-        return FactorPrecond(L, s)
+    def build(self, values: np.ndarray, pattern: Pattern, s: np.ndarray) -> FactorPrecond:
+        """``L`` with ``values`` on ``pattern`` (CSR order) -> the preconditioner."""
+        return FactorPrecond(pattern.csr(values), s)
 
 
 class FactorPrecond:

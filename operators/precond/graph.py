@@ -41,9 +41,14 @@ def scale_matrix(A: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
     if np.any(~np.isfinite(d)) or np.any(d <= 0):
         raise ValueError("learned preconditioner needs a positive diagonal (is the matrix SPD?)")
     s = 1.0 / np.sqrt(d)
-    As = A.copy()
-    As.sort_indices()
-    As.data *= s[csr_rows(As)] * s[As.indices]
+    if not A.has_canonical_format:  # sorted column indices, no repeated entries
+        A = A.copy()
+        A.sum_duplicates()
+    scale = np.repeat(s, np.diff(A.indptr))
+    scale *= s[A.indices]
+    scale *= A.data
+    As = sp.csr_matrix((scale, A.indices, A.indptr), shape=A.shape)  # shares A's structure
+    As.has_canonical_format = True
     return As, s
 
 
@@ -120,6 +125,36 @@ class MatrixGraph:
         return MatrixGraph(**t, sizes=list(self.sizes), pair_counts=list(self.pair_counts))
 
 
+def pattern_entries(As: sp.csr_matrix, power: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(rows, cols, Â_ij, (Â^k)_ij / sqrt((Â^k)_ii (Â^k)_jj))`` on ``tril(Â^k)``, CSR order.
+
+    ``As`` is CSR with sorted indices; ``Â_ij`` is 0 where ``Â`` has no entry.
+    For ``k = 1`` the normalised pattern value is ``Â_ij`` itself (``diag Â = 1``),
+    for ``k = 0`` (the diagonal) both features are 1.
+    """
+    n = As.shape[0]
+    if power < 0:
+        raise ValueError(f"pattern power must be >= 0, got {power}")
+    if power == 0:
+        pr = np.arange(n, dtype=np.int64)
+        return pr, pr.copy(), np.ones(n), np.ones(n)
+    if power == 1:
+        pr, pc, pv = _lower_coo(As)
+        return pr, pc, pv, pv
+    P = As
+    for _ in range(power - 1):
+        P = P @ As
+    P = sp.csr_matrix(P)
+    P.sort_indices()
+    pr, pc, pv = _lower_coo(P)
+    lr, lc, lv = _lower_coo(As)
+    a_at = np.zeros(pr.size)
+    a_at[np.searchsorted(pr * n + pc, lr * n + lc)] = lv
+    pdiag = P.diagonal()
+    return pr, pc, a_at, pv / np.sqrt(pdiag[pr] * pdiag[pc])
+
+
 def build_graph(As: sp.csr_matrix, d_inv_sqrt: np.ndarray, power: int = 1,
                 dtype: torch.dtype = torch.float32) -> MatrixGraph:
     """Graph tensors of the scaled matrix ``Â`` (see the module docstring)."""
@@ -132,24 +167,7 @@ def build_graph(As: sp.csr_matrix, d_inv_sqrt: np.ndarray, power: int = 1,
                   deg / max(deg.max(), 1.0)], axis=1)
     ev = val[off]
     edge_attr = np.stack([ev, np.log(np.abs(ev) + 1e-12)], axis=1)
-    if power == 0:
-        pr = pc = np.arange(n, dtype=np.int64)
-        a_at = pnorm = np.ones(n)
-    elif power == 1:
-        pr, pc, pv = _lower_coo(As)
-        a_at, pnorm = pv, pv
-    else:
-        P = As
-        for _ in range(power - 1):
-            P = P @ As
-        P = sp.csr_matrix(P)
-        P.sort_indices()
-        pr, pc, pv = _lower_coo(P)
-        lr, lc, lv = _lower_coo(As)
-        a_at = np.zeros(pr.size)
-        a_at[np.searchsorted(pr * n + pc, lr * n + lc)] = lv
-        pdiag = P.diagonal()
-        pnorm = pv / np.sqrt(pdiag[pr] * pdiag[pc])
+    pr, pc, a_at, pnorm = pattern_entries(As, power)
     pair_attr = np.stack([a_at, pnorm, (pr == pc).astype(float)], axis=1)
     f = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)  # noqa: E731
     i = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.int64)  # noqa: E731

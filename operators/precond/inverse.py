@@ -11,7 +11,7 @@ is positive semi-definite and positive definite since ``G`` is triangular with
 a positive diagonal; ``+ εI`` bounds the spectrum away from 0 regardless.
 On the original matrix ``M^{-1} ≈ A^{-1}`` is ``D^{-1/2} (G G^T + εI) D^{-1/2}``,
 applied as two sparse matrix-vector products (``G_s = D^{-1/2} G`` and a
-precomputed ``G_s^T``), no triangular solve (batched ``(n, k)`` blocks and GPUs alike).
+``G_s^T``), no triangular solve (batched ``(n, k)`` blocks and GPUs alike).
 
 Loss (per matrix, averaged over probe vectors ``c``)::
 
@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .graph import MatrixGraph
+from .pattern import Pattern
 from .losses import inverse_loss
 
 _SHIFT = math.log(math.e - 1.0)
@@ -48,16 +49,23 @@ class InverseVariant:
         self.eps = float(eps)
 
     def values(self, raw: torch.Tensor, g: MatrixGraph) -> torch.Tensor:
-        diag = g.pair_attr[:, 2] > 0.5
-        return torch.where(diag, F.softplus(raw + _SHIFT), torch.tanh(raw))
+        return self.pair_values(raw, g.pair_attr)
+
+    def pair_values(self, raw: torch.Tensor, attr: torch.Tensor) -> torch.Tensor:
+        """Entries of ``G`` from raw outputs and pair features ``(Q, 3)`` (column 2: ``[i = j]``)."""
+        return torch.where(attr[:, 2] > 0.5, F.softplus(raw + _SHIFT), torch.tanh(raw))
+
+    def split_values(self, raw_diag: torch.Tensor, raw_off: torch.Tensor, off_attr: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`pair_values` on the diagonal and the strictly lower entries separately."""
+        return F.softplus(raw_diag + _SHIFT), torch.tanh(raw_off)
 
     def loss(self, vals: torch.Tensor, g: MatrixGraph, c: torch.Tensor) -> torch.Tensor:
         return inverse_loss(vals, g, c, self.eps)
 
-    def build(self, values: np.ndarray, pairs: np.ndarray, s: np.ndarray) -> InversePrecond:
-        n = s.shape[0]
-        G = sp.csr_matrix((np.asarray(values, dtype=np.float64), (pairs[0], pairs[1])), shape=(n, n))
-        return InversePrecond(G, s, self.eps)
+    def build(self, values: np.ndarray, pattern: Pattern, s: np.ndarray) -> InversePrecond:
+        """``G`` with ``values`` on ``pattern`` (CSR order) -> the preconditioner."""
+        return InversePrecond(pattern.csr(values), s, self.eps)
 
 
 class InversePrecond:
@@ -72,9 +80,18 @@ class InversePrecond:
 
     def __init__(self, G: sp.csr_matrix, s: np.ndarray, eps: float):
         self.G, self.s, self.eps = sp.csr_matrix(G), s, eps
-        self.Gs = sp.csr_matrix(sp.diags(s) @ self.G)
-        self.GsT = sp.csr_matrix(self.Gs.T)
+        row_scale = np.repeat(s, np.diff(self.G.indptr))  # (D^{-1/2})_ii of every entry of row i
+        self.Gs = sp.csr_matrix((row_scale * self.G.data, self.G.indices, self.G.indptr),
+                                shape=self.G.shape)
+        self._GsT: sp.csr_matrix | None = None
         self.shift = eps * s * s
+
+    @property
+    def GsT(self) -> sp.csr_matrix:
+        """``G_s^T`` in CSR, formed on first use (the fused two-level apply does not need it)."""
+        if self._GsT is None:
+            self._GsT = sp.csr_matrix(self.Gs.T)
+        return self._GsT
 
     def low_rank_form(self) -> tuple[sp.csr_matrix, np.ndarray]:
         """``(G_s, δ)`` with ``M = G_s G_s^T + diag(δ)`` (lets the two-level method fuse products)."""

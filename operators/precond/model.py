@@ -28,7 +28,9 @@ from data.model_meta import read_model_meta, write_model_meta
 from .coarse import MODES, TwoLevel
 from .factor import FactorVariant
 from .gnn import PrecondGNN
-from .graph import build_graph, collate, scale_matrix
+from .graph import build_graph, collate, csr_rows, scale_matrix
+from .infer import FastNet
+from .pattern import Pattern, split_pattern
 from .inverse import InverseVariant
 
 VARIANTS = ("factor", "inverse")
@@ -61,34 +63,71 @@ class LearnedPreconditioner:
         self.coarse_levels, self.coarse_mode = int(coarse_levels), coarse_mode
         self.eps, self.device = float(eps), device
         self.timings: dict[str, float] = {}
+        self._fast_net: FastNet | None = None
+        self._fast_net_key: tuple = ()
 
     def options(self) -> dict[str, Any]:
         return {"variant": self.variant.name, "pattern_power": self.power,
                 "coarse_levels": self.coarse_levels, "coarse_mode": self.coarse_mode,
                 "eps": self.eps}
 
-    @torch.no_grad()
-    def values(self, matrices: list[sp.spmatrix]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """``(values, pair_index, d^{-1/2})`` per matrix from one batched forward pass."""
+    @property
+    def fast(self) -> bool:
+        """Whether :meth:`values` takes the fused CPU path of :mod:`.infer`."""
+        return not self.net.edge_states and torch.device(self.device).type == "cpu"
+
+    def _folded(self) -> FastNet:
+        """The :class:`FastNet` of the current weights (refolded after any in-place update)."""
+        key = tuple((p.data_ptr(), p._version) for p in self.net.parameters())
+        if self._fast_net is None or self._fast_net_key != key:
+            self._fast_net, self._fast_net_key = FastNet(self.net), key
+        return self._fast_net
+
+    def values(self, matrices: list[sp.spmatrix], *, reference: bool = False
+               ) -> list[tuple[np.ndarray, Pattern, np.ndarray]]:
+        """``(values, pattern, d^{-1/2})`` per matrix, values in the pattern's CSR order.
+
+        On the CPU with node layers each matrix goes through :class:`.infer.FastNet`
+        on its own; otherwise (edge states, another device, or ``reference=True``)
+        the graphs are collated into one batched forward pass of the network.
+        Both give the same values to float32 round-off.
+        """
         scaled = [scale_matrix(A) for A in matrices]
-        graphs = [build_graph(As, s, self.power) for As, s in scaled]
-        g = collate(graphs).to(self.device)
-        vals = self.variant.values(self.net(g), g).double().cpu().numpy()
-        out, start = [], 0
-        for gr, (_, s) in zip(graphs, scaled):
+        out: list = [None] * len(matrices)
+        if self.fast and not reference:
+            fast_net = self._folded()
+            for k, (As, s) in enumerate(scaled):
+                rows = csr_rows(As)
+                pattern = split_pattern(As, self.power, rows)
+                if pattern is None:
+                    continue  # a row of tril(Â^k) without its diagonal: reference path
+                rd, ro = fast_net.raw_values(As, s, pattern, rows)
+                vd, vo = self.variant.split_values(torch.from_numpy(rd), torch.from_numpy(ro),
+                                                   torch.from_numpy(pattern.off_attr))
+                out[k] = (pattern.assemble(vd.numpy(), vo.numpy()), pattern, s)
+        todo = [k for k, o in enumerate(out) if o is None]
+        if not todo:
+            return out
+        with torch.no_grad():
+            graphs = [build_graph(*scaled[k], self.power) for k in todo]
+            g = collate(graphs).to(self.device)
+            vals = self.variant.values(self.net(g), g).double().cpu().numpy()
+        start = 0
+        for k, gr in zip(todo, graphs):
             q = gr.pair_counts[0]
-            out.append((vals[start:start + q], gr.pair_index.numpy(), s))
+            pr, pc = gr.pair_index.numpy()
+            out[k] = (vals[start:start + q], Pattern.from_rows(gr.n, pr, pc), scaled[k][1])
             start += q
         return out
 
-    def build_many(self, matrices: list[sp.spmatrix]) -> list[Any]:
-        """Preconditioners for several matrices (network inference batched)."""
+    def build_many(self, matrices: list[sp.spmatrix], *, reference: bool = False) -> list[Any]:
+        """Preconditioners for several matrices (see :meth:`values` for the inference)."""
         t0 = time.perf_counter()
-        vals = self.values(matrices)
+        vals = self.values(matrices, reference=reference)
         t1 = time.perf_counter()
         out = []
-        for A, (v, pairs, s) in zip(matrices, vals):
-            M = self.variant.build(v, pairs, s)
+        for A, (v, pattern, s) in zip(matrices, vals):
+            M = self.variant.build(v, pattern, s)
             if self.coarse_levels:
                 M = TwoLevel(sp.csr_matrix(A), M, self.coarse_levels, self.coarse_mode)
             out.append(M)
