@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from .graph import MatrixGraph
-from .pattern import Pattern
 from .losses import factor_loss
+from .pattern import Pattern
 
 DIAG_FLOOR = 0.05
 _SHIFT = math.log(math.expm1(1.0 - DIAG_FLOOR))

@@ -36,7 +36,6 @@ Output: the raw head values on the diagonal and the strictly lower entries of
 
 from __future__ import annotations
 
-import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from .graph import MatrixGraph
-from .pattern import Pattern
 from .losses import inverse_loss
+from .pattern import Pattern
 
 _SHIFT = math.log(math.e - 1.0)
 

@@ -30,8 +30,8 @@ from .factor import FactorVariant
 from .gnn import PrecondGNN
 from .graph import build_graph, collate, csr_rows, scale_matrix
 from .infer import FastNet
-from .pattern import Pattern, split_pattern
 from .inverse import InverseVariant
+from .pattern import Pattern, split_pattern
 
 VARIANTS = ("factor", "inverse")
 WEIGHTS = "weights.safetensors"
