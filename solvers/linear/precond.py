@@ -13,6 +13,12 @@ Every preconditioner has ``apply(r)`` for a vector ``(n,)`` or a block
   (no Python loop over rows), applied by two sparse triangular solves.
 * ``ilu``: SuperLU's threshold ILU (``scipy.sparse.linalg.spilu``).
 * ``amg``: one V-cycle of pyamg's smoothed-aggregation hierarchy.
+* ``twolevel``: Jacobi smoother + smoothed-aggregation coarse space with a
+  direct (SuperLU) coarse solve, symmetric multiplicative or additive
+  (:class:`~solvers.linear.twolevel.TwoLevelJacobi`; SPD matrices).
+* ``multilevel``: the same with the coarse solve replaced recursively by a
+  V-cycle until the coarse matrix is small
+  (:class:`~solvers.linear.twolevel.MultilevelJacobi`; SPD matrices).
 * ``learned:PATH`` (or any ``PREFIX:ARG``): resolved through a loader
   registered with :func:`register_precond_loader` (learned preconditioners
   live in another package; this module only provides the hook).
@@ -31,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-PRECONDS = ("none", "jacobi", "ssor", "ic0", "ilu", "amg")
+PRECONDS = ("none", "jacobi", "ssor", "ic0", "ilu", "amg", "twolevel", "multilevel")
 
 #: prefix -> loader(argument, A) -> object with ``apply`` (or a LinearOperator)
 _LOADERS: dict[str, Callable[[str, sp.csr_matrix], Any]] = {}
@@ -247,7 +253,10 @@ def make_precond(name: str | None, A: sp.csr_matrix, **options: Any) -> Any:
             raise ValueError(f"no preconditioner loader registered for {prefix!r} "
                              f"(known: {', '.join(sorted(_LOADERS)) or 'none'})")
         return _Wrapped(name, _LOADERS[prefix](arg, A))
-    builders = {"jacobi": Jacobi, "ssor": SSOR, "ic0": IC0, "ilu": ILU, "amg": AMG}
+    from .twolevel import MultilevelJacobi, TwoLevelJacobi
+
+    builders = {"jacobi": Jacobi, "ssor": SSOR, "ic0": IC0, "ilu": ILU, "amg": AMG,
+                "twolevel": TwoLevelJacobi, "multilevel": MultilevelJacobi}
     if name not in builders:
         raise ValueError(f"unknown preconditioner {name!r}; valid: {', '.join(PRECONDS)}, "
                          "or PREFIX:ARG of a registered loader")
