@@ -91,10 +91,11 @@ def test_auto_choices():
     assert st.info["auto_choice"] == "direct"
     big = LinearSystem(spd[0].A, spd[0].b, True, True)
     auto = make_solver("auto", direct_max=10)
-    auto.choose = lambda system, A: "amg-cg" if system.spd else "gcrodr"
+    auto.choose = lambda system, A: "spd-cg" if system.spd else "gcrodr"
     for s in (big, spd[1]):
         x, st = auto.solve(s)
-        assert st.converged and st.info["auto_choice"] == "amg-cg"
+        assert st.converged and st.info["auto_choice"] == "spd-cg"
+        assert st.info["precond"] == "multilevel"
     auto = make_solver("auto")
     auto.choose = lambda system, A: "gcrodr"
     _, st = auto.solve(nonsym[0])
@@ -108,7 +109,7 @@ def test_auto_choices():
     I = sp.identity(30)
     A3 = (sp.kron(sp.kron(T, I), I) + sp.kron(sp.kron(I, T), I) + sp.kron(sp.kron(I, I), T)).tocsr()
     b3 = np.ones(A3.shape[0])
-    assert AutoSolver().choose(LinearSystem(A3, b3, True, True), A3) == "amg-cg"
+    assert AutoSolver().choose(LinearSystem(A3, b3, True, True), A3) == "spd-cg"
     assert AutoSolver().choose(LinearSystem(A3, b3, False, False), A3) == "direct"
     assert AutoSolver(direct_max=1000).choose(LinearSystem(A3, b3, False, False), A3) == "gcrodr"
     assert AutoSolver().choose(spd[0], spd[0].A) == "direct"  # small

@@ -19,7 +19,9 @@ passed to :func:`~solvers.linear.precond.make_precond`.
 ``omega`` of ``sor`` / ``ssor-cg`` is a number or is learned online:
 ``bandit`` (Tsallis-INF), ``cb`` (Tsallis-INF-CB) or ``chebcb`` (ChebCB) with the
 scalar context ``system.meta[context]``. ``auto`` picks a method from the size,
-the symmetry/SPD flags and whether the matrix changes between systems.
+the symmetry/SPD flags and whether the matrix changes between systems, and
+starts each iterative solve from the best of the previous solution, its
+extrapolation and zero.
 
 Every solve's ``SolveStats.info`` records the strategy, the preconditioner and
 its rebuilds, the recycle dimension and the ``omega`` used.
@@ -210,82 +212,139 @@ class IterativeSequenceSolver(SequenceSolver):
         return x, st
 
 
+def best_start(A: sp.csr_matrix, b: np.ndarray, candidates: list[tuple[str, np.ndarray]]
+               ) -> tuple[str, np.ndarray | None, float]:
+    """The initial guess with the smallest residual ``||b - A x0||`` among ``candidates``
+    (one matvec each), or ``("zero", None, ||b||)`` when none is below ``||b||``."""
+    best: tuple[str, np.ndarray | None, float] = ("zero", None, float(np.linalg.norm(b)))
+    for label, x0 in candidates:
+        if x0 is None or x0.shape != b.shape or not np.all(np.isfinite(x0)):
+            continue
+        res = float(np.linalg.norm(b - A @ x0))
+        if res < best[2]:
+            best = (label, x0, res)
+    return best
+
+
+#: preconditioners ``auto`` tries in turn for large SPD systems (next one when a fresh
+#: build still needs more than ``spd_max_iterations`` iterations)
+SPD_CHAIN = ("multilevel", "amg", "ic0")
+
+
 class AutoSolver(SequenceSolver):
     """Picks a method from the system: size, stencil width, SPD flag; then keeps it.
 
     * at most 5000 unknowns, or SPD with at most 50 000 unknowns and a 2-D-like
       stencil (at most 5.5 non-zeros per row, where sparse LU fill is mild):
       sparse direct, factorising once while the matrix stays the same;
-    * SPD otherwise (larger 2-D, 3-D): CG with a smoothed-aggregation AMG
-      preconditioner kept across the sequence, rebuilt when the matrix moved by
-      more than ``rebuild_change`` (relative Frobenius norm) or the iteration
-      count doubled, never while the matrix does not change; when a freshly
-      built AMG needs more than ``amg_max`` iterations (high-contrast
-      coefficients), IC(0)-CG from then on;
+    * SPD otherwise (larger 2-D, 3-D): CG with the multilevel aggregation
+      preconditioner (:class:`~solvers.linear.twolevel.MultilevelJacobi`: damped
+      Jacobi smoothing, smoothed-aggregation bases, SuperLU on the coarsest
+      level; its setup costs a few CG iterations), kept across the sequence and
+      rebuilt when the matrix moved by more than ``rebuild_change`` (relative
+      Frobenius norm) or the iteration count doubled, never while the matrix
+      does not change; when a freshly built preconditioner still needs more
+      than ``spd_max_iterations`` iterations, the next of ``SPD_CHAIN``
+      (pyamg smoothed aggregation, then IC(0)) from then on;
     * otherwise: sparse direct up to ``direct_max`` unknowns, else GCRO-DR(40, 20)
       with an ILU preconditioner kept across the sequence (same rebuild rules).
+
+    Iterative solves start from the best of ``x0`` (when given), the previous
+    solution and its linear extrapolation ``2 x_{i-1} - x_{i-2}`` -- the one
+    with the smallest residual, one matvec each -- or from zero when none has a
+    residual below ``||b||`` (``warm_start`` option; ``info["warm_start"]``).
     """
 
     name = "auto"
 
     def __init__(self, *, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | None = None,
                  direct_max: int = 300_000, precond: str | None = None,
-                 rebuild_change: float = 0.05, amg_max: int = 100):
+                 rebuild_change: float = 0.05, spd_max_iterations: int = 150,
+                 warm_start: bool = True, amg_max: int | None = None):
         super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
         self.direct_max, self.precond = int(direct_max), precond
-        self.rebuild_change, self.amg_max = float(rebuild_change), int(amg_max)
+        self.rebuild_change = float(rebuild_change)
+        # amg_max: the former name of the switch threshold (kept for old settings)
+        self.spd_max_iterations = int(amg_max if amg_max is not None else spd_max_iterations)
+        self.warm_start = bool(warm_start)
         self.reset()
 
     def reset(self) -> None:
         self.direct = DirectSolver(rtol=self.rtol, atol=self.atol, maxiter=self.maxiter)
         self.iterative: IterativeSequenceSolver | None = None
+        self.chain_pos = 0
         self.prev_A: sp.csr_matrix | None = None
+        self.history: list[np.ndarray] = []
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "direct_max": self.direct_max, "precond": self.precond,
-                "rebuild_change": self.rebuild_change, "amg_max": self.amg_max}
+                "rebuild_change": self.rebuild_change,
+                "spd_max_iterations": self.spd_max_iterations, "warm_start": self.warm_start}
 
     def choose(self, system: LinearSystem, A: sp.csr_matrix) -> str:
-        """``direct``, ``amg-cg`` or ``gcrodr`` for this system (see the class docstring)."""
+        """``direct``, ``spd-cg`` or ``gcrodr`` for this system (see the class docstring)."""
         n = A.shape[0]
         if self.iterative is not None:
-            return "amg-cg" if self.iterative.method == "cg" else "gcrodr"
+            return "spd-cg" if self.iterative.method == "cg" else "gcrodr"
         if n <= 5000:
             return "direct"
         if system.spd:
-            return "direct" if (n <= 50_000 and A.nnz / n <= 5.5) else "amg-cg"
+            return "direct" if (n <= 50_000 and A.nnz / n <= 5.5) else "spd-cg"
         return "gcrodr" if n > self.direct_max else "direct"
+
+    def _make_iterative(self, choice: str) -> IterativeSequenceSolver:
+        if choice != "gcrodr":
+            precond = self.precond or SPD_CHAIN[self.chain_pos]
+            return IterativeSequenceSolver(
+                "cg", rtol=self.rtol, atol=self.atol, maxiter=self.maxiter, precond=precond,
+                strategy="reuse-preconditioner", rebuild_change=self.rebuild_change)
+        return IterativeSequenceSolver(
+            "gcrodr", rtol=self.rtol, atol=self.atol, maxiter=self.maxiter,
+            precond=self.precond or "ilu", strategy="recycle",
+            rebuild_change=self.rebuild_change)
+
+    def _start(self, A: sp.csr_matrix, b: np.ndarray, x0: np.ndarray | None
+               ) -> tuple[str, np.ndarray | None]:
+        if not self.warm_start:
+            return ("given" if x0 is not None else "zero"), x0
+        cands: list[tuple[str, Any]] = [("given", x0)]
+        if self.history:
+            cands.append(("previous", self.history[-1]))
+        if len(self.history) == 2:
+            cands.append(("extrapolated", 2.0 * self.history[-1] - self.history[-2]))
+        label, start, _ = best_start(A, b, cands)
+        return label, start
 
     def solve(self, system: LinearSystem, x0: np.ndarray | None = None
               ) -> tuple[np.ndarray, SolveStats]:
         A = sp.csr_matrix(system.A)
+        b = np.asarray(system.b)
         choice = self.choose(system, A)
+        start_label = None
         if choice == "direct":
             x, st = self.direct.solve(system, x0)
         else:
+            check_system(A, b)
             if self.iterative is None:
-                if choice == "amg-cg":
-                    self.iterative = IterativeSequenceSolver(
-                        "cg", rtol=self.rtol, atol=self.atol, maxiter=self.maxiter,
-                        precond=self.precond or "amg", strategy="reuse-preconditioner",
-                        rebuild_change=self.rebuild_change)
-                else:
-                    self.iterative = IterativeSequenceSolver(
-                        "gcrodr", rtol=self.rtol, atol=self.atol, maxiter=self.maxiter,
-                        precond=self.precond or "ilu", strategy="recycle",
-                        rebuild_change=self.rebuild_change)
-            x, st = self.iterative.solve(system, x0)
-            if (choice == "amg-cg" and self.precond is None and st.info["precond_builds"]
-                    and self.iterative.precond_name == "amg" and st.iterations > self.amg_max):
-                # AMG struggles on this family (high contrast): IC(0)-CG from now on
-                self.iterative = IterativeSequenceSolver(
-                    "cg", rtol=self.rtol, atol=self.atol, maxiter=self.maxiter,
-                    precond="ic0", strategy="reuse-preconditioner",
-                    rebuild_change=self.rebuild_change)
-                st.info["auto_switch"] = "ic0-cg"
+                self.iterative = self._make_iterative(choice)
+            start_label, start = self._start(A, b, x0)
+            x, st = self.iterative.solve(system, start)
+            while (choice != "gcrodr" and self.precond is None and st.info["precond_builds"]
+                   and st.iterations > self.spd_max_iterations
+                   and self.chain_pos + 1 < len(SPD_CHAIN)):
+                # this family is hard for the current preconditioner (e.g. high contrast)
+                self.chain_pos += 1
+                self.iterative = self._make_iterative(choice)
+                st.info["auto_switch"] = f"{SPD_CHAIN[self.chain_pos]}-cg"
                 if not st.converged:
-                    x, st = self.iterative.solve(system, x0)
+                    x, st = self.iterative.solve(system, start)
+                    st.info["auto_switch"] = f"{SPD_CHAIN[self.chain_pos]}-cg"
+                else:
+                    break
+            self.history = (self.history + [x])[-2:]
         st.info["auto_choice"] = choice
+        if start_label is not None:
+            st.info["warm_start"] = start_label
         st.solver = self.name
         self.prev_A = A
         return x, st
