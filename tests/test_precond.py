@@ -218,14 +218,33 @@ def test_two_level_preconditioner_is_spd(system, variant, mode):
     assert np.linalg.eigvalsh(0.5 * (B + B.T)).min() > 0
 
 
-def test_fused_additive_apply_equals_smoother_plus_coarse(system):
+@pytest.mark.parametrize("max_diagonals", [16, 0])  # banded (DIA) and fused CSR forms
+def test_fused_additive_apply_equals_smoother_plus_coarse(system, max_diagonals, monkeypatch):
+    import operators.precond.coarse as coarse
+
+    monkeypatch.setattr(coarse, "MAX_DIAGONALS", max_diagonals)
     A, _ = system
     S = LearnedPreconditioner(random_net(), "inverse", coarse_levels=0, eps=1e-2).build(A)
     B = TwoLevel(A, S, 1, "additive")
-    assert B.W is not None
+    assert (B.banded is not None) == (max_diagonals > 0) and (B.W is None) == (max_diagonals > 0)
     r = np.random.default_rng(5).standard_normal((A.shape[0], 2))
     assert np.allclose(B.apply(r), S.apply(r) + B.coarse.apply(r), rtol=1e-12, atol=1e-14)
     assert np.allclose(B.apply(r[:, 0]), S.matrix() @ r[:, 0] + B.coarse.apply(r[:, 0]))
+
+
+def test_banded_form_is_exact_and_refuses_scattered_patterns(system):
+    from operators.precond.coarse import banded
+
+    A, _ = system
+    G = sp.csr_matrix(sp.tril(A) + sp.diags(np.arange(A.shape[0], dtype=float)))
+    D, DT = banded(G)
+    assert sorted(D.offsets) == [-16, -1, 0]
+    assert np.array_equal(D.toarray(), G.toarray()) and np.array_equal(DT.toarray(), G.T.toarray())
+    rng = np.random.default_rng(0)
+    n = 40
+    scattered = sp.csr_matrix((rng.standard_normal(n), (np.arange(n), rng.permutation(n))))
+    assert banded(scattered) is None  # n distinct diagonals, one entry each
+    assert banded(G, max_diagonals=2) is None
 
 
 # ---------------------------------------------------------------- PCG
