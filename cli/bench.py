@@ -34,6 +34,7 @@ STRATEGIES: dict[str, tuple[str, dict[str, Any]]] = {
     "gcrodr": ("solver", {"name": "gcrodr"}),
     "gcrodr-ilu": ("solver", {"name": "gcrodr", "precond": "ilu"}),
     "auto": ("solver", {"name": "auto"}),
+    "auto-cold": ("solver", {"name": "auto", "warm_start": False}),
 }
 SPD_DEFAULT = ("splu", "pyamg-cg", "pyamg-cg-fresh", "ic-cg", "amg-cg", "def-cg-amg", "auto")
 GENERAL_DEFAULT = ("splu", "scipy-gmres-ilu", "gmres-ilu", "gcrodr-ilu", "auto")

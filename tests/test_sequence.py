@@ -112,11 +112,13 @@ def test_auto_choices():
     assert AutoSolver().choose(LinearSystem(A3, b3, True, True), A3) == "spd-cg"
     assert AutoSolver().choose(LinearSystem(A3, b3, False, False), A3) == "direct"
     assert AutoSolver(direct_max=1000).choose(LinearSystem(A3, b3, False, False), A3) == "gcrodr"
+    assert AutoSolver().first_precond(A3) == "jacobi"  # 3-D, n <= jacobi_max
+    assert AutoSolver(jacobi_max=1000).first_precond(A3) == "multilevel"
     assert AutoSolver().choose(spd[0], spd[0].A) == "direct"  # small
     A2 = make_problem("darcy", 130).assemble(np.zeros(make_problem("darcy", 130)
                                                      .parameter_space.dim)).A
-    assert 5000 < A2.shape[0] <= 50_000 and AutoSolver().choose(
-        LinearSystem(A2, None, True, True), A2) == "direct"  # 2-D stencil: LU fill is mild
+    assert AutoSolver().choose(LinearSystem(A2, None, True, True), A2) == "spd-cg"
+    assert AutoSolver().first_precond(A2) == "multilevel"  # 2-D stencil
     assert "auto" in SOLVERS and "amg-cg" in SOLVERS
 
 

@@ -171,7 +171,7 @@ class MultilevelJacobi:
     name = "multilevel"
 
     def __init__(self, A: sp.csr_matrix, passes: int = 1, smooth: int = 1,
-                 coarse_max: int = 5000, max_levels: int = 8, omega: float | None = None):
+                 coarse_max: int = 2000, max_levels: int = 8, omega: float | None = None):
         if passes < 1 or max_levels < 1:
             raise ValueError("passes and max_levels must be >= 1")
         self.levels: list[_Level] = []
