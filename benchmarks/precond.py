@@ -11,7 +11,13 @@ piecewise-constant coefficients mixed, then solves held-out systems at 128²
 ``--repeats`` interleaved runs; BLAS/torch use one thread. Ratios are against
 the fastest of Jacobi, IC(0) and AMG measured on the same system in the same
 run. Also reported: the same two-level method with a Jacobi smoother (no
-network), which isolates what the network adds.
+network), which isolates what the network adds, and ``learned-inverse1-refinf``,
+the same trained model built through the reference inference path (graph
+tensors + ``PrecondGNN.forward``) instead of the fast one of
+:mod:`operators.precond.infer`, which isolates what the inference engineering
+gains. Networks: ``--hidden 8 --layers 1`` by default (one message-passing
+layer; larger networks gave the same iteration counts, see
+``benchmarks/results/precond.md``).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from solvers.problems import make_problem  # noqa: E402
 torch.set_num_threads(1)
 COEFFICIENTS = ("lognormal", "piecewise")
 BASELINES = ("jacobi", "ic0", "amg")
+REF = "-refinf"
 
 
 def systems(resolution: int, coefficient: str, n: int, seed: int) -> list[tuple[sp.csr_matrix, np.ndarray]]:
@@ -80,6 +87,10 @@ def run_method(name: str, A: sp.csr_matrix, b: np.ndarray, models: dict, rtol: f
     if name in models:
         M = models[name].build(A)
         detail = dict(models[name].timings)
+    elif name.endswith(REF) and name[:-len(REF)] in models:  # same model, reference inference
+        model = models[name[:-len(REF)]]
+        M = model.build_many([A], reference=True)[0]
+        detail = dict(model.timings)
     elif name == "jacobi+coarse":
         M = TwoLevel(A, JacobiSmoother(A), models["_levels"], models["_mode"])
     else:
@@ -173,13 +184,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--train", type=int, default=32, help="training systems (32², both kinds)")
-    ap.add_argument("--hidden", type=int, default=16)
-    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--hidden", type=int, default=8)
+    ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--levels", type=int, default=2, help="aggregation passes of the coarse space")
     ap.add_argument("--mode", default="additive", choices=["additive", "multiplicative"])
     ap.add_argument("--variants", nargs="*", default=["inverse:1", "factor:1"],
                     help="VARIANT:PATTERN_POWER of the learned two-level models")
     ap.add_argument("--one-level", action="store_true", help="also a one-level learned factor")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="leave out learned-inverse1-refinf (the same model through the reference "
+                         "graph-tensor inference path)")
     ap.add_argument("--json", dest="json_out", default=None, help="write all figures as JSON")
     ap.add_argument("--rtol", type=float, default=1e-8)
     a = ap.parse_args()
@@ -199,6 +213,8 @@ def main() -> None:
             "factor", 1, 0, a.mode, epochs=a.epochs, n_train=a.train, hidden=a.hidden,
             layers=a.layers)
     methods = list(BASELINES) + ["jacobi+coarse"] + [m for m in models if not m.startswith("_")]
+    if not a.no_reference and "learned-inverse1" in models:
+        methods.append("learned-inverse1" + REF)
     for m in models.values():  # warm up torch / pyamg once, outside the timings
         if isinstance(m, LearnedPreconditioner):
             m.build(systems(34, "lognormal", 1, 0)[0][0])
