@@ -217,3 +217,20 @@ def test_auto_switches_preconditioner_when_iterations_are_high():
     x, st = auto.solve(LinearSystem(A, 2 * b, True, True))
     assert st.converged and st.info["precond"] in ("amg", "ic0")
     assert auto.settings()["spd_max_iterations"] == 1
+
+
+def test_auto_starts_3d_with_jacobi_and_moves_on_when_it_struggles(monkeypatch):
+    import solvers.linear.sequence as seq
+
+    A = diffusion(18, dim=3, seed=8)
+    b = np.ones(A.shape[0])
+    auto = make_solver("auto")
+    x, st = auto.solve(LinearSystem(A, b, True, True))
+    assert st.converged and st.info["precond"] == "jacobi"
+    assert np.linalg.norm(x - spla.spsolve(A.tocsc(), b)) <= 1e-6 * np.linalg.norm(x)
+    monkeypatch.setattr(seq, "JACOBI_MAX_ITERATIONS", 1)
+    auto = make_solver("auto")
+    x, st = auto.solve(LinearSystem(A, b, True, True))
+    assert st.converged and st.info["auto_switch"] == "multilevel-cg"
+    _, st = auto.solve(LinearSystem(A, 2 * b, True, True))
+    assert st.info["precond"] == "multilevel"
