@@ -176,6 +176,12 @@ def breakdown(rows, methods) -> str:
     return "\n".join(lines)
 
 
+def geomean_speedup(rows, method) -> float:
+    """Geometric mean over systems of (best baseline time) / (method time)."""
+    return float(np.exp(np.mean([np.log(r["methods"][r["best_baseline"]]["total"]
+                                         / r["methods"][method]["total"]) for r in rows])))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="128² only, 2 systems per coefficient")
@@ -223,11 +229,13 @@ def main() -> None:
     print(table(rows, methods))
     print()
     print(breakdown(rows, methods))
-    ratios = {m: float(np.exp(np.mean([np.log(r["methods"][r["best_baseline"]]["total"]
-                                              / r["methods"][m]["total"]) for r in rows])))
-              for m in methods if m.startswith("learned") or m == "jacobi+coarse"}
-    print("\ngeometric-mean speed-up vs the best baseline:",
-          ", ".join(f"{m} {v:.2f}x" for m, v in ratios.items()))
+    ratios = {}
+    for res in sorted({r["resolution"] for r in rows}):
+        sel = [r for r in rows if r["resolution"] == res]
+        ratios[f"{res}"] = {m: geomean_speedup(sel, m) for m in methods
+                            if m.startswith("learned") or m == "jacobi+coarse"}
+        print(f"\n{res}² geometric-mean speed-up vs the best baseline:",
+              ", ".join(f"{m} {v:.2f}x" for m, v in ratios[f"{res}"].items()))
     print("training seconds:", ", ".join(f"{m} {v:.0f}" for m, v in train_s.items()))
     if a.json_out:
         Path(a.json_out).write_text(json.dumps({"rows": rows, "ratios": ratios,
