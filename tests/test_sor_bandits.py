@@ -11,6 +11,7 @@ from solvers.linear.bandits import (
     TsallisINF,
     TsallisINFCB,
     chebyshev_features,
+    geometric_omegas,
     make_bandit,
 )
 from solvers.linear.sor import (
@@ -22,7 +23,8 @@ from solvers.linear.sor import (
 )
 from solvers.problems.base import LinearSystem
 
-OMEGAS = np.round(np.arange(1.0, 1.95, 0.1), 2)
+OMEGAS = np.round(np.arange(1.0, 1.95, 0.1), 2)  # Khodak et al.'s grid
+GEOMETRIC = np.array(geometric_omegas())  # 2 - omega = 2^-j: 1, 1.5, 1.75, 1.875, 1.9375
 
 
 def test_sor_and_ssor_match_direct():
@@ -80,13 +82,50 @@ def test_tsallis_probabilities_and_features():
         make_bandit("chebcb", 3)
 
 
+def test_geometric_grid_and_scale_free_tsallis():
+    assert geometric_omegas() == (1.0, 1.5, 1.75, 1.875, 1.9375)
+    assert np.allclose(2 - np.array(geometric_omegas(4, 0.25)), 0.25 ** np.arange(4))
+    with pytest.raises(ValueError, match="ratio"):
+        geometric_omegas(5, 1.0)
+    # eta_t = eta0 / (S_t sqrt t): losses times 1000 give the same plays and probabilities
+    rng = np.random.default_rng(7)
+    losses = rng.uniform(0.1, 1.0, size=(300, 5)) * np.array([1.0, 0.6, 0.9, 0.7, 1.0])
+    small, large = TsallisINF(5, seed=3), TsallisINF(5, seed=3)
+    for row in losses:
+        a, b = small.select(), large.select()
+        assert a == b
+        small.update(a, row[a])
+        large.update(b, 1000.0 * row[b])
+    assert np.allclose(small.p, large.p)
+    assert np.argmax(small.p) == 1  # the arm with the smallest mean loss
+    with pytest.raises(ValueError, match="loss"):
+        small.update(0, float("nan"))
+
+
+def test_reduced_variance_estimate_is_unbiased_up_to_a_common_shift():
+    """E[L_hat increment of arm i] = loss_i - B_t for every arm: differences are unbiased."""
+    bd = TsallisINF(3, seed=0)
+    bd.update(0, 0.4)  # mean loss 0.4, so B = 0.2 from now on
+    bd.L[:] = 0.0
+    bd.p = np.array([0.5, 0.3, 0.2])
+    loss = np.array([0.3, 0.6, 0.9])
+    expected = np.zeros(3)
+    for arm in range(3):  # exact expectation over the draw I ~ p
+        bd.L[:] = 0.0
+        bd.update(arm, loss[arm])
+        bd.t, bd.mean_loss = 1, 0.4  # undo the state change of the update
+        expected += bd.p[arm] * bd.L
+    assert np.allclose(expected, loss - 0.5 * 0.4)
+
+
 @pytest.fixture(scope="module")
 def khodak_table():
-    """Iterations of red-black SOR for every omega of the grid on T = 2000 instances
+    """Iterations of red-black SOR for every omega of both grids on T = 2000 instances
     of (Delta_5 + c I) x = b on a 12 x 12 grid (10 x 10 unknowns), tol 1e-8."""
     c, b = shifted_laplacian_instances(2000, m=10, seed=0)
-    table = np.array([sor_shifted_laplacian_batch(b, c, w, rtol=1e-8, maxiter=1000)
-                      for w in OMEGAS])
+    table = {name: np.array([sor_shifted_laplacian_batch(b, c, w, rtol=1e-8, maxiter=1000)
+                             for w in grid])
+             for name, grid in (("khodak", OMEGAS), ("geometric", GEOMETRIC))}
     return c, table
 
 
@@ -103,13 +142,25 @@ def _play(bandit, table, contexts=None, maxiter=1000):
 
 @pytest.mark.slow
 def test_bandits_on_khodak_setup(khodak_table):
-    c, table = khodak_table
+    c, tables = khodak_table
+    table = tables["khodak"]
     best_fixed = table.sum(axis=1).min()
     worst_fixed = table.sum(axis=1).max()
-    ratios = [_play(TsallisINF(len(OMEGAS), seed=s), table) / best_fixed for s in range(3)]
-    # Observed 1.14-1.22 over 6 seeds (regret of bandit feedback over T = 2000); far from the bad arms.
-    assert np.mean(ratios) <= 1.2, ratios
     assert worst_fixed / best_fixed > 3
+    # Tsallis-INF on the geometric grid (eta0, baseline and grid ratio tuned on other
+    # instance seeds): observed 1.03-1.06 x its best fixed omega over 8 seeds, and
+    # 1.09 x the best omega of Khodak's finer grid (itself within 0.2% of the best
+    # omega on a 0.01 grid); the issue's target is 1.10.
+    geo = tables["geometric"]
+    totals = np.array([_play(TsallisINF(len(GEOMETRIC), seed=s), geo) for s in range(6)])
+    ratios = totals / geo.sum(axis=1).min()
+    assert np.mean(ratios) <= 1.10 and max(ratios) <= 1.12, ratios
+    assert np.mean(totals) <= 1.12 * best_fixed, totals / best_fixed
+    # On Khodak's 10-arm grid the exploration of seven poor arms costs more:
+    # observed 1.09-1.17 (mean 1.125 over 8 seeds; was 1.14-1.22 before the
+    # reduced-variance baseline and the scale-free rate).
+    khodak = [_play(TsallisINF(len(OMEGAS), seed=s), table) / best_fixed for s in range(3)]
+    assert np.mean(khodak) <= 1.16 and max(khodak) <= 1.2, khodak
     cheb = [_play(ChebCB(len(OMEGAS), (-0.15, 0.45), seed=s), table, c) / best_fixed
             for s in range(3)]
     assert max(cheb) < 1.0, cheb  # contextual: beats the best fixed omega

@@ -9,8 +9,15 @@ time) is observed.
 * :class:`TsallisINF` (Zimmert & Seldin 2021, ``alpha = 1/2``): play
   ``p_t = argmin_p <p, L_hat> - (4/eta_t) sum_i sqrt(p_i)``, i.e.
   ``p_i = 4 / (eta_t (L_hat_i - x))^2`` with the normaliser ``x`` found by
-  Newton's method, ``eta_t = eta0 / sqrt(t)``; ``L_hat`` sums the
-  importance-weighted losses ``loss / p_I`` of the played arm.
+  Newton's method. Scale-free learning rate ``eta_t = eta0 / (S_t sqrt(t))``
+  with ``S_t`` the largest loss seen so far, so multiplying every loss by a
+  constant changes nothing. ``L_hat`` sums the reduced-variance
+  importance-weighted estimates ``(loss - B_t) / p_I`` of the played arm, with
+  the predictable baseline ``B_t = beta * (mean of the losses before t)``
+  (``beta = 1/2``), equivalent to adding ``B_t`` to every arm's estimate.
+* :func:`geometric_omegas`: the a-priori grid ``omega_j = 2 - r^j``
+  (geometric in ``2 - omega``, as Young's ``2 - omega_opt ~ 2 sqrt(1 - mu^2)``
+  is for the Jacobi spectral radius ``mu``).
 * :class:`TsallisINFCB`: the contextual variant with a binned scalar context,
   one Tsallis-INF learner per bin.
 * :class:`ChebCB`: a regression-oracle contextual bandit (SquareCB,
@@ -27,22 +34,48 @@ from __future__ import annotations
 import numpy as np
 
 
-class TsallisINF:
-    """1/2-Tsallis-INF over ``n_arms`` arms with importance-weighted loss estimates."""
+def geometric_omegas(count: int = 5, ratio: float = 0.5) -> tuple[float, ...]:
+    """Relaxation grid ``omega_j = 2 - ratio^j``, ``j = 0..count-1`` (``omega_0 = 1``, Gauss-Seidel).
 
-    def __init__(self, n_arms: int, *, eta0: float = 8.0, seed: int | None = 0):
+    For a consistently ordered matrix with Jacobi spectral radius ``mu`` Young's
+    optimum is ``omega_opt = 2 / (1 + sqrt(1 - mu^2))``, so
+    ``2 - omega_opt ~ 2 sqrt(1 - mu^2)``: a grid geometric in ``2 - omega`` covers
+    each factor ``1 / ratio^2`` of the Jacobi gap ``1 - mu^2`` (i.e. of the
+    condition number) with one arm, the same resolution at every scale. The
+    default is ``(1, 1.5, 1.75, 1.875, 1.9375)``.
+    """
+    if count < 1 or not 0 < ratio < 1:
+        raise ValueError(f"geometric omega grid needs count >= 1 and 0 < ratio < 1, "
+                         f"got count={count}, ratio={ratio}")
+    return tuple(float(2.0 - ratio ** j) for j in range(int(count)))
+
+
+class TsallisINF:
+    """1/2-Tsallis-INF over ``n_arms`` arms: reduced-variance estimates, scale-free rate.
+
+    ``eta0`` (default 16) and ``baseline`` (``beta``, default 1/2) were tuned on
+    Khodak et al.'s shifted-Laplacian SOR sequences with instance seeds other
+    than those of the tests (benchmarks/results/solvers_bandit.md).
+    """
+
+    def __init__(self, n_arms: int, *, eta0: float = 16.0, baseline: float = 0.5,
+                 seed: int | None = 0):
         if n_arms < 1:
             raise ValueError("a bandit needs at least one arm")
-        self.n_arms, self.eta0 = int(n_arms), float(eta0)
+        if not eta0 > 0 or not 0 <= baseline <= 1:
+            raise ValueError(f"Tsallis-INF needs eta0 > 0 and 0 <= baseline <= 1, "
+                             f"got eta0={eta0}, baseline={baseline}")
+        self.n_arms, self.eta0, self.baseline = int(n_arms), float(eta0), float(baseline)
         self.L = np.zeros(self.n_arms)
         self.t = 0
         self.rng = np.random.default_rng(seed)
         self.p = np.full(self.n_arms, 1.0 / self.n_arms)
         self.mean_loss: float | None = None
+        self.scale: float | None = None  # S_t, the largest loss seen so far
 
     def probabilities(self) -> np.ndarray:
         """``p_i = 4 / (eta (L_i - x))^2`` with ``sum p = 1`` (Newton on ``x < min L``)."""
-        eta = self.eta0 / np.sqrt(self.t + 1)
+        eta = self.eta0 / np.sqrt(self.t + 1) / (self.scale or 1.0)
         L = self.L - self.L.min()
         x = -2.0 / eta  # there the best arm alone has p = 1, so sum p >= 1
         for _ in range(100):
@@ -58,11 +91,16 @@ class TsallisINF:
         return int(self.rng.choice(self.n_arms, p=self.p))
 
     def update(self, arm: int, loss: float, context: float | None = None) -> None:
-        loss = float(np.clip(loss, 0.0, 1.0))
-        base = loss if self.mean_loss is None else self.mean_loss
+        """``L_I += (loss - B_t) / p_I`` with ``B_t = beta * mean(past losses)``; ``S_t`` updated."""
+        loss = float(loss)
+        if not np.isfinite(loss) or loss < 0:
+            raise ValueError(f"bandit loss must be finite and >= 0, got {loss}")
+        base = 0.0 if self.mean_loss is None else self.baseline * self.mean_loss
         self.L[arm] += (loss - base) / max(self.p[arm], 1e-12)
         self.mean_loss = loss if self.mean_loss is None else (
             self.mean_loss + (loss - self.mean_loss) / (self.t + 1))
+        if loss > 0:
+            self.scale = loss if self.scale is None else max(self.scale, loss)
         self.t += 1
 
 
@@ -70,7 +108,7 @@ class TsallisINFCB:
     """Contextual Tsallis-INF: ``n_bins`` equal bins of ``context_range``, one learner each."""
 
     def __init__(self, n_arms: int, context_range: tuple[float, float], *, n_bins: int = 5,
-                 eta0: float = 8.0, seed: int | None = 0):
+                 eta0: float = 16.0, seed: int | None = 0):
         lo, hi = map(float, context_range)
         if not hi > lo:
             raise ValueError(f"context range must have hi > lo, got {context_range}")
