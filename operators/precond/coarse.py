@@ -107,18 +107,28 @@ def banded(G: sp.csr_matrix, max_diagonals: int = MAX_DIAGONALS
     n_rows, n = G.shape
     if n_rows != n or G.nnz == 0:
         return None
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(G.indptr))
+    rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(G.indptr))
     off = G.indices - rows
-    count = np.bincount(off + (n - 1), minlength=2 * n - 1)
-    offsets = np.flatnonzero(count) - (n - 1)
+    lo = int(off.min())
+    if int(off.max()) - lo >= 2 * max_diagonals * 64 and np.unique(off[::997]).size > max_diagonals:
+        return None  # scattered: many distinct diagonals even in a sample
+    off -= lo
+    count = np.bincount(off)
+    offsets = np.flatnonzero(count) + lo
     if offsets.size > max_diagonals or 2 * G.nnz < offsets.size * n:
         return None
-    lut = np.empty(2 * n - 1, dtype=np.int64)
-    lut[offsets + (n - 1)] = np.arange(offsets.size)
-    k = lut[off + (n - 1)]
-    data, data_t = np.zeros((offsets.size, n)), np.zeros((offsets.size, n))
-    data[k, G.indices] = G.data
-    data_t[k, rows] = G.data
+    start = np.zeros(count.size, dtype=np.int64)  # start of each diagonal in the flat data
+    start[offsets - lo] = np.arange(offsets.size) * n
+    flat = start[off]
+    flat += G.indices
+    data = np.zeros((offsets.size, n))
+    data.ravel()[flat] = G.data
+    data_t = np.zeros_like(data)  # (G^T)_{j,i} on diagonal -o, stored at column i = j - o
+    for k, o in enumerate(offsets):
+        if o >= 0:
+            data_t[k, :n - o] = data[k, o:]
+        else:
+            data_t[k, -o:] = data[k, :n + o]
     return (sp.dia_matrix((data, offsets), shape=G.shape),
             sp.dia_matrix((data_t, -offsets), shape=G.shape))
 
