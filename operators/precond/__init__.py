@@ -2,9 +2,10 @@
 
 * :mod:`.graph`   matrix -> graph tensors (Jacobi-scaled), collation, scatter-add matvecs
 * :mod:`.gnn`     the message-passing network
+* :mod:`.infer`   fast CPU inference from the CSR matrix; :mod:`.pattern` the output pattern
 * :mod:`.factor`  ``M = (L L^T)^{-1}``, ``L`` lower triangular, positive diagonal
 * :mod:`.inverse` ``M = G G^T + εI`` (matvecs only)
-* :mod:`.coarse`  aggregation coarse space, two-level wrapper
+* :mod:`.coarse`  aggregation coarse space, two-level wrapper (fused CSR or DIA apply)
 * :mod:`.losses`  training losses; :mod:`.train` the training loop
 * :mod:`.model`   build / save / load, and the solver hook
 

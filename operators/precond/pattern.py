@@ -39,10 +39,6 @@ class Pattern:
     def nnz(self) -> int:
         return int(self.indptr[-1])
 
-    def rows(self) -> np.ndarray:
-        """Row index of every entry."""
-        return np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self.indptr))
-
     def csr(self, values: np.ndarray) -> sp.csr_matrix:
         """The matrix with ``values`` (CSR order) on this pattern; no sorting needed."""
         M = sp.csr_matrix((np.asarray(values, dtype=np.float64), self.indices, self.indptr),
