@@ -56,12 +56,13 @@ def aggregation_basis(A: sp.csr_matrix, levels: int) -> sp.csr_matrix:
     if levels < 1:
         raise ValueError(f"coarse levels must be >= 1, got {levels}")
     C, P = sp.csr_matrix(A), None
-    for _ in range(levels):
+    for k in range(levels):
         if C.shape[0] <= 4:
             break
         agg = standard_aggregation(symmetric_strength_of_connection(C, 0.0))[0].tocsr()
         P = agg if P is None else sp.csr_matrix(P @ agg)
-        C = sp.csr_matrix(agg.T @ C @ agg)
+        if k + 1 < levels:  # the Galerkin matrix is only needed by a further pass
+            C = sp.csr_matrix(agg.T @ C @ agg)
     if P is None:
         P = sp.csr_matrix(np.ones((A.shape[0], 1)))
     return sp.csr_matrix(P, dtype=np.float64)
@@ -99,7 +100,8 @@ class CoarseSpace:
             self.agg = None
         self.P = sp.csr_matrix(P)
         self.PT = sp.csr_matrix(self.P.T)
-        self.Ac = sp.csr_matrix(self.PT @ (A @ self.P))
+        self.AP = sp.csr_matrix(A @ self.P)  # kept: the multiplicative cycle uses it
+        self.Ac = sp.csr_matrix(self.PT @ self.AP)
         self.lu: Any = None
         if factor:
             self.factorise()
@@ -178,7 +180,7 @@ class MultilevelJacobi:
         C = sp.csr_matrix(A)
         while True:
             level = _Level(C, passes, smooth, omega, check=True, factor=False)
-            level.AP = sp.csr_matrix(level.A @ level.coarse.P)
+            level.AP = level.coarse.AP
             self.levels.append(level)
             C = level.coarse.Ac
             if C.shape[0] <= coarse_max or len(self.levels) >= max_levels \
@@ -224,7 +226,7 @@ class TwoLevelJacobi(MultilevelJacobi):
         self.mode = mode
         lev = _Level(A, levels, smooth, omega, check=mode == "multiplicative")
         if mode == "multiplicative":
-            lev.AP = sp.csr_matrix(lev.A @ lev.coarse.P)
+            lev.AP = lev.coarse.AP
         self.levels = [lev]
         self.A, self.coarse, self.omega = lev.A, lev.coarse, lev.omega
 
