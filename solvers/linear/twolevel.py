@@ -196,12 +196,14 @@ class MultilevelJacobi:
     def _cycle(self, k: int, r: np.ndarray) -> np.ndarray:
         lev = self.levels[k]
         x = lev.smooth(r)
-        s = r - lev.A @ x
+        s = lev.A @ x
+        np.subtract(r, s, out=s)  # s = r - A x
         y = np.ascontiguousarray(lev.coarse.restrict(s))
         c = lev.coarse.lu.solve(y) if k + 1 == len(self.levels) else self._cycle(k + 1, y)
         x += lev.coarse.prolong(c)
-        s -= lev.AP @ c
-        x += lev.smooth(s)
+        s -= lev.AP @ c  # s = r - A x for the updated x
+        s *= lev.sdinv if s.ndim == 1 else lev.sdinv[:, None]
+        x += s
         return x
 
     def apply(self, r: np.ndarray) -> np.ndarray:
