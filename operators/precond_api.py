@@ -4,8 +4,10 @@
 (:func:`solvers.linear.krylov.cg`, tolerance ``rtol`` on the true residual)
 under each preconditioner: none, Jacobi, IC(0), AMG (pyamg smoothed
 aggregation) and the learned one. Time per system is *build + solve*; the
-learned preconditioner's build is its share of one batched network pass over
-``batch_size`` systems plus assembly (and coarse space). Reported (contract of
+learned preconditioner's build is its share of building ``batch_size`` systems
+(inference + assembly + coarse space; one batched network pass on a GPU or
+with edge states, the fast per-matrix path of :mod:`operators.precond.infer`
+on the CPU). Reported (contract of
 :mod:`cli.models`):
 
 * ``rel_l2``: ``‖x_learned - x_ref‖ / ‖x_ref‖`` against the dataset's
