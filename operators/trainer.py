@@ -14,8 +14,20 @@ fp16 with a gradient scaler on CUDA; FFTs stay in float32). Each epoch it
 4. appends one JSON line to ``train_log.jsonl``.
 
 Resuming from ``last.pt`` continues bit-for-bit (same next-step loss on the
-same hardware and thread count). A non-finite loss stops training at once:
-the last good checkpoint is left untouched and :class:`TrainingDiverged` says why.
+same hardware and thread count). A non-finite loss stops training before the
+next checkpoint (the loss is checked every ``sync_every`` steps, by default
+once per epoch): the last good checkpoint is left untouched and
+:class:`TrainingDiverged` says why.
+
+GPU throughput: the per-step loop never waits for the device. Losses are
+summed on the device (float64) and read once per epoch or per ``sync_every``
+steps; batches move with ``non_blocking`` copies from pinned memory; with
+``data_on_device`` the whole training set is stacked once into device tensors
+(when it fits) and batches are gathered there in the sampler's order, so a
+step is the kernels only; ``compile`` wraps the network in ``torch.compile``
+(``"reduce-overhead"`` replays CUDA graphs on a GPU). None of these change the
+arithmetic on CPU: the same batches in the same order give the same losses
+and weights.
 """
 
 from __future__ import annotations
@@ -40,6 +52,11 @@ from .losses import get_loss, relative_l2
 
 SCHEDULERS = ("cosine", "step", "none")
 AMP_MODES = ("none", "bf16", "fp16")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+#: with ``data_on_device``, the training set may take at most this fraction of free GPU memory
+DEVICE_DATA_FRACTION = 0.5
+#: torch.compile backend (tests use "aot_eager": same graph capture, no code generation)
+COMPILE_BACKEND = "inductor"
 
 
 class TrainingDiverged(RuntimeError):
@@ -65,6 +82,9 @@ class TrainConfig:
     patience: int = 0
     num_workers: int = 0
     quiet: bool = False
+    compile: str = "none"
+    data_on_device: bool = False
+    sync_every: int = 0
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -77,6 +97,10 @@ class TrainConfig:
             raise ValueError(f"unknown --amp {self.amp!r}; valid: {', '.join(AMP_MODES)}")
         if self.amp == "fp16" and not self.device.startswith("cuda"):
             raise ValueError("--amp fp16 needs --device cuda (use bf16 on cpu)")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"unknown --compile {self.compile!r}; valid: {', '.join(COMPILE_MODES)}")
+        if self.sync_every < 0:
+            raise ValueError("--sync-every must be >= 0 (0: once per epoch)")
         get_loss(self.loss)
 
 
@@ -95,6 +119,54 @@ def _batch(batch: dict[str, torch.Tensor], device: torch.device):
             batch["t"].to(device, non_blocking=True))
 
 
+def dataset_nbytes(dataset: Any) -> int:
+    """Bytes of ``x``, ``y`` and ``t`` of all items (from the first item's shapes)."""
+    if not len(dataset):
+        return 0
+    item = dataset[0]
+    return len(dataset) * sum(item[k].numel() * item[k].element_size() for k in ("x", "y", "t"))
+
+
+def fits_on_device(nbytes: int, device: torch.device) -> bool:
+    """Whether ``nbytes`` fit in ``DEVICE_DATA_FRACTION`` of the device's free memory
+    (always true off CUDA: the data are in host memory already)."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DEVICE_DATA_FRACTION * free
+
+
+def _compiled(module: nn.Module, mode: str) -> nn.Module:
+    """``torch.compile(module)`` with static shapes; ``mode`` applies to inductor only."""
+    kw = {} if mode == "default" or COMPILE_BACKEND != "inductor" else {"mode": mode}
+    return torch.compile(module, backend=COMPILE_BACKEND, dynamic=False, **kw)
+
+
+class DeviceBatches:
+    """The whole dataset stacked into device tensors; batches follow ``sampler``.
+
+    Iterating yields ``{"x", "y", "t"}`` batches of ``batch_size`` in exactly the
+    order a ``DataLoader(dataset, batch_size, sampler=sampler)`` would (last
+    batch short), gathered on the device with ``index_select`` (no host copy).
+    """
+
+    def __init__(self, dataset: Any, batch_size: int, sampler: Any, device: torch.device
+                 ) -> None:
+        items = [dataset[k] for k in range(len(dataset))]
+        self.tensors = {key: torch.stack([it[key] for it in items]).to(device)
+                        for key in ("x", "y", "t")}
+        self.batch_size, self.sampler, self.device = batch_size, sampler, device
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.sampler) / self.batch_size)
+
+    def __iter__(self):
+        order = torch.as_tensor(list(self.sampler), dtype=torch.long).to(self.device)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield {k: v.index_select(0, idx) for k, v in self.tensors.items()}
+
+
 class Trainer:
     """Train ``model`` (usually a :class:`~operators.normalization.NormalizedOperator`)."""
 
@@ -111,21 +183,38 @@ class Trainer:
         self.loss_fn = get_loss(config.loss)
         self.sampler = DistributedSampler(train_set, num_replicas=self.info.world_size,
                                           rank=self.info.rank, shuffle=True, seed=config.seed)
-        self.loader = DataLoader(train_set, batch_size=config.batch_size, sampler=self.sampler,
-                                 num_workers=config.num_workers,
-                                 persistent_workers=config.num_workers > 0)
+        self.data_on_device = config.data_on_device and all(
+            fits_on_device(dataset_nbytes(d), self.device) for d in (train_set, val_set or []))
+        if config.data_on_device and not self.data_on_device and not config.quiet:
+            print("data_on_device: the dataset does not fit in half the free GPU memory; "
+                  "reading batches from host memory", flush=True)
+        self.loader = self._loader(train_set, self.sampler)
         self.val_loader = None
         if val_set is not None and len(val_set):
             vs = DistributedSampler(val_set, num_replicas=self.info.world_size,
                                     rank=self.info.rank, shuffle=False)
-            self.val_loader = DataLoader(val_set, batch_size=config.batch_size, sampler=vs,
-                                         num_workers=config.num_workers)
+            self.val_loader = self._loader(val_set, vs)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
-                                           weight_decay=config.weight_decay)
+                                           weight_decay=config.weight_decay,
+                                           fused=True if self.device.type == "cuda" else None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_factor(config, len(self.loader)))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
+        self.eval_net: nn.Module = self.model
+        if config.compile != "none":
+            self.net, self.eval_net = _compiled(self.net, config.compile), _compiled(self.model,
+                                                                                      config.compile)
+        self.cuda_graphs = config.compile == "reduce-overhead" and self.device.type == "cuda"
         self.epoch, self.best_val, self.bad_epochs = 0, math.inf, 0
+
+    def _loader(self, dataset: Any, sampler: Any):
+        """Batches of ``dataset`` in ``sampler``'s order: device-resident or a DataLoader."""
+        if self.data_on_device:
+            return DeviceBatches(dataset, self.config.batch_size, sampler, self.device)
+        workers = self.config.num_workers
+        return DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler,
+                          num_workers=workers, persistent_workers=workers > 0,
+                          pin_memory=self.device.type == "cuda")
 
     # -- state -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -153,16 +242,22 @@ class Trainer:
     def predict(self, x: torch.Tensor, t: torch.Tensor, net: nn.Module | None = None
                 ) -> torch.Tensor:
         with self._autocast():
-            return (net or self.net)(x, t if self.time_dependent else None).float()
+            net = self.net if net is None else net  # (a compiled module has no bool())
+            return net(x, t if self.time_dependent else None).float()
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> float:
-        """One optimiser step on a batch; returns the (global) batch loss."""
+        """One optimiser step on a batch; returns the (global) batch loss (synchronises)."""
+        return self.check_finite(self.step(batch), 1)
+
+    def step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One optimiser step on a batch; returns this process's batch loss as a detached
+        float64 device tensor (no host synchronisation; see :meth:`check_finite`)."""
         self.net.train()
         x, y, t = _batch(batch, self.device)
+        if self.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         loss = self.loss_fn(self.predict(x, t), y)
-        value = ddp.all_reduce_sum([loss.item()], self.device)[0] / self.info.world_size
-        if not math.isfinite(value):
-            raise TrainingDiverged(self._diverged_message(value))
+        value = loss.detach().to(torch.float64)
         self.scaler.scale(loss).backward()
         if self.config.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
@@ -171,6 +266,15 @@ class Trainer:
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
+        return value
+
+    def check_finite(self, loss_sum: torch.Tensor, n_batches: int) -> float:
+        """Mean loss over ``n_batches`` steps and all processes (one host sync);
+        raises :class:`TrainingDiverged` if it is not finite."""
+        total = ddp.all_reduce_sum([float(loss_sum)], self.device)[0] / self.info.world_size
+        value = total / max(n_batches, 1)
+        if not math.isfinite(value):
+            raise TrainingDiverged(self._diverged_message(value))
         return value
 
     def _diverged_message(self, value: float) -> str:
@@ -185,12 +289,16 @@ class Trainer:
         if self.val_loader is None:
             return None
         self.net.eval()
-        total, count = 0.0, 0
+        self.eval_net.eval()
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
         for batch in self.val_loader:
             x, y, t = _batch(batch, self.device)
-            err = relative_l2(self.predict(x, t, self.model), y) * x.shape[0]
-            total, count = total + err.item(), count + x.shape[0]
-        total, count = ddp.all_reduce_sum([total, count], self.device)
+            if self.cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()
+            err = relative_l2(self.predict(x, t, self.eval_net), y) * x.shape[0]
+            total, count = total + err.detach().to(torch.float64), count + x.shape[0]
+        total, count = ddp.all_reduce_sum([float(total), count], self.device)
         return total / max(count, 1)
 
     # -- loop --------------------------------------------------------------------------
@@ -233,11 +341,16 @@ class Trainer:
     def run_epoch(self, epoch: int) -> dict[str, Any]:
         """Train one epoch, validate, checkpoint, log; returns the log record."""
         self.sampler.set_epoch(epoch)
-        t0, total, n_batches, n_samples = time.perf_counter(), 0.0, 0, 0
+        t0, n_batches, n_samples = time.perf_counter(), 0, 0
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        every = self.config.sync_every
         for batch in self.loader:
-            total += self.train_step(batch)
+            total = total + self.step(batch)
             n_batches += 1
             n_samples += batch["x"].shape[0] * self.info.world_size
+            if every and n_batches % every == 0:
+                self.check_finite(total, n_batches)
+        train_loss = self.check_finite(total, n_batches)
         train_seconds = time.perf_counter() - t0
         val = self.validate()
         self.epoch = epoch
@@ -245,7 +358,7 @@ class Trainer:
         if val is not None:
             self.best_val, self.bad_epochs = ((val, 0) if improved
                                               else (self.best_val, self.bad_epochs + 1))
-        record = {"epoch": epoch, "train_loss": total / max(n_batches, 1), "val_loss": val,
+        record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val,
                   "lr": self.optimizer.param_groups[0]["lr"], "seconds": train_seconds,
                   "samples_per_second": n_samples / max(train_seconds, 1e-12)}
         if self.info.is_main:
