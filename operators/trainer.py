@@ -85,6 +85,7 @@ class TrainConfig:
     compile: str = "none"
     data_on_device: bool = False
     sync_every: int = 0
+    checkpoint_every: int = 1
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -99,6 +100,8 @@ class TrainConfig:
             raise ValueError("--amp fp16 needs --device cuda (use bf16 on cpu)")
         if self.compile not in COMPILE_MODES:
             raise ValueError(f"unknown --compile {self.compile!r}; valid: {', '.join(COMPILE_MODES)}")
+        if self.checkpoint_every < 1:
+            raise ValueError("--checkpoint-every must be at least 1")
         if self.sync_every < 0:
             raise ValueError("--sync-every must be >= 0 (0: once per epoch)")
         get_loss(self.loss)
@@ -206,6 +209,7 @@ class Trainer:
                                                                                       config.compile)
         self.cuda_graphs = config.compile == "reduce-overhead" and self.device.type == "cuda"
         self.epoch, self.best_val, self.bad_epochs = 0, math.inf, 0
+        self._best_state: dict[str, torch.Tensor] | None = None  # best weights not yet written
 
     def _loader(self, dataset: Any, sampler: Any):
         """Batches of ``dataset`` in ``sampler``'s order: device-resident or a DataLoader."""
@@ -362,12 +366,24 @@ class Trainer:
                   "lr": self.optimizer.param_groups[0]["lr"], "seconds": train_seconds,
                   "samples_per_second": n_samples / max(train_seconds, 1e-12)}
         if self.info.is_main:
-            if improved:
-                ckpt.save_weights(self.out_dir, self.model.state_dict())
-            ckpt.save_training_state(self.out_dir, self.state_dict())
+            self._checkpoint(epoch, improved)
             with open(self.out_dir / ckpt.LOG, "a") as f:
                 f.write(json.dumps(record) + "\n")
         return record
+
+    def _checkpoint(self, epoch: int, improved: bool) -> None:
+        """Write the best weights and ``last.pt`` every ``checkpoint_every`` epochs and at
+        the last; in between, the best weights wait as a device copy."""
+        if improved:
+            self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        due = (epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs
+               or self.config.patience > 0)
+        if not due:
+            return
+        if self._best_state is not None:
+            ckpt.save_weights(self.out_dir, self._best_state)
+            self._best_state = None
+        ckpt.save_training_state(self.out_dir, self.state_dict())
 
 
 def read_log(model_dir: str | Path) -> list[dict[str, Any]]:

@@ -111,3 +111,29 @@ def test_compile_trains_the_same_model_as_eager(steady, tmp_path, monkeypatch):
     assert set(we) == set(wc)  # compiled training saves the plain module's names
     for k in we:
         torch.testing.assert_close(wc[k], we[k], rtol=1e-3, atol=1e-5)
+
+
+class _Interrupt:
+    def __init__(self, after: int) -> None:
+        self.after = after
+
+    def __call__(self, trainer, record) -> None:
+        if record["epoch"] == self.after:
+            raise KeyboardInterrupt
+
+
+def test_checkpoint_every_resumes_exactly_from_the_last_written_epoch(steady, tmp_path):
+    cfg = dict(epochs=5, checkpoint_every=2)
+    train_operator("fno", steady, tmp_path / "a", arch=ARCH, outputs="u", config=_config(**cfg))
+    assert ckpt.load_training_state(tmp_path / "a")["epoch"] == 5  # the last epoch is written
+    with pytest.raises(KeyboardInterrupt):
+        train_operator("fno", steady, tmp_path / "b", arch=ARCH, outputs="u",
+                       config=_config(**cfg), callbacks=(_Interrupt(3),))
+    assert ckpt.load_training_state(tmp_path / "b")["epoch"] == 2
+    train_operator("fno", steady, tmp_path / "b", config=_config(**cfg), resume=True)
+    la, lb = read_log(tmp_path / "a"), read_log(tmp_path / "b")
+    assert [r["epoch"] for r in lb] == [1, 2, 3, 4, 5]
+    assert [r["train_loss"] for r in la] == [r["train_loss"] for r in lb]
+    wa, wb = ckpt.load_weights(tmp_path / "a"), ckpt.load_weights(tmp_path / "b")
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
