@@ -17,8 +17,8 @@ import click
 @click.option("--epochs", type=click.IntRange(min=1), default=50, help="Training epochs.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3,
               help="AdamW learning rate.")
-@click.option("--hidden", type=click.IntRange(min=1), default=16, help="Hidden width of the network.")
-@click.option("--layers", type=click.IntRange(min=0), default=2, help="Message-passing rounds.")
+@click.option("--hidden", type=click.IntRange(min=1), default=8, help="Hidden width of the network.")
+@click.option("--layers", type=click.IntRange(min=0), default=1, help="Message-passing rounds.")
 @click.option("--edge-states", is_flag=True,
               help="Edge-state message passing (Li et al.) instead of entry-weighted node messages.")
 @click.option("--loss", type=click.Choice(["probe", "supervised"]), default="probe",

@@ -39,43 +39,11 @@ from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
+from solvers.linear.twolevel import CoarseSpace, aggregation_basis
 
-def aggregation_basis(A: sp.csr_matrix, levels: int) -> sp.csr_matrix:
-    """0/1 aggregate-indicator matrix ``P`` (n × n_c) after ``levels`` aggregation passes."""
-    from pyamg.aggregation import standard_aggregation
-    from pyamg.strength import symmetric_strength_of_connection
-
-    if levels < 1:
-        raise ValueError(f"coarse levels must be >= 1, got {levels}")
-    C, P = sp.csr_matrix(A), None
-    for _ in range(levels):
-        if C.shape[0] <= 4:
-            break
-        agg = standard_aggregation(symmetric_strength_of_connection(C, 0.0))[0].tocsr()
-        P = agg if P is None else sp.csr_matrix(P @ agg)
-        C = sp.csr_matrix(agg.T @ C @ agg)
-    if P is None:
-        P = sp.csr_matrix(np.ones((A.shape[0], 1)))
-    return sp.csr_matrix(P, dtype=np.float64)
-
-
-class CoarseSpace:
-    """``Q = P (P^T A P)^{-1} P^T`` for a 0/1 aggregate basis ``P``."""
-
-    def __init__(self, A: sp.csr_matrix, levels: int):
-        self.P = aggregation_basis(A, levels)
-        self.PT = sp.csr_matrix(self.P.T)
-        Ac = sp.csc_matrix(self.PT @ A @ self.P)
-        self.lu = spla.splu(Ac)
-
-    @property
-    def size(self) -> int:
-        return int(self.P.shape[1])
-
-    def apply(self, r: np.ndarray) -> np.ndarray:
-        return self.P @ self.lu.solve(self.PT @ r)
+__all__ = ["CoarseSpace", "aggregation_basis", "TwoLevel", "banded", "power_lambda_max",
+           "project_probes"]
 
 
 def power_lambda_max(op: Callable[[np.ndarray], np.ndarray], n: int, iterations: int = 12,

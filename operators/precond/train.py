@@ -192,7 +192,7 @@ def dataset_systems(data_path: str | os.PathLike, max_samples: int | None = None
 
 def train_from_dataset(data_path: str | os.PathLike, out_dir: str | os.PathLike, *,
                        variant: str = "inverse", epochs: int = 50, lr: float = 3e-3,
-                       hidden: int = 16, layers: int = 2, edge_states: bool = False,
+                       hidden: int = 8, layers: int = 1, edge_states: bool = False,
                        device: str = "cpu",
                        loss: str = "probe", power: int | None = None, coarse_levels: int = 2,
                        coarse_mode: str = "additive",
