@@ -1,38 +1,42 @@
-"""FNO on Darcy flow (the FNO paper's benchmark, reduced for CPU) side by side with neuraloperator.
+"""FNO on Darcy flow (the FNO paper's benchmark) side by side with neuraloperator, CPU or CUDA.
 
 Data: ``rom generate darcy`` with the FNO distribution (piecewise a in {12, 3},
 f = 1, 85 x 85 nodes), ``n_train + n_test`` samples.
 
-Two measurements, both against the neuraloperator library's FNO (the reference
-implementation a user would pick) built with *exactly* the same parameter
-count (hidden width 32, 12 + 12 x 13 modes, 4 layers, lifting/projection MLPs
-of 64 channels, linear skips, no channel MLP, both padded to 105 x 105):
+Both FNOs have *exactly* the same parameter count (hidden width 32, 12 + 12 x 13
+modes, 4 layers, lifting/projection MLPs of 64 channels, linear skips, no
+channel MLP, both padded to 105 x 105 at 85 x 85). Parts (``--part``):
 
-1. **step throughput** -- one training step (forward, backward, AdamW) on the
-   same batch, the two models alternating in one process for ``--rounds``
-   rounds (so load from other jobs hits both alike); median samples/s each.
-2. **accuracy** -- ``rom``'s full pipeline (``operators.api.train_operator``:
-   HDF5 dataset, normalisation, AdamW + cosine, relative L2 loss) trains our
-   FNO; the same loop written out in this file (same split, normaliser
-   statistics, optimiser, schedule, batch size, epochs, clipping) trains the
-   neuraloperator FNO. Both report the test relative L2 error and their
-   end-to-end training throughput.
+1. ``step`` -- one training step (forward, backward, AdamW) on the same batch,
+   the two models alternating in blocks of ``--block`` steps (one device
+   synchronisation per block) for ``--rounds`` rounds; median samples/s each
+   and their ratio. ``--compile`` compiles ours, ``--compile-neuralop`` theirs.
+2. ``rom`` -- ``rom``'s full pipeline (``operators.api.train_operator``: HDF5
+   dataset, normalisation, AdamW, relative L2 loss, device-side loss sums,
+   ``--data-on-device``, ``--compile``, ``--amp``) trains our FNO; test error
+   and end-to-end training samples/s from the training log.
+3. ``neuraloperator`` -- the same loop written out here (same split, normaliser
+   statistics, optimiser, schedule, batch size, epochs, clipping, amp, data
+   residency) trains the neuraloperator FNO; needs the ``rom`` part's model
+   directory for the split and statistics (run with ``--part all`` or after ``rom``).
 
-neuraloperator lives in its own venv (``python3 -m venv /tmp/no-venv &&
-/tmp/no-venv/bin/pip install torch==2.13.0 neuraloperator``); its
-site-packages are appended to ``sys.path`` (same torch build in both venvs).
+``--paper``: the FNO paper's Darcy setting -- 1,000 train / 200 test at 85 x 85,
+500 epochs, batch 20, lr 1e-3 halved every 100 epochs, weight decay 1e-4.
+``--quick``: a tiny CPU smoke run (29 x 29, 24 / 8 samples, 2 epochs).
 
-Run: ``.venv/bin/python benchmarks/operators.py [--quick]``
+neuraloperator comes from ``sys.path`` (``PYTHONPATH=/tmp/site`` on the GPU
+machine, see ``benchmarks/gpu/run.sh``) or from the venv ``--no-venv``
+(``python3 -m venv /tmp/no-venv && /tmp/no-venv/bin/pip install torch==2.13.0
+neuraloperator==2.0.0``); without it only rom's side runs and the output says so.
+
+Run: ``.venv/bin/python benchmarks/operators.py [--quick | --paper] [--device cuda]``
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import math
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,97 +47,166 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.gpu.common import (  # noqa: E402
+    add_device_args,
+    autocast,
+    compile_model,
+    device_info,
+    ensure_dataset,
+    import_neuralop,
+    interleaved_step_times,
+    log_throughput,
+    setup,
+    synchronize,
+    train_with_budget,
+    write_json,
+)
 from data.dataset import Dataset  # noqa: E402
 from data.model_meta import read_model_meta  # noqa: E402
 from operators.api import evaluate, train_operator  # noqa: E402
 from operators.fno import FNO  # noqa: E402
 from operators.losses import relative_l2  # noqa: E402
 from operators.registry import count_parameters  # noqa: E402
-from operators.trainer import TrainConfig, lr_factor, read_log  # noqa: E402
+from operators.trainer import TrainConfig, lr_factor  # noqa: E402
 
-RES = 85
-#: our FNO: padding 20/85 on one side -> 105; neuraloperator pads 10 on both sides -> 105
-OUR_ARCH = {"width": 32, "modes": [12, 13], "layers": 4, "lifting_channels": 64,
-            "projection_channels": 64, "padding": 20 / RES}
+PAPER = {"n_train": 1000, "n_test": 200, "epochs": 500, "batch_size": 20, "lr": 1e-3,
+         "scheduler": "step", "step_size": 100, "gamma": 0.5, "resolution": 85}
+QUICK = {"n_train": 24, "n_test": 8, "epochs": 2, "batch_size": 8, "rounds": 2, "resolution": 29}
+#: our FNO pads 20/85 of each axis at the end; neuraloperator pads 10/85 on both sides
+PAD = 20 / 85
 
 
-def neuralop_fno(no_venv: str):
-    """The neuraloperator FNO with the same parameter count as ``OUR_ARCH`` (or None)."""
+def our_arch() -> dict:
+    return {"width": 32, "modes": [12, 13], "layers": 4, "lifting_channels": 64,
+            "projection_channels": 64, "padding": PAD}
+
+
+def neuralop_fno(neuralop) -> torch.nn.Module:
+    """neuraloperator's FNO with the parameter count of ``our_arch()``."""
+    return neuralop.models.FNO(n_modes=(24, 24), in_channels=1, out_channels=1,
+                               hidden_channels=32, n_layers=4, lifting_channel_ratio=2,
+                               projection_channel_ratio=2, use_channel_mlp=False,
+                               domain_padding=PAD / 2)
+
+
+def train_config(args: argparse.Namespace, **kw) -> TrainConfig:
+    """The optimisation settings shared by both sides (and by operators_models.py)."""
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       weight_decay=1e-4, scheduler=args.scheduler, step_size=args.step_size,
+                       gamma=args.gamma, grad_clip=1.0, seed=0, quiet=True, amp=args.amp,
+                       device=args.device, compile=args.compile,
+                       data_on_device=args.data_on_device,
+                       checkpoint_every=max(1, args.epochs // 5), **kw)
+
+
+def neuralop_amp(model, args, device: torch.device) -> str:
+    """``args.amp`` if neuraloperator's FNO runs under it (a probe forward pass), else "none"."""
+    if args.amp == "none":
+        return "none"
+    x = torch.randn(2, 1, args.resolution, args.resolution, device=device)
     try:
-        import neuralop  # noqa: F401
-    except ImportError:
-        found = glob.glob(f"{no_venv}/lib/python3*/site-packages")
-        if not found:
-            return None
-        sys.path.append(found[0])
-    try:
-        from neuralop.models import FNO as NeuralopFNO
-    except ImportError as exc:
-        print(f"neuraloperator not importable: {exc}")
-        return None
-    return NeuralopFNO(n_modes=(24, 24), in_channels=1, out_channels=1, hidden_channels=32,
-                       n_layers=4, lifting_channel_ratio=2, projection_channel_ratio=2,
-                       use_channel_mlp=False, domain_padding=10 / RES)
+        with torch.no_grad(), autocast(device, args.amp):
+            model.to(device)(x)
+        return args.amp
+    except RuntimeError as exc:
+        print(f"neuraloperator fails under --amp {args.amp} ({str(exc).splitlines()[0]}); "
+              "it runs in float32", flush=True)
+        return "none"
 
 
-def ensure_data(path: Path, n: int, seed: int) -> Path:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(Path(sys.executable).with_name("rom")), "generate", "darcy", "-n", str(n),
-                        "--resolution", str(RES), "--seed", str(seed), "-o", str(path),
-                        "--quiet"], check=True)
-    return path
-
-
-def step_throughput(ours, theirs, batch: int, rounds: int) -> dict:
+def step_throughput(ours, theirs, args, device: torch.device) -> dict:
     """Median samples/s of one AdamW training step, the two models alternating."""
     g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(batch, 1, RES, RES, generator=g), torch.randn(batch, 1, RES, RES, generator=g)
-    models = {"rom": ours, "neuraloperator": theirs}
-    opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
-    times: dict[str, list[float]] = {k: [] for k in models}
-    for r in range(rounds + 1):
-        for k, m in models.items():
-            t0 = time.perf_counter()
-            loss = relative_l2(m(x), y)
+    shape = (args.batch_size, 1, args.resolution, args.resolution)
+    x, y = torch.randn(shape, generator=g).to(device), torch.randn(shape, generator=g).to(device)
+    models = {"rom": compile_model(ours.to(device), args.compile),
+              "neuraloperator": compile_model(theirs.to(device), args.compile_neuralop)}
+    fused = device.type == "cuda"
+    opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4, fused=fused or None)
+            for k, m in models.items()}
+    graphs = {"rom": args.compile == "reduce-overhead",
+              "neuraloperator": args.compile_neuralop == "reduce-overhead"}
+
+    def step(name):
+        def run():
+            if graphs[name] and device.type == "cuda":
+                torch.compiler.cudagraph_mark_step_begin()
+            amp = args.amp if name == "rom" else args.amp_neuralop
+            with autocast(device, amp):
+                loss = relative_l2(models[name](x).float(), y)
             loss.backward()
-            opts[k].step()
-            opts[k].zero_grad(set_to_none=True)
-            if r:  # round 0 warms up (allocations, FFT plans)
-                times[k].append(time.perf_counter() - t0)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    return {"samples_per_s": {k: batch / v for k, v in med.items()},
-            "step_seconds_median": med, "rounds": rounds,
+            opts[name].step()
+            opts[name].zero_grad(set_to_none=True)
+        return run
+
+    med = interleaved_step_times({k: step(k) for k in models}, args.rounds, args.block, device)
+    return {"samples_per_s": {k: args.batch_size / v for k, v in med.items()},
+            "step_seconds_median": med, "rounds": args.rounds, "block": args.block,
+            "compile": {"rom": args.compile, "neuraloperator": args.compile_neuralop},
             "ratio_rom_over_neuraloperator": med["neuraloperator"] / med["rom"]}
 
 
-def train_reference_loop(model, data: Path, meta: dict, config: TrainConfig) -> dict:
-    """The loop of operators.trainer written out for a foreign model (same split and stats)."""
+def train_rom(data: Path, model_dir: Path, args, n: int) -> dict:
+    """Our FNO through ``operators.api.train_operator``; test metrics and throughput."""
+    run = train_with_budget(train_operator, args.budget_s, kind="fno", data_path=data,
+                            out_dir=model_dir, arch=our_arch(), config=train_config(args),
+                            val_fraction=0.0, test_fraction=args.n_test / n)
+    from operators.trainer import read_log
+
+    rec = evaluate(model_dir, data, device=args.device, batch_size=args.batch_size)
+    return {"stopped": run["stopped"], **log_throughput(read_log(model_dir)),
+            "test_rel_l2_mean": rec["rel_l2"]["mean"],
+            "test_rel_l2_median": rec["rel_l2"]["median"],
+            "inference_s_per_sample": rec["time_per_sample_s"]["model"],
+            "solver_s_per_sample": rec["time_per_sample_s"]["solver"],
+            "speedup_vs_solver": rec["speedup"], "n_test": rec["n_samples"]}
+
+
+def train_reference_loop(model, data: Path, meta: dict, config: TrainConfig, args,
+                         device: torch.device) -> dict:
+    """The loop of operators.trainer written out for a foreign model (same split, statistics,
+    optimiser, schedule, clipping, batch order seeds, amp and data residency; the loss is
+    summed on the device and read once per epoch)."""
     with Dataset(data) as ds:
         a, u = ds.field("a")[()], ds.field("u")[()]
     norm = meta["normalization"]
     mi, si = norm["input"]["mean"][0], norm["input"]["std"][0] + norm["input"]["eps"]
     mo, so = norm["output"]["mean"][0], norm["output"]["std"][0] + norm["output"]["eps"]
+    home = device if args.data_on_device else torch.device("cpu")
 
     def tensors(idx):
-        return (torch.as_tensor(a[idx, None], dtype=torch.float32),
-                torch.as_tensor(u[idx, None], dtype=torch.float32))
+        x = torch.as_tensor(a[idx, None], dtype=torch.float32)
+        y = torch.as_tensor(u[idx, None], dtype=torch.float32)
+        if home.type == "cpu" and device.type == "cuda":
+            return x.pin_memory(), y.pin_memory()
+        return x.to(home), y.to(home)
 
     xtr, ytr = tensors(meta["split"]["train"])
     xte, yte = tensors(meta["split"]["test"])
+    model = model.to(device)
+    net = compile_model(model, args.compile_neuralop)
     torch.manual_seed(config.seed)
     steps = math.ceil(len(xtr) / config.batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                            fused=True if device.type == "cuda" else None)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(config, steps))
-    seconds, n_seen = 0.0, 0
+    seconds, n_seen, t_start, stopped = 0.0, 0, time.perf_counter(), "completed"
     for epoch in range(1, config.epochs + 1):
         perm = torch.randperm(len(xtr), generator=torch.Generator().manual_seed(config.seed + epoch))
+        synchronize(device)
         t0 = time.perf_counter()
         model.train()
+        total = torch.zeros((), dtype=torch.float64, device=device)
         for s in range(steps):
-            idx = perm[s * config.batch_size:(s + 1) * config.batch_size]
-            pred = model((xtr[idx] - mi) / si) * so + mo
-            loss = relative_l2(pred, ytr[idx])
+            idx = perm[s * config.batch_size:(s + 1) * config.batch_size].to(home)
+            xb = xtr[idx].to(device, non_blocking=True)
+            yb = ytr[idx].to(device, non_blocking=True)
+            if args.compile_neuralop == "reduce-overhead" and device.type == "cuda":
+                torch.compiler.cudagraph_mark_step_begin()
+            with autocast(device, args.amp_neuralop):
+                pred = net((xb - mi) / si).float() * so + mo
+            loss = relative_l2(pred, yb)
+            total += loss.detach().double()
             loss.backward()
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -141,72 +214,99 @@ def train_reference_loop(model, data: Path, meta: dict, config: TrainConfig) -> 
             opt.zero_grad(set_to_none=True)
             sched.step()
             n_seen += len(idx)
+        mean_loss = float(total) / steps  # one host synchronisation per epoch
         seconds += time.perf_counter() - t0
-        print(f"  neuraloperator epoch {epoch}: loss {loss.item():.4f}", flush=True)
+        if epoch == 1 or epoch % max(1, config.epochs // 10) == 0:
+            print(f"  neuraloperator epoch {epoch}: loss {mean_loss:.4f}", flush=True)
+        if args.budget_s and time.perf_counter() - t_start > args.budget_s:
+            stopped = f"time budget of {args.budget_s:g} s reached after epoch {epoch}"
+            break
     model.eval()
     with torch.no_grad():
-        pred = torch.cat([model((xte[k:k + 10] - mi) / si) * so + mo for k in range(0, len(xte), 10)])
+        pred = torch.cat([model((xte[k:k + 10].to(device) - mi) / si) * so + mo
+                          for k in range(0, len(xte), 10)])
+    yte = yte.to(device)
     err = (pred - yte).flatten(1).norm(dim=1) / yte.flatten(1).norm(dim=1)
-    return {"test_rel_l2_mean": float(err.mean()), "test_rel_l2_median": float(err.median()),
-            "train_samples_per_s": n_seen / seconds, "train_seconds": seconds}
+    return {"stopped": stopped, "test_rel_l2_mean": float(err.mean()),
+            "test_rel_l2_median": float(err.median()), "train_samples_per_s": n_seen / seconds,
+            "train_seconds": seconds, "epochs_run": epoch}
 
 
-def main() -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer samples/epochs/rounds (~3 min)")
+    ap.add_argument("--quick", action="store_true", help="tiny CPU smoke run (seconds)")
+    ap.add_argument("--paper", action="store_true", help="the FNO paper's Darcy setting")
+    ap.add_argument("--part", default="all", choices=("all", "step", "rom", "neuraloperator"))
     ap.add_argument("--n-train", type=int, default=200)
     ap.add_argument("--n-test", type=int, default=50)
+    ap.add_argument("--resolution", type=int, default=85)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=20)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--scheduler", default="cosine", choices=("cosine", "step", "none"))
+    ap.add_argument("--step-size", type=int, default=100)
+    ap.add_argument("--gamma", type=float, default=0.5)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--block", type=int, default=0,
+                    help="steps per timed block (0: 1 on cpu, 50 on cuda)")
+    ap.add_argument("--compile-neuralop", nargs="?", const="reduce-overhead", default="none",
+                    choices=("none", "default", "reduce-overhead", "max-autotune"),
+                    help="also torch.compile neuraloperator's FNO (a stronger baseline)")
     ap.add_argument("--no-venv", default="/tmp/no-venv", help="venv holding neuraloperator")
     ap.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "rom-bench"))
-    ap.add_argument("--json", dest="json_out", default=None, help="also write results here")
-    args = ap.parse_args()
-    if args.quick:
-        args.n_train, args.n_test, args.epochs, args.rounds = 100, 20, 2, 4
-    torch.set_num_threads(args.threads)
+    add_device_args(ap)
+    args = ap.parse_args(argv)
+    for flag, preset in (("paper", PAPER), ("quick", QUICK)):
+        if getattr(args, flag):
+            vars(args).update(preset)
+    args.block = args.block or (50 if args.device == "cuda" else 1)
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    device = setup(args)
     n = args.n_train + args.n_test
-    data = ensure_data(Path(args.data_dir) / f"darcy{RES}_n{n}.h5", n, seed=0)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         weight_decay=1e-4, scheduler="cosine", grad_clip=1.0, seed=0, quiet=True)
+    data = ensure_dataset(Path(args.data_dir) / f"darcy{args.resolution}_n{n}.h5", "darcy", n,
+                          args.resolution, seed=0, workers=args.workers)
     torch.manual_seed(0)
-    ours = FNO(1, 1, 2, **OUR_ARCH)
-    theirs = neuralop_fno(args.no_venv)
-    result: dict = {"setting": {**vars(args), "resolution": RES, "arch": OUR_ARCH,
-                                "parameters_rom": count_parameters(ours)}}
-    if theirs is not None:
-        result["setting"]["parameters_neuraloperator"] = count_parameters(theirs)
+    ours = FNO(1, 1, 2, **our_arch())
+    neuralop = import_neuralop(args.no_venv)
+    result: dict = {"setting": {**vars(args), "arch": our_arch(),
+                                "parameters_rom": count_parameters(ours),
+                                "neuraloperator": getattr(neuralop, "__version__", None)},
+                    "machine": device_info(device)}
+    if neuralop is not None:
+        result["setting"]["parameters_neuraloperator"] = count_parameters(neuralop_fno(neuralop))
+    if neuralop is not None:
+        args.amp_neuralop = neuralop_amp(neuralop_fno(neuralop), args, device)
+        result["setting"]["amp_neuralop"] = args.amp_neuralop
+    if args.part in ("all", "step") and neuralop is not None:
         print("step throughput (interleaved) ...", flush=True)
-        result["step"] = step_throughput(ours, theirs, args.batch_size, args.rounds)
+        torch.manual_seed(0)
+        result["step"] = step_throughput(ours, neuralop_fno(neuralop), args, device)
         print(json.dumps(result["step"], indent=1), flush=True)
-    print("training rom FNO ...", flush=True)
-    model_dir = Path(args.data_dir) / "fno_model"
-    train_operator("fno", data, model_dir, arch=OUR_ARCH, config=config, val_fraction=0.0,
-                   test_fraction=args.n_test / n)
-    log = read_log(model_dir)
-    rec = evaluate(model_dir, data)
-    result["rom"] = {"test_rel_l2_mean": rec["rel_l2"]["mean"],
-                     "test_rel_l2_median": rec["rel_l2"]["median"],
-                     "train_samples_per_s": sum(r["samples_per_second"] * r["seconds"] for r in log)
-                     / sum(r["seconds"] for r in log),
-                     "train_seconds": sum(r["seconds"] for r in log),
-                     "inference_s_per_sample": rec["time_per_sample_s"]["model"],
-                     "solver_s_per_sample": rec["time_per_sample_s"]["solver"],
-                     "speedup_vs_solver": rec["speedup"], "n_test": rec["n_samples"]}
-    print(json.dumps(result["rom"], indent=1), flush=True)
-    if theirs is not None:
+    model_dir = Path(args.data_dir) / f"fno_model_{args.resolution}_n{n}"
+    if args.part in ("all", "rom"):
+        print("training rom FNO ...", flush=True)
+        result["rom"] = train_rom(data, model_dir, args, n)
+        print(json.dumps(result["rom"], indent=1), flush=True)
+    if args.part in ("all", "neuraloperator") and neuralop is not None:
         print("training neuraloperator FNO (same loop settings) ...", flush=True)
         torch.manual_seed(0)
-        theirs = neuralop_fno(args.no_venv)
-        result["neuraloperator"] = train_reference_loop(theirs, data, read_model_meta(model_dir),
-                                                        config)
+        result["neuraloperator"] = train_reference_loop(
+            neuralop_fno(neuralop), data, read_model_meta(model_dir), train_config(args), args,
+            device)
         print(json.dumps(result["neuraloperator"], indent=1), flush=True)
-    print(json.dumps(result))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=2))
+    if "rom" in result and "neuraloperator" in result:
+        result["ratios"] = {
+            "train_throughput_rom_over_neuraloperator":
+                result["rom"]["train_samples_per_s"]
+                / result["neuraloperator"]["train_samples_per_s"],
+            "test_error_rom_over_neuraloperator":
+                result["rom"]["test_rel_l2_mean"] / result["neuraloperator"]["test_rel_l2_mean"]}
+    write_json(result, args.json_out)
+    return result
 
 
 if __name__ == "__main__":
