@@ -15,9 +15,9 @@ time) is observed.
   importance-weighted estimates ``(loss - B_t) / p_I`` of the played arm, with
   the predictable baseline ``B_t = beta * (mean of the losses before t)``
   (``beta = 1/2``), equivalent to adding ``B_t`` to every arm's estimate.
-* :func:`geometric_omegas`: the a-priori grid ``omega_j = 2 - r^j``
-  (geometric in ``2 - omega``, as Young's ``2 - omega_opt ~ 2 sqrt(1 - mu^2)``
-  is for the Jacobi spectral radius ``mu``).
+* :func:`geometric_omegas`: the a-priori grid ``omega_j = 2 - r^j``, geometric
+  in ``2 - omega``, the scale on which Young's optimum
+  ``2 - omega_opt ~ 2 sqrt(1 - mu^2)`` moves with the Jacobi spectral radius ``mu``.
 * :class:`TsallisINFCB`: the contextual variant with a binned scalar context,
   one Tsallis-INF learner per bin.
 * :class:`ChebCB`: a regression-oracle contextual bandit (SquareCB,
@@ -25,8 +25,9 @@ time) is observed.
   Chebyshev series in the scalar context (ridge least squares), and plays by
   inverse-gap weighting ``p_a = 1 / (K + gamma_t (yhat_a - min yhat))``.
 
-Losses are in ``[0, 1]``; :class:`CostScale` turns iteration counts or seconds
-into such losses (fixed or adaptive scale).
+:class:`CostScale` turns iteration counts or seconds into losses in ``[0, 1]``
+(fixed or adaptive scale); ChebCB clips its losses to ``[0, 1]``, Tsallis-INF
+takes any finite non-negative loss (its rate is scale-free).
 """
 
 from __future__ import annotations
