@@ -18,7 +18,7 @@ channel MLP, both padded to 105 x 105 at 85 x 85). Parts (``--part``):
 3. ``neuraloperator`` -- the same loop written out here (same split, normaliser
    statistics, optimiser, schedule, batch size, epochs, clipping, amp, data
    residency) trains the neuraloperator FNO; needs the ``rom`` part's model
-   directory for the split and statistics (run with ``--part all`` or after ``rom``).
+   directory's split and statistics, or recomputes them identically when it is absent.
 
 ``--paper``: the FNO paper's Darcy setting -- 1,000 train / 200 test at 85 x 85,
 500 epochs, batch 20, lr 1e-3 halved every 100 epochs, weight decay 1e-4.
@@ -42,6 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +64,8 @@ from benchmarks.gpu.common import (  # noqa: E402
 )
 from data.dataset import Dataset  # noqa: E402
 from data.model_meta import read_model_meta  # noqa: E402
-from operators.api import evaluate, train_operator  # noqa: E402
+from data.torch_dataset import OperatorDataset, split_indices  # noqa: E402
+from operators.api import evaluate, normalizers, train_operator  # noqa: E402
 from operators.fno import FNO  # noqa: E402
 from operators.losses import relative_l2  # noqa: E402
 from operators.registry import count_parameters  # noqa: E402
@@ -160,6 +162,19 @@ def train_rom(data: Path, model_dir: Path, args, n: int) -> dict:
             "inference_s_per_sample": rec["time_per_sample_s"]["model"],
             "solver_s_per_sample": rec["time_per_sample_s"]["solver"],
             "speedup_vs_solver": rec["speedup"], "n_test": rec["n_samples"]}
+
+
+def reference_meta(model_dir: Path, data: Path, test_fraction: float, seed: int = 0) -> dict:
+    """Split and normalisation of rom's run: its ``model.json`` when present, else recomputed
+    exactly as ``operators.api.train_operator`` does (same seed, same statistics)."""
+    if (model_dir / "model.json").exists():
+        return read_model_meta(model_dir)
+    with Dataset(data) as ds:
+        done = np.flatnonzero(ds.done)
+    split = split_indices(len(done), 0.0, test_fraction, seed, samples=done)
+    in_norm, out_norm = normalizers(OperatorDataset(data, indices=split["train"]), seed)
+    return {"split": split, "normalization": {"input": in_norm.to_json(),
+                                              "output": out_norm.to_json()}}
 
 
 def train_reference_loop(model, data: Path, meta: dict, config: TrainConfig, args,
@@ -295,8 +310,8 @@ def main(argv=None) -> dict:
         print("training neuraloperator FNO (same loop settings) ...", flush=True)
         torch.manual_seed(0)
         result["neuraloperator"] = train_reference_loop(
-            neuralop_fno(neuralop), data, read_model_meta(model_dir), train_config(args), args,
-            device)
+            neuralop_fno(neuralop), data, reference_meta(model_dir, data, args.n_test / n),
+            train_config(args), args, device)
         print(json.dumps(result["neuraloperator"], indent=1), flush=True)
     if "rom" in result and "neuraloperator" in result:
         result["ratios"] = {

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# One stage of the neural-operator GPU benchmarks per call, on the device machine
+# (repository root; the device tool sets $OUT and carries .whl/ from
+# benchmarks/gpu/fetch_wheels.sh). Every stage fits in < 9 minutes on an H100 and
+# writes its JSON (and log) under $OUT. Data live in /tmp/rom-gpu: a stage reuses
+# them while the machine stays warm and regenerates them (16 processes) on a bare one.
+#
+#   benchmarks/gpu/run.sh STAGE
+#
+# Stages, in the order of docs/operators.md's runbook:
+#   check     GPU smoke test: trainer options on CUDA (pytest), operators.py --quick on cuda
+#   fno-step  Darcy 85^2 data + interleaved step throughput, rom vs neuraloperator
+#             (eager fp32, then rom compiled, then both compiled)
+#   fno       rom FNO, FNO paper setting (1000/200, 500 epochs), compiled, data on GPU
+#   neuralop  neuraloperator 2.0.0 FNO, same data, split, statistics and loop settings
+#   lsm       LSM, same setting
+#   ns        Navier-Stokes nu=1e-5 64^2 10 -> 10: data + FNO-2D and LSM (epochs: $NS_EPOCHS)
+#   scot      scOT sample efficiency (pretrain wave, fine-tune heat; 32..512 trajectories)
+set -euo pipefail
+STAGE=${1:?usage: benchmarks/gpu/run.sh check|fno-step|fno|neuralop|lsm|ns|scot}
+OUT=${OUT:-/tmp/rom-gpu-out}
+DATA=${DATA:-/tmp/rom-gpu}
+mkdir -p "$OUT" "$DATA"
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
+PY=${PY:-python3}
+
+if [ ! -f /tmp/site/.rom-installed ] && ls .whl/*.whl >/dev/null 2>&1; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl
+    touch /tmp/site/.rom-installed
+fi
+export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv \
+    > "$OUT/gpu.txt" 2>&1 || true
+"$PY" -c "import torch, sys; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
+torch.cuda.get_device_name(0) if torch.cuda.is_available() else '-'); \
+import neuralop; print('neuralop', neuralop.__version__)" 2>&1 | tee -a "$OUT/gpu.txt" || true
+
+COMMON=(--device cuda --workers 16 --data-dir "$DATA")
+FAST=(--compile reduce-overhead --data-on-device)
+run() {  # run NAME ARGS...: log to $OUT/NAME.log, JSON to $OUT/NAME.json
+    local name=$1; shift
+    echo "== $name: $*"
+    "$PY" "$@" --json "$OUT/$name.json" 2>&1 | tee "$OUT/$name.log" | grep -v '^{"setting'
+}
+
+case "$STAGE" in
+check)
+    "$PY" -m pytest -q -x tests/test_operators_gpu_prep.py tests/test_trainer.py 2>&1 | tail -3
+    run check benchmarks/operators.py --quick "${COMMON[@]}" "${FAST[@]}" --amp bf16 ;;
+fno-step)
+    run fno-step-eager benchmarks/operators.py --paper --part step "${COMMON[@]}" --rounds 5
+    run fno-step-compiled benchmarks/operators.py --paper --part step "${COMMON[@]}" \
+        --rounds 5 --compile reduce-overhead
+    run fno-step-both-compiled benchmarks/operators.py --paper --part step "${COMMON[@]}" \
+        --rounds 5 --compile reduce-overhead --compile-neuralop reduce-overhead ;;
+fno)
+    run fno benchmarks/operators.py --paper --part rom "${COMMON[@]}" "${FAST[@]}" --budget-s 420 ;;
+neuralop)
+    run neuralop benchmarks/operators.py --paper --part neuraloperator "${COMMON[@]}" \
+        --data-on-device --budget-s 420 ;;
+lsm)
+    run lsm benchmarks/operators_models.py --paper --models lsm "${COMMON[@]}" "${FAST[@]}" \
+        --budget-s 420 ;;
+ns)
+    run ns benchmarks/operators_ns.py --paper "${COMMON[@]}" "${FAST[@]}" \
+        --epochs "${NS_EPOCHS:-100}" --budget-s "${NS_BUDGET_S:-150}" ;;
+scot)
+    run scot benchmarks/operators_sample_efficiency.py --paper "${COMMON[@]}" "${FAST[@]}" \
+        --budget-s "${SCOT_BUDGET_S:-40}" ;;
+*)
+    echo "unknown stage $STAGE" >&2; exit 2 ;;
+esac
