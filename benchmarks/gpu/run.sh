@@ -66,8 +66,9 @@ ns)
     run ns benchmarks/operators_ns.py --paper "${COMMON[@]}" "${FAST[@]}" \
         --epochs "${NS_EPOCHS:-100}" --budget-s "${NS_BUDGET_S:-150}" ;;
 scot)
-    run scot benchmarks/operators_sample_efficiency.py --paper "${COMMON[@]}" "${FAST[@]}" \
-        --budget-s "${SCOT_BUDGET_S:-40}" ;;
+    # no --compile: 16 training runs would each pay the compilation
+    run scot benchmarks/operators_sample_efficiency.py --paper "${COMMON[@]}" --data-on-device \
+        --budget-s "${SCOT_BUDGET_S:-25}" ;;
 *)
     echo "unknown stage $STAGE" >&2; exit 2 ;;
 esac
