@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.gpu.common import (  # noqa: E402
     add_device_args,
+    apply_presets,
     autocast,
     compile_model,
     device_info,
@@ -271,9 +272,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "rom-bench"))
     add_device_args(ap)
     args = ap.parse_args(argv)
-    for flag, preset in (("paper", PAPER), ("quick", QUICK)):
-        if getattr(args, flag):
-            vars(args).update(preset)
+    apply_presets(args, argv, {"paper": PAPER, "quick": QUICK})
     args.block = args.block or (50 if args.device == "cuda" else 1)
     return args
 

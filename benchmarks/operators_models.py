@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.gpu.common import (  # noqa: E402
     add_device_args,
+    apply_presets,
     autocast,
     compile_model,
     device_info,
@@ -146,9 +147,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "rom-bench"))
     add_device_args(ap)
     args = ap.parse_args(argv)
-    for flag, preset in (("paper", PAPER), ("quick", QUICK)):
-        if getattr(args, flag):
-            vars(args).update(preset)
+    apply_presets(args, argv, {"paper": PAPER, "quick": QUICK})
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = sorted(set(args.models) - set(ARCHS))
     if unknown or not args.models:

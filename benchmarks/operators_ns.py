@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.gpu.common import (  # noqa: E402
     add_device_args,
+    apply_presets,
     device_info,
     ensure_dataset,
     log_throughput,
@@ -111,12 +112,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "rom-bench"))
     add_device_args(ap)
     args = ap.parse_args(argv)
-    epochs = args.epochs if "--epochs" in (argv if argv is not None else sys.argv) else None
-    for flag, preset in (("paper", PAPER), ("quick", QUICK)):
-        if getattr(args, flag):
-            vars(args).update(preset)
-    if epochs is not None:  # an explicit --epochs overrides the preset (GPU time budget)
-        args.epochs = epochs
+    apply_presets(args, argv, {"paper": PAPER, "quick": QUICK})
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not args.models or set(args.models) - set(ARCHS):
         ap.error(f"--models must be a subset of {', '.join(ARCHS)}")

@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.gpu.common import (  # noqa: E402
     add_device_args,
+    apply_presets,
     device_info,
     ensure_dataset,
     setup,
@@ -111,9 +112,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "rom-bench"))
     add_device_args(ap)
     args = ap.parse_args(argv)
-    for flag, preset in (("paper", PAPER), ("quick", QUICK)):
-        if getattr(args, flag):
-            vars(args).update(preset)
+    apply_presets(args, argv, {"paper": PAPER, "quick": QUICK})
     try:
         args.sizes = sorted({int(s) for s in str(args.sizes).split(",") if s.strip()})
     except ValueError:

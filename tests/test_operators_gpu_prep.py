@@ -137,3 +137,41 @@ def test_checkpoint_every_resumes_exactly_from_the_last_written_epoch(steady, tm
     wa, wb = ckpt.load_weights(tmp_path / "a"), ckpt.load_weights(tmp_path / "b")
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
+
+
+def test_benchmark_helpers_presets_budget_and_interleaved_timing():
+    import argparse
+
+    from benchmarks.gpu.common import (
+        apply_presets,
+        interleaved_step_times,
+        log_throughput,
+        train_with_budget,
+    )
+
+    args = argparse.Namespace(paper=True, quick=False, epochs=4, lr=0.1, n_train=3)
+    apply_presets(args, ["--paper", "--epochs", "100"],
+                  {"paper": {"epochs": 500, "lr": 1e-3}, "quick": {"n_train": 1}})
+    assert (args.epochs, args.lr, args.n_train) == (4, 1e-3, 3)  # explicit --epochs wins
+
+    calls = {"a": 0, "b": 0}
+
+    def bump(k):
+        return lambda: calls.__setitem__(k, calls[k] + 1)
+
+    med = interleaved_step_times({"a": bump("a"), "b": bump("b")}, rounds=3, block=2,
+                                 device=torch.device("cpu"))
+    assert calls == {"a": 8, "b": 8} and set(med) == {"a", "b"} and min(med.values()) >= 0
+
+    def train(callbacks, epochs):
+        for e in range(1, epochs + 1):
+            for cb in callbacks:
+                cb(None, {"epoch": e})
+        return {"epochs": epochs}
+
+    assert train_with_budget(train, 0.0, epochs=3) == {"stopped": "completed", "epochs": 3}
+    assert train_with_budget(train, 1e-9, epochs=3)["stopped"].endswith("after epoch 1")
+    log = [{"seconds": 2.0, "samples_per_second": 10.0}, {"seconds": 1.0, "samples_per_second": 40.0}]
+    tp = log_throughput(log)
+    assert tp["train_samples_per_s"] == pytest.approx(20.0)  # 60 samples in 3 s
+    assert tp["train_samples_per_s_after_epoch1"] == pytest.approx(40.0)

@@ -210,3 +210,14 @@ def write_json(result: dict[str, Any], path: str | None) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(result, indent=2))
+
+
+def apply_presets(args: argparse.Namespace, argv: list[str] | None,
+                  presets: dict[str, dict[str, Any]]) -> None:
+    """Set each enabled preset's (``args.<flag>`` true) values, except options given
+    explicitly on the command line (``--paper --epochs 100`` trains 100 epochs)."""
+    tokens = sys.argv[1:] if argv is None else argv
+    given = {t[2:].split("=")[0].replace("-", "_") for t in tokens if t.startswith("--")}
+    for flag, preset in presets.items():
+        if getattr(args, flag):
+            vars(args).update({k: v for k, v in preset.items() if k not in given})

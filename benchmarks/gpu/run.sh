@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # One stage of the neural-operator GPU benchmarks per call, on the device machine
 # (repository root; the device tool sets $OUT and carries .whl/ from
-# benchmarks/gpu/fetch_wheels.sh). Every stage fits in < 9 minutes on an H100 and
-# writes its JSON (and log) under $OUT. Data live in /tmp/rom-gpu: a stage reuses
+# benchmarks/gpu/fetch_wheels.sh). Every stage is sized for < 9 minutes on an H100
+# (training runs carry a --budget-s guard) and writes one JSON per run under $OUT,
+# plus $OUT/log.txt (all output). DEVICE=cpu WORKERS=2 run the stages here (slowly). Data live in /tmp/rom-gpu: a stage reuses
 # them while the machine stays warm and regenerates them (16 processes) on a bare one.
 #
-#   benchmarks/gpu/run.sh STAGE
+#   benchmarks/gpu/run.sh STAGE [STAGE ...]     (stages run in order; a failed one
+#                                                is reported and the next one runs)
 #
 # Stages, in the order of docs/operators.md's runbook:
 #   check     GPU smoke test: trainer options on CUDA (pytest), operators.py --quick on cuda
@@ -16,8 +18,8 @@
 #   lsm       LSM, same setting
 #   ns        Navier-Stokes nu=1e-5 64^2 10 -> 10: data + FNO-2D and LSM (epochs: $NS_EPOCHS)
 #   scot      scOT sample efficiency (pretrain wave, fine-tune heat; 32..512 trajectories)
-set -euo pipefail
-STAGE=${1:?usage: benchmarks/gpu/run.sh check|fno-step|fno|neuralop|lsm|ns|scot}
+set -uo pipefail
+[ $# -ge 1 ] || { echo "usage: benchmarks/gpu/run.sh check|fno-step|fno|neuralop|lsm|ns|scot ..." >&2; exit 2; }
 OUT=${OUT:-/tmp/rom-gpu-out}
 DATA=${DATA:-/tmp/rom-gpu}
 mkdir -p "$OUT" "$DATA"
@@ -26,27 +28,31 @@ PY=${PY:-python3}
 
 if [ ! -f /tmp/site/.rom-installed ] && ls .whl/*.whl >/dev/null 2>&1; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl
-    touch /tmp/site/.rom-installed
+        --target /tmp/site .whl/*.whl && touch /tmp/site/.rom-installed
 fi
 export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv \
-    > "$OUT/gpu.txt" 2>&1 || true
+    >> "$OUT/log.txt" 2>&1 || true
 "$PY" -c "import torch, sys; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
 torch.cuda.get_device_name(0) if torch.cuda.is_available() else '-'); \
-import neuralop; print('neuralop', neuralop.__version__)" 2>&1 | tee -a "$OUT/gpu.txt" || true
+import neuralop; print('neuralop', neuralop.__version__)" 2>&1 | tee -a "$OUT/log.txt" || true
 
-COMMON=(--device cuda --workers 16 --data-dir "$DATA")
+COMMON=(--device "${DEVICE:-cuda}" --workers "${WORKERS:-16}" --data-dir "$DATA")
 FAST=(--compile reduce-overhead --data-on-device)
 run() {  # run NAME ARGS...: log to $OUT/NAME.log, JSON to $OUT/NAME.json
     local name=$1; shift
-    echo "== $name: $*"
-    "$PY" "$@" --json "$OUT/$name.json" 2>&1 | tee "$OUT/$name.log" | grep -v '^{"setting'
+    echo "== $name: $* ($(date -u +%T))"
+    "$PY" "$@" --json "$OUT/$name.json" 2>&1 | tee -a "$OUT/log.txt" | grep -v '^{"setting'
+    local rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] || { echo "== $name FAILED (exit $rc)"; FAILED=1; }
 }
 
+FAILED=0
+for STAGE in "$@"; do
 case "$STAGE" in
 check)
-    "$PY" -m pytest -q -x tests/test_operators_gpu_prep.py tests/test_trainer.py 2>&1 | tail -3
+    "$PY" -m pytest -q -x -p no:cacheprovider tests/test_operators_gpu_prep.py tests/test_trainer.py \
+        2>&1 | tail -3 | tee -a "$OUT/log.txt"
     run check benchmarks/operators.py --quick "${COMMON[@]}" "${FAST[@]}" --amp bf16 ;;
 fno-step)
     run fno-step-eager benchmarks/operators.py --paper --part step "${COMMON[@]}" --rounds 5
@@ -70,5 +76,7 @@ scot)
     run scot benchmarks/operators_sample_efficiency.py --paper "${COMMON[@]}" --data-on-device \
         --budget-s "${SCOT_BUDGET_S:-25}" ;;
 *)
-    echo "unknown stage $STAGE" >&2; exit 2 ;;
+    echo "unknown stage $STAGE" >&2; FAILED=1 ;;
 esac
+done
+exit $FAILED
