@@ -31,7 +31,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .base import SolveStats
-from .krylov import Arnoldi, as_precond, finish, prepare
+from .krylov import Arnoldi, as_precond, finish, prepare, rows_dot
 
 
 @dataclass
@@ -167,7 +167,7 @@ def gcrodr(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float =
                 Q, R, U = Q[:, good], R[np.ix_(good, good)], U[good]
             C = np.ascontiguousarray(Q.T)
             U = sla.solve_triangular(R, U, trans="T", lower=False)  # rows of U R^{-1}
-        c = C.conj() @ r
+        c = rows_dot(C, r)
         correct(U.T @ c)
         r -= C.T @ c
     replacements = stagnant = 0
@@ -185,7 +185,7 @@ def gcrodr(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float =
             replacements += 1
             r = r_true
             if C is not None:
-                c = C.conj() @ r
+                c = rows_dot(C, r)
                 correct(U.T @ c)
                 r -= C.T @ c
             continue
@@ -227,13 +227,13 @@ def gcrodr(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float =
                 G[:kk, kk:] = arn.B[:, :j]
                 G[kk:, kk:] = H
                 W = np.zeros_like(G)
-                W[:kk, :kk] = C.conj() @ Ut.T
-                W[kk:, :kk] = V.conj() @ Ut.T
+                W[:kk, :kk] = rows_dot(C, Ut.T)
+                W[kk:, :kk] = rows_dot(V, Ut.T)
                 W[kk:, kk:] = np.eye(j + 1, j)
                 upd = _update_recycle(G, W, [arn.W[: kk + j + 1]], [Ut, V[:j]], k, real)
             if upd is not None:
                 U, C = upd
-                c = C.conj() @ r
+                c = rows_dot(C, r)
                 correct(U.T @ c)
                 r -= C.T @ c
         if arn.breakdown and float(np.linalg.norm(r)) > tol:

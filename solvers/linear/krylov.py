@@ -103,15 +103,29 @@ def finish(name: str, A: Operator, b: np.ndarray, x: np.ndarray, *, rtol: float,
                       info=info or {})
 
 
+def rows_dot(V: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``V^* X`` for a row-stored basis ``V`` (``conj(V) @ X``) without copying ``V``.
+
+    ``conj(V) @ X = conj(V @ conj(X))``: only ``X`` (a vector or a thin block) is
+    conjugated, never the ``(rows, n)`` basis (for complex data a full copy of the
+    basis per product had been the largest cost of a complex Arnoldi step).
+    """
+    if not np.iscomplexobj(V):
+        return V @ X
+    if not np.iscomplexobj(X):
+        return (V @ X).conj()
+    return (V @ X.conj()).conj()
+
+
 def orthogonalise(V: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Classical Gram-Schmidt of ``w`` against the orthonormal rows ``V``, repeated once
     when the norm drops by more than ``1/sqrt(2)`` (DGKS criterion), which keeps the
     basis orthogonal to working precision; returns ``(w, h)`` with ``h = V^* w``."""
     before = float(np.linalg.norm(w))
-    h = V.conj() @ w
+    h = rows_dot(V, w)
     w = w - V.T @ h
     if float(np.linalg.norm(w)) < 0.7071 * before:
-        h2 = V.conj() @ w
+        h2 = rows_dot(V, w)
         w -= V.T @ h2
         h = h + h2
     return w, h
