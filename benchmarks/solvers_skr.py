@@ -39,12 +39,16 @@ PRECONDS = {"jacobi": {}, "ilu": {"drop_tol": 1e-2, "fill_factor": 2}, "none": {
 
 
 def skr_case(key: str, resolution: int, n: int, precond: str, *, gmres_every: int = 10,
-             unsorted: bool = False, maxiter: int = 20000, seed: int = 0) -> dict:
-    """Sorted GCRO-DR(40, 20) along all ``n`` systems; independent GMRES(40) on every
-    ``gmres_every``-th system of the same sequence (independent solves do not depend on
-    the order, so the per-system mean over this spread subset estimates the mean over
-    all ``n``); the optional unsorted GCRO-DR run isolates what the ordering adds.
-    Systems are interleaved (system ``i`` of every method before ``i + 1``)."""
+             unsorted: bool = False, maxiter: int = 20000, seed: int = 0,
+             recycles: tuple[tuple[int, int], ...] = ((40, 20),),
+             restarts: tuple[int, ...] = (40,)) -> dict:
+    """Sorted GCRO-DR(m, k) for every ``(m, k)`` of ``recycles`` along all ``n`` systems;
+    independent GMRES(r) for every ``r`` of ``restarts`` on every ``gmres_every``-th
+    system of the same sequence (independent solves do not depend on the order, so the
+    per-system mean over this spread subset estimates the mean over all ``n``); the
+    optional unsorted GCRO-DR run isolates what the ordering adds. Systems are
+    interleaved (system ``i`` of every method before ``i + 1``). Ratios are against
+    GMRES(``restarts[0]``), per system (wall clock includes the SKR sort)."""
     problem, options, complex_ = PROBLEMS[key]
     prob = make_problem(problem, resolution, **options)
     space = prob.parameter_space
@@ -57,23 +61,35 @@ def skr_case(key: str, resolution: int, n: int, precond: str, *, gmres_every: in
     sorted_systems = [systems[i] for i in order]
     popts = {"precond": precond, "precond_options": PRECONDS[precond], "maxiter": maxiter,
              "reuse_precond": False}  # one preconditioner per system on both sides
-    solvers = {"gmres(40) independent": make_solver("gmres", strategy="independent",
-                                                    restart=40, **popts),
-               "gcrodr(40,20) sorted": make_solver("gcrodr", m=40, k=20, **popts)}
-    seqs = {"gmres(40) independent": sorted_systems[::gmres_every],
-            "gcrodr(40,20) sorted": sorted_systems}
-    if unsorted:
-        solvers["gcrodr(40,20) unsorted"] = make_solver("gcrodr", m=40, k=20, **popts)
-        seqs["gcrodr(40,20) unsorted"] = systems
+    solvers, seqs = {}, {}
+    for r in restarts:
+        name = f"gmres({r}) independent"
+        solvers[name] = make_solver("gmres", strategy="independent", restart=r, **popts)
+        seqs[name] = sorted_systems[::gmres_every]
+    for m, k in recycles:
+        solvers[f"gcrodr({m},{k}) sorted"] = make_solver("gcrodr", m=m, k=k, **popts)
+        seqs[f"gcrodr({m},{k}) sorted"] = sorted_systems
+        if unsorted:
+            solvers[f"gcrodr({m},{k}) unsorted"] = make_solver("gcrodr", m=m, k=k, **popts)
+            seqs[f"gcrodr({m},{k}) unsorted"] = systems
     rows = run_interleaved(solvers, seqs)
-    g, r = rows["gmres(40) independent"], rows["gcrodr(40,20) sorted"]
-    n_g = len(seqs["gmres(40) independent"])
+    for name, row in rows.items():
+        row["matvecs_per_system"] = row["matvecs"] / len(seqs[name])
+    g = rows[f"gmres({restarts[0]}) independent"]
+    ratios = {}
+    for m, k in recycles:
+        r = rows[f"gcrodr({m},{k}) sorted"]
+        ratios[f"gcrodr({m},{k})"] = {
+            "matvec_ratio": g["matvecs_per_system"] / r["matvecs_per_system"],
+            "time_ratio": g["seconds_per_system"] / ((r["seconds"] + t_order) / n)}
+    first = ratios[f"gcrodr({recycles[0][0]},{recycles[0][1]})"]
     return {"problem": key, "options": options, "unknowns": int(systems[0].A.shape[0]),
-            "n_systems": n, "gmres_systems": n_g, "precond": precond,
-            "precond_options": PRECONDS[precond], "order_seconds": t_order, "rows": rows,
-            "gmres_converged": g["all_converged"],
-            "matvec_ratio": (g["matvecs"] / n_g) / max(r["matvecs"] / n, 1e-300),
-            "time_ratio": (g["seconds"] / n_g) / ((r["seconds"] + t_order) / n)}
+            "n_systems": n, "gmres_systems": len(seqs[f"gmres({restarts[0]}) independent"]),
+            "precond": precond, "precond_options": PRECONDS[precond],
+            "order_seconds": t_order, "rows": rows, "ratios": ratios,
+            "baseline": f"gmres({restarts[0]})",
+            "gmres_converged": all(rows[f"gmres({r}) independent"]["all_converged"]
+                                   for r in restarts), **first}
 
 
 def ideal_deflation(resolution: int, n: int, ks: tuple[int, ...] = (20, 40), seed: int = 0) -> list[dict]:
@@ -115,9 +131,11 @@ def ideal_deflation(resolution: int, n: int, ks: tuple[int, ...] = (20, 40), see
 
 def report(c: dict) -> str:
     bound = "" if c["gmres_converged"] else " (GMRES hit maxiter: ratios are lower bounds)"
+    parts = ", ".join(f"{name}: matvecs {r['matvec_ratio']:.2f}x, wall {r['time_ratio']:.2f}x"
+                      for name, r in c["ratios"].items())
     return (f"SKR {c['problem']} n={c['unknowns']} systems={c['n_systems']} (GMRES on "
-            f"{c['gmres_systems']}) precond={c['precond']}: matvec ratio {c['matvec_ratio']:.2f}x, "
-            f"wall-clock ratio {c['time_ratio']:.2f}x (ordering {c['order_seconds']:.2f}s){bound}")
+            f"{c['gmres_systems']}) precond={c['precond']}, vs {c['baseline']}: {parts} "
+            f"(ordering {c['order_seconds']:.2f}s){bound}")
 
 
 def main() -> None:
@@ -130,6 +148,9 @@ def main() -> None:
     ap.add_argument("--precond", default="jacobi", help="comma list of: " + ", ".join(PRECONDS))
     ap.add_argument("--gmres-every", type=int, default=10)
     ap.add_argument("--unsorted", action="store_true", help="also GCRO-DR in the original order")
+    ap.add_argument("--recycle", default="40:20", help="GCRO-DR m:k pairs, comma separated")
+    ap.add_argument("--restarts", default="40",
+                    help="GMRES restart lengths; ratios are against the first")
     ap.add_argument("--ceiling", action="store_true",
                     help="only the ideal-deflation bound on 3 SPD Darcy systems per resolution")
     ap.add_argument("--json", default=None)
@@ -141,12 +162,14 @@ def main() -> None:
         return
     if args.quick:
         args.systems, args.resolutions, args.gmres_every = 16, "102", 2
+    recycles = tuple(tuple(int(v) for v in pair.split(":")) for pair in args.recycle.split(","))
+    restarts = tuple(int(r) for r in args.restarts.split(","))
     record: dict = {"args": vars(args), "skr": []}
     for res in map(int, args.resolutions.split(",")):
         for precond in args.precond.split(","):
             for key in args.problems.split(","):
                 c = skr_case(key, res, args.systems, precond, gmres_every=args.gmres_every,
-                             unsorted=args.unsorted)
+                             unsorted=args.unsorted, recycles=recycles, restarts=restarts)
                 record["skr"].append(c)
                 print(report(c))
                 print(table(c["rows"]), flush=True)
