@@ -175,3 +175,23 @@ def test_benchmark_helpers_presets_budget_and_interleaved_timing():
     tp = log_throughput(log)
     assert tp["train_samples_per_s"] == pytest.approx(20.0)  # 60 samples in 3 s
     assert tp["train_samples_per_s_after_epoch1"] == pytest.approx(40.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (GPU machine)")
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("compile_mode", ["none", "reduce-overhead"])
+def test_cuda_training_matches_cpu(steady, tmp_path, compile_mode):
+    """On a GPU: device-resident data, pinned transfers, fused AdamW and (optionally) CUDA
+    graphs train the same model as the CPU to float32 round-off (TF32 off)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    cfg = dict(epochs=2, batch_size=4)
+    train_operator("fno", steady, tmp_path / "cpu", arch=ARCH, outputs="u", config=_config(**cfg))
+    for on_device in (False, True):
+        out = tmp_path / f"cuda{on_device}"
+        train_operator("fno", steady, out, arch=ARCH, outputs="u",
+                       config=_config(device="cuda", data_on_device=on_device,
+                                      compile=compile_mode, **cfg))
+        for rc, rg in zip(read_log(tmp_path / "cpu"), read_log(out)):
+            assert rg["train_loss"] == pytest.approx(rc["train_loss"], rel=1e-3)
+            assert rg["val_loss"] == pytest.approx(rc["val_loss"], rel=1e-3)

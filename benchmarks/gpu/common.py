@@ -48,14 +48,18 @@ def add_device_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--workers", type=int, default=1,
                     help="processes generating the data side by side (rom generate --shard)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--tf32", action="store_true",
+                    help="allow TF32 for float32 matrix products on CUDA (both sides)")
     ap.add_argument("--budget-s", type=float, default=0.0,
                     help="stop each training run after this many seconds (0: no limit)")
     ap.add_argument("--json", dest="json_out", default=None, help="also write results here")
 
 
 def setup(args: argparse.Namespace) -> torch.device:
-    """Thread count, device check (one-line error without CUDA), TF32 off for fair fp32."""
+    """Thread count, device check (one-line error without CUDA), TF32 only with ``--tf32``."""
     torch.set_num_threads(args.threads)
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    torch.backends.cudnn.allow_tf32 = args.tf32
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("error: --device cuda but torch sees no CUDA device")
     if args.amp == "fp16" and args.device != "cuda":
@@ -64,7 +68,8 @@ def setup(args: argparse.Namespace) -> torch.device:
 
 
 def device_info(device: torch.device) -> dict[str, Any]:
-    info = {"device": str(device), "torch": torch.__version__}
+    info = {"device": str(device), "torch": torch.__version__,
+            "tf32": torch.backends.cuda.matmul.allow_tf32}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     else:
