@@ -11,6 +11,7 @@ channel MLP, both padded to 105 x 105 at 85 x 85). Parts (``--part``):
    the two models alternating in blocks of ``--block`` steps (one device
    synchronisation per block) for ``--rounds`` rounds; median samples/s each
    and their ratio. ``--compile`` compiles ours, ``--compile-neuralop`` theirs.
+   ``ops``: operators one eager step dispatches (profiler; CUDA kernel launches on a GPU).
 2. ``rom`` -- ``rom``'s full pipeline (``operators.api.train_operator``: HDF5
    dataset, normalisation, AdamW, relative L2 loss, device-side loss sums,
    ``--data-on-device``, ``--compile``, ``--amp``) trains our FNO; test error
@@ -149,6 +150,44 @@ def step_throughput(ours, theirs, args, device: torch.device) -> dict:
             "ratio_rom_over_neuraloperator": med["neuraloperator"] / med["rom"]}
 
 
+def op_counts(ours, theirs, args, device: torch.device) -> dict:
+    """Operators dispatched by one eager training step (forward, backward, AdamW) of each
+    model, from ``torch.profiler``: top-level ATen calls, and on CUDA the kernel launches.
+    At the FNO paper's size a GPU step is launch-bound, so these counts bound its cost."""
+    from torch.profiler import ProfilerActivity, profile
+
+    g = torch.Generator().manual_seed(0)
+    shape = (args.batch_size, 1, args.resolution, args.resolution)
+    x, y = torch.randn(shape, generator=g).to(device), torch.randn(shape, generator=g).to(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    out = {}
+    for name, model in (("rom", ours), ("neuraloperator", theirs)):
+        model = model.to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4,
+                                fused=True if device.type == "cuda" else None)
+
+        def step(model=model, opt=opt, amp=args.amp if name == "rom" else args.amp_neuralop):
+            with autocast(device, amp):
+                loss = relative_l2(model(x).float(), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        step()
+        synchronize(device)
+        with profile(activities=activities) as prof:
+            step()
+            synchronize(device)
+        events = prof.events()
+        aten = [e for e in events if e.name.startswith("aten::")
+                and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))]
+        out[name] = {"aten_top_level": len(aten)}
+        if device.type == "cuda":
+            out[name]["cuda_kernels"] = sum(1 for e in events
+                                            if e.device_type == torch.autograd.DeviceType.CUDA)
+    return out
+
+
 def train_rom(data: Path, model_dir: Path, args, n: int) -> dict:
     """Our FNO through ``operators.api.train_operator``; test metrics and throughput."""
     run = train_with_budget(train_operator, args.budget_s, kind="fno", data_path=data,
@@ -252,7 +291,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny CPU smoke run (seconds)")
     ap.add_argument("--paper", action="store_true", help="the FNO paper's Darcy setting")
-    ap.add_argument("--part", default="all", choices=("all", "step", "rom", "neuraloperator"))
+    ap.add_argument("--part", default="all",
+                    choices=("all", "step", "ops", "rom", "neuraloperator"))
     ap.add_argument("--n-train", type=int, default=200)
     ap.add_argument("--n-test", type=int, default=50)
     ap.add_argument("--resolution", type=int, default=85)
@@ -300,6 +340,11 @@ def main(argv=None) -> dict:
         torch.manual_seed(0)
         result["step"] = step_throughput(ours, neuralop_fno(neuralop), args, device)
         print(json.dumps(result["step"], indent=1), flush=True)
+    if args.part in ("all", "ops") and neuralop is not None:
+        torch.manual_seed(0)
+        result["ops_per_step"] = op_counts(FNO(1, 1, 2, **our_arch()), neuralop_fno(neuralop),
+                                           args, device)
+        print(json.dumps(result["ops_per_step"]), flush=True)
     model_dir = Path(args.data_dir) / f"fno_model_{args.resolution}_n{n}"
     if args.part in ("all", "rom"):
         print("training rom FNO ...", flush=True)

@@ -55,6 +55,7 @@ check)
         2>&1 | tail -3 | tee -a "$OUT/log.txt"
     run check benchmarks/operators.py --quick "${COMMON[@]}" "${FAST[@]}" --amp bf16 ;;
 fno-step)
+    run fno-ops benchmarks/operators.py --paper --part ops "${COMMON[@]}"
     run fno-step-eager benchmarks/operators.py --paper --part step "${COMMON[@]}" --rounds 5
     run fno-step-compiled benchmarks/operators.py --paper --part step "${COMMON[@]}" \
         --rounds 5 --compile reduce-overhead
