@@ -16,10 +16,11 @@
 #   fno       rom FNO, FNO paper setting (1000/200, 500 epochs), compiled, data on GPU
 #   neuralop  neuraloperator 2.0.0 FNO, same data, split, statistics and loop settings
 #   lsm       LSM, same setting
-#   ns        Navier-Stokes nu=1e-5 64^2 10 -> 10: data + FNO-2D and LSM (epochs: $NS_EPOCHS)
+#   ns        Navier-Stokes nu=1e-5 64^2 10 -> 10: data + FNO-2D (epochs: $NS_EPOCHS)
+#   ns-lsm    the same data + LSM
 #   scot      scOT sample efficiency (pretrain wave, fine-tune heat; 32..512 trajectories)
 set -uo pipefail
-[ $# -ge 1 ] || { echo "usage: benchmarks/gpu/run.sh check|fno-step|fno|neuralop|lsm|ns|scot ..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: benchmarks/gpu/run.sh check|fno-step|fno|neuralop|lsm|ns|ns-lsm|scot ..." >&2; exit 2; }
 OUT=${OUT:-/tmp/rom-gpu-out}
 DATA=${DATA:-/tmp/rom-gpu}
 mkdir -p "$OUT" "$DATA"
@@ -69,13 +70,14 @@ neuralop)
 lsm)
     run lsm benchmarks/operators_models.py --paper --models lsm "${COMMON[@]}" "${FAST[@]}" \
         --budget-s 420 ;;
-ns)
-    run ns benchmarks/operators_ns.py --paper "${COMMON[@]}" "${FAST[@]}" \
-        --epochs "${NS_EPOCHS:-100}" --budget-s "${NS_BUDGET_S:-150}" ;;
+ns|ns-lsm)  # data (1,200 trajectories, ~5 min on 16 cores) + one model, < 9 min
+    model=fno; [ "$STAGE" = ns-lsm ] && model=lsm
+    run "ns-$model" benchmarks/operators_ns.py --paper --models "$model" "${COMMON[@]}" \
+        "${FAST[@]}" --epochs "${NS_EPOCHS:-100}" --budget-s "${NS_BUDGET_S:-180}" ;;
 scot)
     # no --compile: 16 training runs would each pay the compilation
     run scot benchmarks/operators_sample_efficiency.py --paper "${COMMON[@]}" --data-on-device \
-        --budget-s "${SCOT_BUDGET_S:-25}" ;;
+        --budget-s "${SCOT_BUDGET_S:-20}" ;;
 *)
     echo "unknown stage $STAGE" >&2; FAILED=1 ;;
 esac
