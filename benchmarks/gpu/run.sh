@@ -73,7 +73,8 @@ lsm)
 ns|ns-lsm)  # data (1,200 trajectories, ~5 min on 16 cores) + one model, < 9 min
     model=fno; [ "$STAGE" = ns-lsm ] && model=lsm
     run "ns-$model" benchmarks/operators_ns.py --paper --models "$model" "${COMMON[@]}" \
-        "${FAST[@]}" --epochs "${NS_EPOCHS:-100}" --budget-s "${NS_BUDGET_S:-180}" ;;
+        "${FAST[@]}" --epochs "${NS_EPOCHS:-100}" --scheduler cosine \
+        --budget-s "${NS_BUDGET_S:-180}" ;;
 scot)
     # no --compile: 16 training runs would each pay the compilation
     run scot benchmarks/operators_sample_efficiency.py --paper "${COMMON[@]}" --data-on-device \
