@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from operators.trainer import AMP_MODES, SCHEDULERS, TrainConfig
+from operators.trainer import AMP_MODES, COMPILE_MODES, SCHEDULERS, TrainConfig
 
 TIME_MODES = ("auto", "steady", "all2all", "window")
 
@@ -40,6 +40,12 @@ def _common_options(f):
         click.option("--device", default="cpu", type=click.Choice(["cpu", "cuda"])),
         click.option("--amp", default="none", type=click.Choice(AMP_MODES),
                      help="Mixed precision autocast (FFTs stay fp32)."),
+        click.option("--compile", "compile", default="none", type=click.Choice(COMPILE_MODES),
+                     help="torch.compile the network (reduce-overhead: CUDA graphs on a GPU)."),
+        click.option("--data-on-device", is_flag=True,
+                     help="Keep the whole training set on the device (GPU) when it fits."),
+        click.option("--sync-every", default=0, type=int,
+                     help="Steps between host reads of the loss (0: once per epoch)."),
         click.option("--seed", default=0, type=int, help="Seed of split, init and shuffling."),
         click.option("--val-fraction", default=0.1, type=float, help="Samples held out for validation."),
         click.option("--test-fraction", default=0.1, type=float, help="Samples held out for testing."),
@@ -146,7 +152,8 @@ def _run(kind: str, defaults: dict[str, Any], kw: dict[str, Any]) -> None:
                                f"{', '.join('--' + k.replace('_', '-') for k in sorted(arch))}")
     config = TrainConfig(**{k: kw[k] for k in (
         "epochs", "batch_size", "lr", "weight_decay", "scheduler", "step_size", "gamma",
-        "grad_clip", "amp", "device", "seed", "loss", "patience", "num_workers", "quiet")})
+        "grad_clip", "amp", "device", "seed", "loss", "patience", "num_workers", "quiet",
+        "compile", "data_on_device", "sync_every")})
     summary = train_operator(
         kind, kw["data"], kw["output"], arch=arch, config=config, inputs=kw["inputs"],
         outputs=kw["outputs"], time_mode=kw["time_mode"], steps_in=kw["steps_in"],
