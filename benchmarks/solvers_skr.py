@@ -148,8 +148,8 @@ def main() -> None:
     ap.add_argument("--precond", default="jacobi", help="comma list of: " + ", ".join(PRECONDS))
     ap.add_argument("--gmres-every", type=int, default=10)
     ap.add_argument("--unsorted", action="store_true", help="also GCRO-DR in the original order")
-    ap.add_argument("--recycle", default="40:20", help="GCRO-DR m:k pairs, comma separated")
-    ap.add_argument("--restarts", default="40",
+    ap.add_argument("--recycle", default="40:20,60:30", help="GCRO-DR m:k pairs, comma separated")
+    ap.add_argument("--restarts", default="40,90",
                     help="GMRES restart lengths; ratios are against the first")
     ap.add_argument("--ceiling", action="store_true",
                     help="only the ideal-deflation bound on 3 SPD Darcy systems per resolution")
