@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from solvers.linear import make_solver
@@ -16,43 +15,19 @@ from solvers.linear.twolevel import (
     aggregation_basis,
     gershgorin_jacobi_bound,
 )
-from solvers.problems import make_problem
+from solvers.problems import fd, make_problem
 from solvers.problems.base import LinearSystem
+from solvers.problems.grid import Grid
 
 
 def diffusion(n, dim=2, seed=0, contrast=1.0):
-    """``-div(a grad u)`` on an ``n^dim`` grid (Dirichlet), a smooth log-normal ``a``."""
-    h2 = (n + 1) ** 2
-    x = np.linspace(0, 1, n)
-    grids = np.meshgrid(*([x] * dim), indexing="ij")
+    """``-div(a grad u)`` on ``n^dim`` interior nodes (Dirichlet), a smooth log-normal ``a``."""
+    grid = Grid.uniform(n + 2, dim)
+    grids = np.meshgrid(*grid.axes, indexing="ij")
     rng = np.random.default_rng(seed)
     a = np.exp(contrast * sum(rng.standard_normal() * np.cos(np.pi * (k + 1) * g)
                               for k, g in enumerate(grids)))
-    idx = np.arange(n ** dim).reshape((n,) * dim)
-    rows, cols, vals = [], [], []
-    diag = np.zeros((n,) * dim)
-    for ax in range(dim):
-        lo = [slice(None)] * dim
-        hi = [slice(None)] * dim
-        lo[ax], hi[ax] = slice(0, n - 1), slice(1, n)
-        af = 0.5 * (a[tuple(lo)] + a[tuple(hi)]) * h2
-        i, j = idx[tuple(lo)].ravel(), idx[tuple(hi)].ravel()
-        rows += [i, j]
-        cols += [j, i]
-        vals += [-af.ravel(), -af.ravel()]
-        diag[tuple(lo)] += af
-        diag[tuple(hi)] += af
-        e0 = [slice(None)] * dim
-        e1 = [slice(None)] * dim
-        e0[ax], e1[ax] = 0, n - 1
-        diag[tuple(e0)] += a[tuple(e0)] * h2
-        diag[tuple(e1)] += a[tuple(e1)] * h2
-    rows.append(idx.ravel())
-    cols.append(idx.ravel())
-    vals.append(diag.ravel())
-    N = n ** dim
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(N, N))
+    return fd.diffusion_operator(grid, a)
 
 
 def dense_operator(M, n):
