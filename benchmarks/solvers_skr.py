@@ -82,14 +82,13 @@ def skr_case(key: str, resolution: int, n: int, precond: str, *, gmres_every: in
         ratios[f"gcrodr({m},{k})"] = {
             "matvec_ratio": g["matvecs_per_system"] / r["matvecs_per_system"],
             "time_ratio": g["seconds_per_system"] / ((r["seconds"] + t_order) / n)}
-    first = ratios[f"gcrodr({recycles[0][0]},{recycles[0][1]})"]
     return {"problem": key, "options": options, "unknowns": int(systems[0].A.shape[0]),
             "n_systems": n, "gmres_systems": len(seqs[f"gmres({restarts[0]}) independent"]),
             "precond": precond, "precond_options": PRECONDS[precond],
             "order_seconds": t_order, "rows": rows, "ratios": ratios,
             "baseline": f"gmres({restarts[0]})",
             "gmres_converged": all(rows[f"gmres({r}) independent"]["all_converged"]
-                                   for r in restarts), **first}
+                                   for r in restarts)}
 
 
 def ideal_deflation(resolution: int, n: int, ks: tuple[int, ...] = (20, 40), seed: int = 0) -> list[dict]:
