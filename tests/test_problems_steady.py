@@ -68,6 +68,47 @@ def test_darcy_manufactured_second_order(scheme):
     _assert_second_order(errs)
 
 
+def test_darcy_skr_scheme_is_the_laplacian_of_a_times_u_second_order():
+    """SKR's generator matrix discretises -Δ(a u) = f: with w = a u = sin(πx)sin(2πy)(1+x)
+    and f = -Δw, the computed u converges to w / a at second order."""
+    errs = []
+    for n in SIZES:
+        p = make_problem("darcy", n, coefficient="lognormal", scheme="skr", n_modes=3)
+        mu = np.linspace(-1.0, 1.0, p.parameter_space.dim)
+        X, Y = Grid.uniform(n, 2).mesh()
+        a = p.coefficient(mu)
+        _, _, wxx, wyy = _u_derivatives(X, Y)
+        system = p._assemble_with_source(mu, -(wxx + wyy))
+        v = np.random.default_rng(n).standard_normal(system.b.shape)
+        L = make_problem("darcy", n, coefficient="lognormal", scheme="conservative",
+                         n_modes=3).operator(np.ones_like(a))
+        np.testing.assert_allclose(system.A @ v, L @ (a[1:-1, 1:-1].ravel() * v), rtol=1e-12)
+        u = _solve(system)
+        errs.append(np.abs(p.to_fields(mu, u)["u"] - _u(X, Y) / a).max())
+    _assert_second_order(errs)
+
+
+def test_darcy_skr_scheme_right_jacobi_gives_one_operator_for_all_samples():
+    p = make_problem("darcy", 14, coefficient="lognormal", scheme="skr", alpha=2.5, tau=7.0,
+                     basis="fourier")
+    mus = p.parameter_space.from_unit(np.random.default_rng(3).random((2, p.parameter_space.dim)))
+    A0, A1 = (p.assemble(mu).A for mu in mus)
+    assert abs(A0 - A1).max() > 1e-2 * abs(A0).max()  # different matrices ...
+    P0, P1 = (A @ sp.diags(1.0 / A.diagonal()) for A in (A0, A1))
+    assert abs(P0 - P1).max() < 1e-12  # ... one right-Jacobi-preconditioned operator
+    assert not p.assemble(mus[0]).symmetric
+
+
+def test_darcy_fourier_basis_gives_a_periodic_field():
+    p = make_problem("darcy", 17, coefficient="lognormal", basis="fourier", n_modes=5)
+    mu = p.parameter_space.from_unit(np.random.default_rng(4).random((1, p.parameter_space.dim)))[0]
+    a = p.coefficient(mu)
+    np.testing.assert_allclose(a[0], a[-1], rtol=1e-12)
+    np.testing.assert_allclose(a[:, 0], a[:, -1], rtol=1e-12)
+    with pytest.raises(ValueError, match="basis"):
+        make_problem("darcy", 17, basis="legendre")
+
+
 def test_darcy_conservative_is_spd_and_nonconservative_is_not_symmetric():
     p = make_problem("darcy", 12, n_modes=4)
     mu = p.parameter_space.from_unit(np.random.default_rng(0).random((1, 15)))[0]
