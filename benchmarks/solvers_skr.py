@@ -1,10 +1,13 @@
-"""SKR reproduction (Wang et al., ICLR 2024): SKR-sorted GCRO-DR(40, 20) vs independent GMRES(40).
+"""SKR reproduction (Wang et al., ICLR 2024): SKR-sorted GCRO-DR(m, k) vs independent GMRES(40).
 
-A sequence of Darcy (conservative / nonconservative) or Helmholtz systems, the
-same preconditioner on both sides, tol 1e-8: matvec and wall-clock ratios.
+A sequence of Darcy (conservative, nonconservative, SKR's own matrix; SKR's
+coefficient distribution, or the FNO one with the ``-fno`` keys) or Helmholtz
+systems, the same preconditioner on both sides, tol 1e-8: matvec and
+wall-clock ratios; ``--ceiling`` measures the ideal-deflation bound.
 
-Usage: ``.venv/bin/python benchmarks/solvers_skr.py [--quick] [--precond jacobi,ilu]
-[--systems 200] [--unsorted] [--json PATH]``
+Usage: ``.venv/bin/python benchmarks/solvers_skr.py [--quick] [--problems darcy-c,...]
+[--resolutions 102,254] [--precond jacobi,ilu,none] [--systems 200] [--recycle 40:20,60:30]
+[--unsorted] [--cg] [--ceiling] [--json PATH]``
 """
 
 from __future__ import annotations
