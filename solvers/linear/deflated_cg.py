@@ -28,7 +28,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .base import SolveStats
-from .krylov import as_precond, finish, prepare
+from .krylov import as_precond, finish, prepare, rows_dot
 
 
 @dataclass
@@ -45,8 +45,8 @@ class DeflationSpace:
 
 def _ritz(Z: np.ndarray, AZ: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Rows ``(W, AW)`` of the ``k`` smallest Ritz pairs of ``A`` on ``span(Z)``."""
-    G = Z.conj() @ Z.T
-    S = Z.conj() @ AZ.T
+    G = rows_dot(Z, Z.T)
+    S = rows_dot(Z, AZ.T)
     S = 0.5 * (S + S.conj().T)
     # orthonormalise through the Gram matrix, dropping near-dependent directions
     g, Q = np.linalg.eigh(G)
@@ -96,20 +96,24 @@ def deflated_cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: fl
     matvecs += int(np.any(x))
     E_fac = None
     if W is not None:
-        E = W.conj() @ AW.T
+        E = rows_dot(W, AW.T)
         try:
             E_fac = sla.cho_factor(0.5 * (E + E.conj().T))
         except np.linalg.LinAlgError:
             W = AW = None
     if E_fac is not None:
-        c = sla.cho_solve(E_fac, W.conj() @ r)
+        c = sla.cho_solve(E_fac, rows_dot(W, r))
         x += W.T @ c
         r -= AW.T @ c
+        # deflate(z) = z - W E^{-1} (AW)^* z = z - Q^T (AW)^* z with rows
+        # Q = (E^{-1})^T W = conj(E^{-1} conj(W)) (E Hermitian), precomputed once:
+        # per iteration two block products and no small solve
+        Q = np.ascontiguousarray(sla.cho_solve(E_fac, W.conj()).conj())
 
     def deflate(z: np.ndarray) -> np.ndarray:
         if E_fac is None:
             return z
-        return z - W.T @ sla.cho_solve(E_fac, AW.conj() @ z)
+        return z - Q.T @ rows_dot(AW, z)
 
     P_rows: list[np.ndarray] = []
     AP_rows: list[np.ndarray] = []
