@@ -114,3 +114,23 @@ def test_vector_eim_of_affine_rhs():
     theta = ve.theta(lambda mu, idx: fam(mu)[idx])
     mu = np.array([0.3, -2.0])
     assert np.allclose(sum(t * q for t, q in zip(theta(mu), ve.terms())), fam(mu), atol=1e-13)
+
+
+def test_local_entries_give_the_same_eim_coefficients_as_assembly():
+    """Darcy evaluates the magic entries itself: same theta as reading them from A(mu)."""
+    from rom.matrix_eim import AssembledEntries, LocalEntries, entry_access, operator_eim
+    from solvers.problems import make_problem
+
+    p = make_problem("darcy", 13, coefficient="lognormal", n_modes=2)  # 3 parameters
+    space = p.parameter_space
+    train = space.from_unit(np.random.default_rng(0).random((12, space.dim)))
+    mat, vec = operator_eim([p.assemble(m) for m in train], tol=1e-12, max_terms=8)
+    local, assembled = entry_access(p), AssembledEntries(p.assemble)
+    assert isinstance(local, LocalEntries)
+    rows, cols = mat.magic_entries
+    for mu in space.from_unit(np.random.default_rng(1).random((3, space.dim))):
+        np.testing.assert_allclose(mat.theta(local.matrix)(mu), mat.theta(assembled.matrix)(mu),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(vec.theta(local.vector)(mu), vec.theta(assembled.vector)(mu))
+    ad = make_problem("advection_diffusion", 9)
+    assert isinstance(entry_access(ad), AssembledEntries)  # no single-entry method: fallback

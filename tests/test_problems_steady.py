@@ -99,6 +99,25 @@ def test_darcy_skr_scheme_right_jacobi_gives_one_operator_for_all_samples():
     assert not p.assemble(mus[0]).symmetric
 
 
+@pytest.mark.parametrize("scheme", ["conservative", "nonconservative", "skr"])
+@pytest.mark.parametrize("coefficient,face", [("lognormal", "arithmetic"),
+                                              ("lognormal", "harmonic"),
+                                              ("piecewise", "arithmetic")])
+def test_darcy_single_entries_equal_the_assembled_matrix(scheme, coefficient, face):
+    p = make_problem("darcy", 11, scheme=scheme, coefficient=coefficient, face=face, n_modes=4)
+    mu = p.parameter_space.from_unit(np.random.default_rng(2).random((1, p.parameter_space.dim)))[0]
+    s = p.assemble(mu)
+    A = sp.csr_matrix(s.A)
+    C = A.tocoo()
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([C.row, rng.integers(0, A.shape[0], 50)])  # the pattern and
+    cols = np.concatenate([C.col, rng.integers(0, A.shape[0], 50)])  # (mostly) zeros
+    np.testing.assert_allclose(p.matrix_entries(mu, rows, cols), np.asarray(A[rows, cols]).ravel(),
+                               rtol=0, atol=1e-13 * abs(A).max())
+    idx = np.array([0, 7, A.shape[0] - 1])
+    np.testing.assert_array_equal(p.rhs_entries(mu, idx), np.asarray(s.b)[idx])
+
+
 def test_darcy_fourier_basis_gives_a_periodic_field():
     p = make_problem("darcy", 17, coefficient="lognormal", basis="fourier", n_modes=5)
     mu = p.parameter_space.from_unit(np.random.default_rng(4).random((1, p.parameter_space.dim)))[0]

@@ -78,3 +78,13 @@ def test_bad_coefficients_are_rejected():
         grf.evaluate(np.zeros(4), Grid.uniform(5, 2))
     with pytest.raises(ValueError, match="unknown basis"):
         GaussianRandomField(basis="wavelet")
+
+
+@pytest.mark.parametrize("ndim,basis", [(1, "cosine"), (2, "fourier"), (3, "cosine")])
+def test_evaluate_nodes_equals_the_grid_evaluation(ndim, basis):
+    f = GaussianRandomField(ndim=ndim, n_modes=5, basis=basis, zero_mean=True)
+    g = Grid.uniform(9, ndim)
+    xi = np.random.default_rng(0).standard_normal(f.n_params)
+    idx = tuple(np.random.default_rng(d).integers(0, 9, 11) for d in range(ndim))
+    np.testing.assert_allclose(f.evaluate_nodes(xi, g, idx), f.evaluate(xi, g)[idx],
+                               rtol=0, atol=1e-14)

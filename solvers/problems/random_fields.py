@@ -146,6 +146,19 @@ class GaussianRandomField:
             out = np.moveaxis(np.tensordot(B, out, axes=([1], [d])), 0, d)
         return out
 
+    def evaluate_nodes(self, xi: np.ndarray, grid: Grid, nodes: tuple[np.ndarray, ...]
+                       ) -> np.ndarray:
+        """The field at the grid nodes with multi-indices ``nodes`` (one index array per
+        axis): ``O(len × n_modes^ndim)`` work, independent of the grid size; equal to
+        ``evaluate(xi, grid)[nodes]`` up to round-off."""
+        B = [self._basis_1d(x[np.asarray(idx)])  # (points, n_modes) per axis
+             for (x, _), idx in zip(self._unit_coords(grid), nodes, strict=True)]
+        # g(p) = Σ_k coef[k_1, ..., k_d] Π_d B_d[p, k_d], contracted one axis at a time
+        out = np.tensordot(B[0], self.coefficients(xi), axes=([1], [0]))
+        for Bd in B[1:]:
+            out = np.einsum("pk,pk...->p...", Bd, out)
+        return out
+
     def variance(self, grid: Grid) -> np.ndarray:
         """Exact pointwise variance ``Σ_k λ_k φ_k(x)²`` of the truncated field on ``grid``."""
         lam = np.zeros((self.n_modes,) * self.ndim)
