@@ -277,7 +277,8 @@ def train_operator_eim(data_path: Any, out_dir: Any, *, tol: float = 1e-10,
     t0 = time.perf_counter()
     train = space.from_unit(sample_unit(train_size, space.dim, sampler, seed))
     mat, vec = operator_eim([problem.assemble(m) for m in train], tol=tol, max_terms=max_terms)
-    aff = operator_affine_decomposition(mat, vec, entry_access(problem))
+    entries = entry_access(problem)
+    aff = operator_affine_decomposition(mat, vec, entries)
     mu_ref = space.from_unit(np.full((1, space.dim), 0.5))[0]
     A_ref = problem.assemble(mu_ref).A
     X = sp.csr_matrix(0.5 * (A_ref + A_ref.T))
@@ -295,7 +296,7 @@ def train_operator_eim(data_path: Any, out_dir: Any, *, tol: float = 1e-10,
         if isinstance(v, np.ndarray):
             tensors[f"coercivity/{k}"] = v
     meta = {"dataset": record, "target": "operator", "M": mat.M, "M_rhs": vec.interp.M,
-            "entries": entry_access(problem).kind,
+            "entries": entries.kind,
             "eim_train_error_rel_sup": mat.interp.history_rel[-1], "N": rb.N,
             "estimator": "stable", "coercivity": {"kind": "scm", "n_neighbors": scm.n_neighbors},
             "box": [b.tolist() for b in _box(space)],

@@ -66,17 +66,27 @@ def _lower_coo(P: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def lower_pattern(As: sp.csr_matrix, power: int) -> sp.csr_matrix:
     """``tril(Â^k)`` as CSR with sorted indices (``k = power ≥ 0``; ``Â^0 = I``)."""
-    if power < 0:
-        raise ValueError(f"pattern power must be >= 0, got {power}")
+    _check_power(power)
     if power == 0:
         return sp.identity(As.shape[0], format="csr")
+    P = _matrix_power(As, power)
+    r, c, v = _lower_coo(P)
+    return sp.csr_matrix((v, (r, c)), shape=P.shape)
+
+
+def _check_power(power: int) -> None:
+    if power < 0:
+        raise ValueError(f"pattern power must be >= 0, got {power}")
+
+
+def _matrix_power(As: sp.csr_matrix, power: int) -> sp.csr_matrix:
+    """``Â^k`` (``k ≥ 1``) as CSR with sorted indices."""
     P = As
     for _ in range(power - 1):
         P = P @ As
     P = sp.csr_matrix(P)
     P.sort_indices()
-    r, c, v = _lower_coo(P)
-    return sp.csr_matrix((v, (r, c)), shape=P.shape)
+    return P
 
 
 @dataclass
@@ -134,19 +144,14 @@ def pattern_entries(As: sp.csr_matrix, power: int
     for ``k = 0`` (the diagonal) both features are 1.
     """
     n = As.shape[0]
-    if power < 0:
-        raise ValueError(f"pattern power must be >= 0, got {power}")
+    _check_power(power)
     if power == 0:
         pr = np.arange(n, dtype=np.int64)
         return pr, pr.copy(), np.ones(n), np.ones(n)
     if power == 1:
         pr, pc, pv = _lower_coo(As)
         return pr, pc, pv, pv
-    P = As
-    for _ in range(power - 1):
-        P = P @ As
-    P = sp.csr_matrix(P)
-    P.sort_indices()
+    P = _matrix_power(As, power)
     pr, pc, pv = _lower_coo(P)
     lr, lc, lv = _lower_coo(As)
     a_at = np.zeros(pr.size)
