@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.solver_common import diffusion_matrix, laplacian, smooth_field, table  # noqa: E402
 from cli.bench import make_strategy, run_interleaved  # noqa: E402
 from solvers.linear.sequence import best_start  # noqa: E402
-from solvers.problems.base import LinearSystem  # noqa: E402
+from solvers.linear.system import LinearSystem  # noqa: E402
 
 
 class WarmStarted:

@@ -36,7 +36,7 @@ from solvers.linear.sor import (  # noqa: E402
     shifted_laplacian_instances,
     sor_shifted_laplacian_batch,
 )
-from solvers.problems.base import LinearSystem  # noqa: E402
+from solvers.linear.system import LinearSystem  # noqa: E402
 
 KHODAK_GRID = tuple(np.round(np.arange(1.0, 1.95, 0.1), 2).tolist())
 GRIDS = {"khodak 1.0:0.1:1.9": KHODAK_GRID,

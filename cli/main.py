@@ -31,7 +31,7 @@ COMMANDS = {
 
 @click.group(cls=LazyGroup, lazy_subcommands=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.version_option(package_name="rom")
+@click.version_option(package_name="rom-workbench")
 @click.option("--threads", type=click.IntRange(min=1), default=None, envvar="ROM_THREADS",
               help="Threads of BLAS and torch (default: their own choice). Small problems "
                    "run fastest on 1; on a shared machine more threads can be far slower.")

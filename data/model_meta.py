@@ -22,12 +22,15 @@ from typing import Any
 MODEL_FORMAT = "rom-model"
 MODEL_FORMAT_VERSION = 1
 
+#: the distribution name on the package index (the command stays ``rom``)
+DISTRIBUTION = "rom-workbench"
+
 
 def rom_version() -> str:
     try:
         from importlib.metadata import version
 
-        return version("rom")
+        return version(DISTRIBUTION)
     except Exception:  # noqa: BLE001 - running from a source tree
         return "0+unknown"
 

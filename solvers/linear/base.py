@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from solvers.problems.base import LinearSystem
+from .system import LinearSystem
 
 
 @dataclass

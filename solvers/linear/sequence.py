@@ -34,8 +34,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from solvers.problems.base import LinearSystem
-
 from .bandits import CostScale, make_bandit
 from .base import DirectSolver, SequenceSolver, SolveStats, check_system
 from .deflated_cg import DeflationSpace, deflated_cg
@@ -43,6 +41,7 @@ from .gcrodr import RecycleSpace, gcrodr
 from .krylov import cg, gmres
 from .precond import PrecondReuse, same_matrix
 from .sor import sor, ssor_cg
+from .system import LinearSystem
 
 STRATEGIES = ("independent", "warm-start", "reuse-preconditioner", "recycle")
 METHODS = ("cg", "gmres", "gcrodr", "def-cg", "sor", "ssor-cg")

@@ -21,7 +21,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import ndtri
 
+from solvers.linear.system import LinearSystem
+
 from .grid import Grid
+
+__all__ = ["AffineDecomposition", "LinearSystem", "ParameterSpace", "Problem", "Solution"]
 
 
 @dataclass(frozen=True)
@@ -76,17 +80,6 @@ class ParameterSpace:
     def to_json(self) -> dict[str, Any]:
         return {"names": list(self.names), "kinds": list(self.kinds),
                 "ranges": [list(r) for r in self.ranges]}
-
-
-@dataclass(frozen=True)
-class LinearSystem:
-    """``A x = b`` with ``A`` a square CSR matrix; ``symmetric`` / ``spd`` are known facts."""
-
-    A: sp.csr_matrix
-    b: np.ndarray
-    symmetric: bool = False
-    spd: bool = False
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

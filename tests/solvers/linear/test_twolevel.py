@@ -8,6 +8,7 @@ from solvers.linear import make_solver
 from solvers.linear.krylov import cg
 from solvers.linear.precond import PRECONDS, make_precond
 from solvers.linear.sequence import AutoSolver, best_start
+from solvers.linear.system import LinearSystem
 from solvers.linear.twolevel import (
     CoarseSpace,
     MultilevelJacobi,
@@ -16,7 +17,6 @@ from solvers.linear.twolevel import (
     gershgorin_jacobi_bound,
 )
 from solvers.problems import fd, make_problem
-from solvers.problems.base import LinearSystem
 from solvers.problems.grid import Grid
 
 

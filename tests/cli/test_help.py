@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from cli.docgen import _walk, reference
 from cli.main import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_command_has_help_with_defaults() -> None:

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_lsm import overfit, smooth_batch
 
 from operators.scot import DEFAULTS, ScOT, body_state_dict, padded_length
 from operators.swin import (
@@ -26,6 +25,7 @@ from operators.swin import (
     window_partition,
     window_reverse,
 )
+from tests.helpers.training import overfit, smooth_batch
 
 TINY = {"embed_dim": 8, "depths": [1, 1], "num_heads": [2, 2], "window_size": 4,
         "patch_size": 2, "mlp_ratio": 2.0, "skip_blocks": 1}

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
-from rom_fixtures import thermal_block_terms
 
 from rom.coercivity import SCM, MinTheta, generalized_eig_extreme
 from rom.estimators import residual_coefficients
 from rom.reduced_basis import ReducedBasis, batch_thetas
+from tests.helpers.reduced_basis import thermal_block_terms
 
 BOX = (np.full(4, 0.1), np.ones(4))
 

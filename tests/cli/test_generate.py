@@ -13,29 +13,21 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from test_dataset import TOYS, write_toy
 
 from cli.generate import parse_value
 from cli.main import main
 from data import journal as jr
 from data.dataset import Dataset
+from tests.helpers.toys import write_toy
 
-TESTS = Path(__file__).resolve().parent
-RUNNER = ("import sys; from solvers.problems import PROBLEMS; from test_dataset import TOYS; "
+ROOT = Path(__file__).resolve().parents[2]
+RUNNER = ("import sys; from solvers.problems import PROBLEMS; from tests.helpers.toys import TOYS; "
           "PROBLEMS.update(TOYS); from cli.main import main; main(sys.argv[1:])")
 
 
 @pytest.fixture(autouse=True)
 def _toys(toys):
     return toys
-
-
-@pytest.fixture
-def toys(monkeypatch):
-    from solvers.problems import PROBLEMS
-
-    for k, v in TOYS.items():
-        monkeypatch.setitem(PROBLEMS, k, v)
 
 
 def rom(capsys, *args) -> tuple[int, str, str]:
@@ -50,7 +42,7 @@ def rom(capsys, *args) -> tuple[int, str, str]:
 
 
 def spawn(*args) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), env_path()])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), env_path()])}
     return subprocess.Popen([sys.executable, "-c", RUNNER, *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

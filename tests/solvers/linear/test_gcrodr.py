@@ -7,7 +7,7 @@ import scipy.sparse.linalg as spla
 from solvers.linear.gcrodr import RecycleSpace, gcrodr
 from solvers.linear.krylov import gmres
 from solvers.linear.precond import make_precond
-from tests.test_krylov import convection_diffusion, laplacian, rhs
+from tests.helpers.matrices import convection_diffusion, laplacian, rhs
 
 
 def test_k0_reproduces_gmres():

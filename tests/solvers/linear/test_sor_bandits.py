@@ -21,7 +21,7 @@ from solvers.linear.sor import (
     sor_shifted_laplacian_batch,
     ssor_cg,
 )
-from solvers.problems.base import LinearSystem
+from solvers.linear.system import LinearSystem
 
 OMEGAS = np.round(np.arange(1.0, 1.95, 0.1), 2)  # Khodak et al.'s grid
 GEOMETRIC = np.array(geometric_omegas())  # 2 - omega = 2^-j: 1, 1.5, 1.75, 1.875, 1.9375

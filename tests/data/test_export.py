@@ -5,11 +5,11 @@ from __future__ import annotations
 import meshio
 import numpy as np
 import pytest
-from test_dataset import Heat1D, Poisson1D, Poisson2D, write_toy
 
 from cli.main import main
 from data.dataset import Dataset
 from data.export import EXPORTERS, export, exporter
+from tests.helpers.toys import Heat1D, Poisson1D, Poisson2D, write_toy
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import json
 
 import h5py
 import pytest
-from test_torch_dataset import write_heat, write_steady
 
 from cli.main import main
 from data.model_meta import write_model_meta
 from operators.api import describe, evaluate
+from tests.helpers.fields import write_heat, write_steady
 
 TINY = ["--width", "8", "--modes", "4", "--layers", "2", "--projection-channels", "16"]
 

@@ -9,36 +9,11 @@ import pytest
 import torch
 
 from operators.lsm import DEFAULTS, LSM, DoubleConv, NeuralSpectralBlock, patchify, unpatchify
+from tests.helpers.training import overfit, smooth_batch
 
 
 def _n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def smooth_batch(n: int, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Smooth random inputs ``a`` on an n×n grid and the target ``u = tanh(a)``."""
-    gen = torch.Generator().manual_seed(seed)
-    g = torch.linspace(0.0, 1.0, n)
-    x, y = torch.meshgrid(g, g, indexing="ij")
-    c = torch.randn(batch, 3, generator=gen)
-    a = (c[:, 0, None, None] * torch.sin(2 * math.pi * x) + c[:, 1, None, None]
-         * torch.cos(2 * math.pi * y) + c[:, 2, None, None] * torch.sin(math.pi * (x + y)))
-    return a[:, None], torch.tanh(a[:, None])
-
-
-def overfit(model: torch.nn.Module, a: torch.Tensor, u: torch.Tensor, steps: int,
-            t: torch.Tensor | None = None, lr: float = 5e-3) -> float:
-    """Adam on the relative L2 loss of one batch; returns the final relative L2 error."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.99))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = (model(a, t) - u).norm() / u.norm()
-        loss.backward()
-        opt.step()
-        sched.step()
-    with torch.no_grad():
-        return ((model(a, t) - u).norm() / u.norm()).item()
 
 
 @pytest.mark.parametrize("shape", [(32, 32), (24, 24), (85, 85), (20, 37), (5, 7)])
@@ -169,11 +144,10 @@ def test_defaults_are_json_and_bad_input_is_rejected():
 
 def test_trains_through_the_shared_trainer(tmp_path):
     """``build_model("lsm", ...)`` via the registry, two optimiser steps with the trainer."""
-    from test_torch_dataset import write_steady
-
     from operators.api import load_model, train_operator
     from operators.registry import build_model
     from operators.trainer import TrainConfig, read_log
+    from tests.helpers.fields import write_steady
 
     assert isinstance(build_model("lsm", 2, 1, 2, width=4), LSM)
     path = write_steady(tmp_path / "s.h5", n=6, res=12)

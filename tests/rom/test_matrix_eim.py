@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from rom_fixtures import edge_operators, stiffness, thermal_block_terms
 
 from rom.coercivity import SCM
 from rom.matrix_eim import (
@@ -15,6 +14,7 @@ from rom.matrix_eim import (
     values_on_pattern,
 )
 from rom.reduced_basis import ReducedBasis
+from tests.helpers.reduced_basis import edge_operators, stiffness, thermal_block_terms
 
 
 def uniform(n, seed, lo=0.1):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_torch_dataset import write_steady
 from torch.utils.data import DataLoader, DistributedSampler
 
 from operators import checkpoint as ckpt
@@ -21,6 +20,7 @@ from operators.trainer import (
     fits_on_device,
     read_log,
 )
+from tests.helpers.fields import write_steady
 
 ARCH = {"width": 8, "modes": 4, "layers": 2, "projection_channels": 16}
 

@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_torch_dataset import write_heat, write_steady
 
 from data.model_meta import read_model_meta, write_model_meta
 from operators import checkpoint as ckpt
 from operators.api import load_model, train_operator
 from operators.normalization import Normalizer, RunningMoments
 from operators.trainer import TrainConfig, TrainingDiverged, lr_factor, read_log
+from tests.helpers.fields import write_heat, write_steady
 
 ARCH = {"width": 8, "modes": 4, "layers": 2, "projection_channels": 16}
 

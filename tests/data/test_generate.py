@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
 from scipy.stats import qmc
-from test_dataset import Heat1D, Poisson1D
 
 from data import journal as jr
 from data.check import check_dataset
 from data.dataset import Dataset
 from data.generate import generate, journal_path, lock_path, output_lock, sample_stats
 from solvers.problems.sampling import sample_unit
+from tests.helpers.toys import Heat1D, Poisson1D
 
 
 # --------------------------------------------------------------------------- samplers

@@ -8,8 +8,8 @@ import scipy.sparse.linalg as spla
 from click.testing import CliRunner
 
 from solvers.linear import SOLVERS, make_solver
+from solvers.linear.system import LinearSystem
 from solvers.problems import make_problem
-from solvers.problems.base import LinearSystem
 
 
 def sequence(name, n=4, resolution=16, seed=0, **opts):

@@ -9,7 +9,6 @@ from pathlib import Path
 import cloudpickle
 import numpy as np
 import pytest
-from test_shards import assert_same_run
 
 from cli.main import main
 from data.distributed import (
@@ -24,6 +23,7 @@ from data.generate import generate, run_config
 from data.shards import shard_name
 from solvers.linear import make_solver
 from solvers.problems import make_problem
+from tests.helpers.runs import assert_same_run
 
 distributed = pytest.importorskip("distributed")
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
@@ -165,9 +165,8 @@ def online_chunk(online, mus):
 
 def test_reduced_basis_sweep_with_map_chunks(client):
     """An rb online sweep over many parameters, split over the workers, equals one batch."""
-    from rom_fixtures import thermal_block_terms
-
     from rom.reduced_basis import ReducedBasis
+    from tests.helpers.reduced_basis import thermal_block_terms
 
     box = (np.full(4, 0.1), np.ones(4))
     rb = ReducedBasis(thermal_block_terms(n=8, b=2), np.ones(4), box)
