@@ -65,7 +65,7 @@ from benchmarks.gpu.common import (  # noqa: E402
     write_json,
 )
 from data.dataset import Dataset  # noqa: E402
-from data.model_meta import read_model_meta  # noqa: E402
+from data.model_dir import read_model_meta  # noqa: E402
 from data.torch_dataset import OperatorDataset, split_indices  # noqa: E402
 from operators.api import evaluate, normalizers, train_operator  # noqa: E402
 from operators.fno import FNO  # noqa: E402

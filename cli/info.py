@@ -119,7 +119,7 @@ def missing_with_journal(path: Path) -> None:
 @click.option("--check", is_flag=True, help="Validate the dataset schema fully; exit 1 on problems.")
 def info(file: Path, as_json: bool, check: bool) -> None:
     """Summarise a dataset (or a model directory)."""
-    from data.model_meta import is_model_dir
+    from data.model_dir import is_model_dir
 
     if is_model_dir(file):
         from cli.models import serving_module

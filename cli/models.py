@@ -17,7 +17,7 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-from data.model_meta import read_model_meta
+from data.model_dir import read_model_meta
 
 MODEL_KINDS: dict[str, str] = {
     "pod": "rom.api",

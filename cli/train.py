@@ -1,24 +1,104 @@
-"""``rom train KIND DATA.h5 -o MODEL``: one subcommand per model kind."""
+"""``rom train KIND DATA.h5 -o MODEL``: one subcommand per registered model kind.
+
+The subcommands are built from the registry (:data:`data.model_kinds.MODEL_KINDS`)
+and each kind's declared :class:`~data.model_kinds.Option` list, so a new kind
+needs no command-line code: its options become click options, checked at
+parse time, and the command calls ``kind.train(DATA, MODEL, **options)``.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import click
 
-from .lazy import LazyGroup
+from data.model_kinds import MODEL_KINDS, ModelKind, Option, model_kind
 
-#: model kind -> "module:click command". Each kind writes a model directory
-#: (``model.json`` + weights/tensors, see docs/architecture.md).
-TRAINERS = {
-    "pod": "cli.train_rom:pod",
-    "rb": "cli.train_rom:rb",
-    "eim": "cli.train_rom:eim",
-    "fno": "cli.train_operators:fno",
-    "lsm": "cli.train_operators:lsm",
-    "scot": "cli.train_operators:scot",
-    "precond": "cli.train_precond:precond",
-}
+from .params import KeyValue
 
 
-@click.group(cls=LazyGroup, lazy_subcommands=TRAINERS)
+def _click_type(opt: Option) -> Any:
+    if isinstance(opt.type, tuple):
+        return click.Choice(list(opt.type))
+    if opt.type in (int, float):
+        rng = click.IntRange if opt.type is int else click.FloatRange
+        if opt.minimum is None and opt.maximum is None:
+            return opt.type
+        return rng(min=opt.minimum, max=opt.maximum)
+    if opt.type is Path:
+        return click.Path(file_okay=False, path_type=Path)
+    if opt.type == "pairs":
+        return KeyValue("json")
+    return opt.type
+
+
+def click_option(opt: Option) -> click.Option:
+    """The click option of one declared training option."""
+    if opt.type is bool:
+        decls = [f"{opt.cli_flag}/--no-{opt.cli_flag[2:]}"] if opt.default else [opt.cli_flag]
+        return click.Option(decls + [opt.name], is_flag=True, default=bool(opt.default),
+                            help=opt.help)
+    multiple = opt.type == "pairs"
+    return click.Option([opt.cli_flag, opt.name], type=_click_type(opt), multiple=multiple,
+                        default=() if multiple else opt.default, required=opt.required,
+                        help=opt.help, metavar="KEY=VALUE" if multiple else None,
+                        show_default=not multiple and opt.default is not None)
+
+
+def train_command(kind: ModelKind) -> click.Command:
+    """``rom train KIND``: DATA, ``-o MODEL``, the kind's options, ``--quiet``, ``--json``."""
+    params: list[click.Parameter] = [
+        click.Argument(["data"], type=click.Path(dir_okay=False, path_type=Path)),
+        click.Option(["-o", "--output", "out"], required=True,
+                     type=click.Path(file_okay=False, path_type=Path),
+                     help="Model directory to write (model.json and tensors/weights)."),
+        *[click_option(opt) for opt in kind.options],
+        click.Option(["-q", "--quiet"], is_flag=True, help="No progress output."),
+        click.Option(["--json", "as_json"], is_flag=True, help="Print the model summary as JSON."),
+    ]
+
+    def run(data: Path, out: Path, quiet: bool, as_json: bool, **options: Any) -> None:
+        for opt in kind.options:
+            if opt.type == "pairs":
+                options[opt.name] = dict(options[opt.name])
+        progress = None if quiet or as_json else (lambda s: click.echo(s, err=True))
+        meta = kind.train(data, out, progress=progress, **options)
+        if as_json:
+            click.echo(json.dumps(meta, default=float))
+        else:
+            click.echo(f"wrote {out} ({kind.summary(meta)})")
+
+    return click.Command(kind.name, params=params, callback=run, help=kind.help,
+                         short_help=kind.help.strip().splitlines()[0] if kind.help else None,
+                         context_settings={"show_default": True})
+
+
+class TrainGroup(click.Group):
+    """Subcommands from the model-kind registry, each built on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(MODEL_KINDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in MODEL_KINDS:
+            return None
+        try:
+            return train_command(model_kind(cmd_name))
+        except ModuleNotFoundError:  # TRANSITIONAL: kinds not yet moved to the registry
+            import importlib
+
+            module, attr = _LEGACY[cmd_name].split(":")
+            return getattr(importlib.import_module(module), attr)
+
+
+# TRANSITIONAL (removed when every kind implements data.model_kinds.ModelKind)
+_LEGACY = {"pod": "cli.train_rom:pod", "rb": "cli.train_rom:rb", "eim": "cli.train_rom:eim",
+           "fno": "cli.train_operators:fno", "lsm": "cli.train_operators:lsm",
+           "scot": "cli.train_operators:scot", "precond": "cli.train_precond:precond"}
+
+
+@click.group(cls=TrainGroup)
 def train() -> None:
     """Train a model of KIND on a dataset (see `rom train KIND --help`)."""

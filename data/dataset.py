@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
-from data.model_meta import jsonable
+from data.model_dir import jsonable
 from solvers.problems import Grid, ParameterSpace, Problem, problem_from_config
 
 FORMAT = "rom-dataset"
@@ -53,7 +53,7 @@ def _now() -> str:
 
 
 def _rom_version() -> str:
-    from data.model_meta import rom_version
+    from data.model_dir import rom_version
 
     return rom_version()
 

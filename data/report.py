@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 
 from . import plots
-from .model_meta import rom_version
+from .model_dir import rom_version
 
 ROM_KINDS = ("pod", "rb", "eim")
 OPERATOR_KINDS = ("fno", "lsm", "scot")

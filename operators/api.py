@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from data.dataset import Dataset
-from data.model_meta import read_model_meta, write_model_meta
+from data.model_dir import read_model_meta, write_model_meta
 from data.torch_dataset import OperatorDataset, dataset_from_meta, split_indices
 
 from . import checkpoint as ckpt

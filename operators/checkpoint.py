@@ -2,7 +2,7 @@
 
 Layout of a model directory::
 
-    MODEL/model.json              metadata (data.model_meta), rebuilds the model
+    MODEL/model.json              metadata (data.model_dir), rebuilds the model
     MODEL/weights.safetensors     the (best) model's tensors, normalisation buffers included
     MODEL/checkpoint/last.pt      training state: model, optimiser, scheduler, grad scaler,
                                   RNG states (torch, numpy, python), epoch, early-stopping state

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from data.metrics import evaluation_record, relative_l2, summary
-from data.model_meta import read_model_meta
+from data.model_dir import read_model_meta
 
 BASELINES = ("none", "jacobi", "ic0", "amg")
 

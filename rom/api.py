@@ -434,7 +434,7 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, out_dir: str | Pat
              resolution: int | None = None, batch_size: int | None = None,
              device: str = "cpu", quiet: bool = False) -> dict[str, Any]:
     """Metrics of a ROM on a dataset (``data.metrics.evaluation_record`` keys and more)."""
-    from data.model_meta import read_model_meta
+    from data.model_dir import read_model_meta
 
     kind = read_model_meta(model_dir, KINDS)["kind"]
     if device not in ("cpu", None):

@@ -1,7 +1,7 @@
 """ROM files: a model directory with ``model.json`` and ``tensors.h5`` (no pickle).
 
 ``tensors.h5`` holds one HDF5 dataset per array (keys may contain ``/`` for
-groups); ``model.json`` (:mod:`data.model_meta`) holds everything else needed
+groups); ``model.json`` (:mod:`data.model_dir`) holds everything else needed
 to rebuild the model: the dataset's problem config, options, histories.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
-from data.model_meta import read_model_meta, write_model_meta
+from data.model_dir import read_model_meta, write_model_meta
 
 TENSORS = "tensors.h5"
 

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from data.model_meta import read_model_meta, write_model_meta
+from data.model_dir import read_model_meta, write_model_meta
 
 from .coarse import MODES, TwoLevel
 from .factor import FactorVariant

@@ -260,7 +260,7 @@ def test_info_check_incomplete_marked_complete(tmp_path, capsys):
 def test_info_delegates_model_dirs(tmp_path, capsys, monkeypatch):
     import types
 
-    from data.model_meta import write_model_meta
+    from data.model_dir import write_model_meta
 
     write_model_meta(tmp_path / "m", "pod", rank=3)
     fake = types.SimpleNamespace(describe=lambda p: {"kind": "pod", "rank": 3})

@@ -8,7 +8,7 @@ import h5py
 import pytest
 
 from cli.main import main
-from data.model_meta import write_model_meta
+from data.model_dir import write_model_meta
 from operators.api import describe, evaluate
 from tests.helpers.fields import write_heat, write_steady
 

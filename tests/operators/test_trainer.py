@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from data.model_meta import read_model_meta, write_model_meta
+from data.model_dir import read_model_meta, write_model_meta
 from operators import checkpoint as ckpt
 from operators.api import load_model, train_operator
 from operators.normalization import Normalizer, RunningMoments

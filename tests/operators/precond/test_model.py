@@ -311,7 +311,7 @@ def test_save_load_round_trip_and_hook(tmp_path, system):
 
 
 def test_loader_rejects_other_kinds_and_missing_models(tmp_path, system):
-    from data.model_meta import write_model_meta
+    from data.model_dir import write_model_meta
 
     write_model_meta(tmp_path / "fno", "fno", arch={})
     with pytest.raises(ValueError, match="expected precond"):

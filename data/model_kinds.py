@@ -1,0 +1,118 @@
+"""The model-kind contract and the registry of kinds.
+
+A *model kind* (``pod``, ``rb``, ``eim``, ``fno``, ...) turns a dataset into a
+trained model directory (``model.json`` + tensors/weights, see
+:mod:`data.model_dir`) and serves it. Every kind implements :class:`ModelKind`:
+
+* ``train(data_path, out_dir, *, progress, **options) -> meta`` writes the
+  model directory and returns its ``model.json`` record; ``options`` are the
+  names of :attr:`ModelKind.options` (declared as data, so the command line
+  builds ``rom train KIND`` from them and checks them at parse time);
+* ``load(model_dir, device) -> model`` rebuilds the online model;
+* ``evaluate(model_dir, data_path, *, out_dir, resolution, batch_size, device)
+  -> metrics`` compares the model with a dataset's truth solutions: at least
+  :func:`data.metrics.evaluation_record`'s keys; with ``out_dir`` it also
+  writes ``metrics.json``, ``predictions.h5`` and figures there;
+* ``describe(model_dir) -> dict`` sizes and settings for ``rom info MODEL``;
+* ``summary(meta) -> str`` one line for ``rom train``'s closing message.
+
+The registry maps a kind's name to ``"module:attribute"`` of an object that
+implements the contract, imported on first use (so ``rom --help`` stays fast
+and the data layer never imports the model packages at import time). Adding a
+kind means writing its module and adding one line to :data:`MODEL_KINDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+#: kind -> "module:attribute" of its :class:`ModelKind` implementation.
+MODEL_KINDS: dict[str, str] = {
+    "pod": "rom.kinds.pod:KIND",
+    "rb": "rom.kinds.rb:KIND",
+    "eim": "rom.kinds.eim:KIND",
+    "fno": "operators.kinds:FNO",
+    "lsm": "operators.kinds:LSM",
+    "scot": "operators.kinds:SCOT",
+    "precond": "operators.precond.kind:KIND",
+}
+
+#: how reports group kinds (``family`` of a kind)
+FAMILIES = ("rom", "operator", "precond")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One training option of a kind, declared as data.
+
+    ``type`` is ``bool`` (a flag, or ``--x/--no-x`` when the default is true),
+    ``int``, ``float``, ``str``, ``Path`` (a directory), ``"pairs"`` (a
+    repeatable ``KEY=VALUE``, VALUE read as JSON) or a tuple of choices.
+    ``minimum`` bounds an ``int``/``float`` from below; ``maximum`` from above.
+    ``flag`` overrides the command-line spelling (default ``--name-with-dashes``).
+    """
+
+    name: str
+    type: Any
+    default: Any = None
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    flag: str | None = None
+    required: bool = False
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+
+@runtime_checkable
+class ModelKind(Protocol):
+    """What every model kind provides (see the module docstring)."""
+
+    name: str
+    family: str
+    help: str
+    options: Sequence[Option]
+
+    def train(self, data_path: str | Path, out_dir: str | Path, *,
+              progress: Callable[[str], None] | None = None, **options: Any) -> dict[str, Any]:
+        ...
+
+    def load(self, model_dir: str | Path, device: str = "cpu") -> Any:
+        ...
+
+    def evaluate(self, model_dir: str | Path, data_path: str | Path, *,
+                 out_dir: str | Path | None = None, resolution: int | None = None,
+                 batch_size: int | None = None, device: str = "cpu") -> dict[str, Any]:
+        ...
+
+    def describe(self, model_dir: str | Path) -> dict[str, Any]:
+        ...
+
+    def summary(self, meta: dict[str, Any]) -> str:
+        ...
+
+
+def model_kind(name: str) -> ModelKind:
+    """The implementation of kind ``name``; an unknown name lists the valid ones."""
+    if name not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {name!r}; valid: {', '.join(sorted(MODEL_KINDS))}")
+    module, _, attr = MODEL_KINDS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def kind_of(model_dir: str | Path) -> tuple[dict[str, Any], ModelKind]:
+    """``model.json`` of a model directory and the implementation of its kind."""
+    from data.model_dir import read_model_meta
+
+    meta = read_model_meta(model_dir)
+    kind = meta.get("kind")
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"{model_dir}: unknown model kind {kind!r}; "
+                         f"valid: {', '.join(sorted(MODEL_KINDS))}")
+    return meta, model_kind(kind)
