@@ -227,7 +227,7 @@ class LocalEntries:
 def entry_access(problem: Any) -> LocalEntries | AssembledEntries:
     """:class:`LocalEntries` when the problem evaluates single entries, else
     :class:`AssembledEntries` (one assembly per parameter)."""
-    if hasattr(problem, "matrix_entries") and hasattr(problem, "rhs_entries"):
+    if problem.has_local_entries:
         return LocalEntries(problem)
     return AssembledEntries(problem.assemble)
 

@@ -138,6 +138,11 @@ class Problem:
     #: option name -> default value; unknown options are rejected.
     defaults: ClassVar[dict[str, Any]] = {}
     min_resolution: ClassVar[int] = 4
+    #: ``affine_decomposition()`` is implemented (certified RB reduces the problem directly).
+    has_affine_decomposition: ClassVar[bool] = False
+    #: ``matrix_entries`` / ``rhs_entries`` are implemented: single entries of ``A(mu)`` and
+    #: ``b(mu)`` at a cost independent of the grid (the matrix EIM's online stage uses them).
+    has_local_entries: ClassVar[bool] = False
 
     def __init__(self, resolution: int, **options: Any) -> None:
         if int(resolution) < self.min_resolution:
@@ -182,6 +187,14 @@ class Problem:
     def affine_decomposition(self) -> AffineDecomposition:
         """The parameter-separable form of ``assemble`` (reduced basis needs it)."""
         raise NotImplementedError(f"{self.name} has no affine decomposition")
+
+    def matrix_entries(self, mu: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``assemble(mu).A[rows, cols]`` without assembling (see ``has_local_entries``)."""
+        raise NotImplementedError(f"{self.name} has no local matrix-entry access")
+
+    def rhs_entries(self, mu: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """``assemble(mu).b[idx]`` without assembling (see ``has_local_entries``)."""
+        raise NotImplementedError(f"{self.name} has no local right-hand-side access")
 
     def to_fields(self, mu: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
         """Output fields on the grid (boundary values included) from the unknowns ``x``."""

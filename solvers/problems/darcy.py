@@ -141,6 +141,8 @@ class Darcy(Problem):
         return self._assemble_with_source(mu, float(self.options["f"]))
 
     # -- single entries (the online stage of operator EIM) -------------------------
+    has_local_entries = True
+
     def matrix_entries(self, mu: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """``assemble(mu).A[rows, cols]`` from the coefficient at the row node and its four
         neighbours only: ``O(len(rows) · n_modes²)`` work, independent of the grid.

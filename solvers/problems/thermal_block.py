@@ -131,6 +131,8 @@ class ThermalBlock(Problem):
     def _load(self, source: Source) -> np.ndarray:
         return fd.full_to_interior(self.grid, fd.evaluate_source(self.grid, source)).astype(float)
 
+    has_affine_decomposition = True
+
     def affine_decomposition(self) -> AffineDecomposition:
         lo, hi = float(self.options["mu_min"]), float(self.options["mu_max"])
         return AffineDecomposition(
