@@ -35,7 +35,7 @@ import numpy as np
 
 import data.generate as gen
 from data.dataset import Dataset
-from data.journal import Journal
+from data.journal import Journal, JournalWriter
 from solvers.linear import make_solver
 from solvers.problems import make_problem
 from solvers.problems.sampling import sample_unit
@@ -66,21 +66,32 @@ def run_rom(problem, n: int, out: Path, seed: int, threaded: bool = True
     seconds the background journal thread spent compressing/appending (overlapped).
     ``threaded=False`` appends every record synchronously."""
     blocking, background = IOTimer(), IOTimer(background_only=True)
-    W = gen.JournalWriter
-    saved = (W.submit, W.close, gen.write_from_journal, Journal.append)
+    W = JournalWriter if threaded else InlineJournalWriter
+    saved = (gen.JournalWriter, W.submit, W.close, gen.write_from_journal, Journal.append)
+    gen.JournalWriter = W
     W.submit, W.close = blocking.wrap(W.submit), blocking.wrap(W.close)
     gen.write_from_journal = blocking.wrap(gen.write_from_journal)
     Journal.append = background.wrap(Journal.append)
-    threshold = gen.THREAD_MIN_BYTES
-    gen.THREAD_MIN_BYTES = threshold if threaded else float("inf")
     try:
         t0 = time.perf_counter()
         gen.generate(problem, n, out, seed=seed, overwrite=True, progress=False)
         wall = time.perf_counter() - t0
     finally:
-        W.submit, W.close, gen.write_from_journal, Journal.append = saved
-        gen.THREAD_MIN_BYTES = threshold
+        gen.JournalWriter, W.submit, W.close, gen.write_from_journal, Journal.append = saved
     return wall, blocking.seconds, background.seconds
+
+
+class InlineJournalWriter:
+    """``data.journal.JournalWriter`` without the thread: every record appended at once."""
+
+    def __init__(self, journal: Journal, depth: int = 2) -> None:
+        self.journal = journal
+
+    def submit(self, meta, arrays, compress) -> None:
+        self.journal.append(meta, arrays, compress)
+
+    def close(self) -> None:
+        pass
 
 
 def run_baseline(problem, n: int, out: Path, seed: int) -> float:

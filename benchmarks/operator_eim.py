@@ -11,9 +11,10 @@ EIM coefficients ``theta_A(mu)`` with
   the coefficient at 5 nodes each (:class:`rom.matrix_eim.LocalEntries`).
 
 Both give the same coefficients (max difference printed). Median of 30 test
-parameters, single-threaded.
+parameters, single-threaded. ``--quick``: resolutions 33 and 65, 10 test
+parameters (a smoke run, seconds).
 
-Usage: ``.venv/bin/python benchmarks/operator_eim.py [--resolutions 65,129,257,513]``
+Usage: ``.venv/bin/python benchmarks/operator_eim.py [--quick] [--resolutions 65,129,257,513]``
 """
 
 from __future__ import annotations
@@ -62,12 +63,16 @@ def case(resolution: int, n_train: int = 100, n_test: int = 30) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--resolutions", default="65,129,257,513")
+    ap.add_argument("--quick", action="store_true",
+                    help="resolutions 33 and 65, 10 test parameters")
+    ap.add_argument("--resolutions", default=None, help="default 65,129,257,513 [quick: 33,65]")
     args = ap.parse_args()
+    sizes = {"n_test": 10} if args.quick else {}
+    resolutions = args.resolutions or ("33,65" if args.quick else "65,129,257,513")
     print("| unknowns | M | EIM rel. sup error (train) | assembled | local | ratio | max rel. theta diff |")
     print("|---|---|---|---|---|---|---|")
-    for res in map(int, args.resolutions.split(",")):
-        c = case(res)
+    for res in map(int, resolutions.split(",")):
+        c = case(res, **sizes)
         print(f"| {c['unknowns']:,} | {c['M']} | {c['eim_rel_sup_error']:.1e} | "
               f"{c['assembled_s'] * 1e3:.2f} ms | {c['local_s'] * 1e3:.3f} ms | "
               f"{c['ratio']:.0f}x | {c['max_rel_theta_diff']:.1e} |", flush=True)

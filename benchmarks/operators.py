@@ -12,7 +12,7 @@ channel MLP, both padded to 105 x 105 at 85 x 85). Parts (``--part``):
    synchronisation per block) for ``--rounds`` rounds; median samples/s each
    and their ratio. ``--compile`` compiles ours, ``--compile-neuralop`` theirs.
    ``ops``: operators one eager step dispatches (profiler; CUDA kernel launches on a GPU).
-2. ``rom`` -- ``rom``'s full pipeline (``operators.api.train_operator``: HDF5
+2. ``rom`` -- ``rom``'s full pipeline (``operators.training.train_operator``: HDF5
    dataset, normalisation, AdamW, relative L2 loss, device-side loss sums,
    ``--data-on-device``, ``--compile``, ``--amp``) trains our FNO; test error
    and end-to-end training samples/s from the training log.
@@ -39,7 +39,6 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -49,29 +48,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gpu.common import (  # noqa: E402
-    add_device_args,
-    apply_presets,
-    autocast,
-    compile_model,
-    device_info,
-    ensure_dataset,
-    import_neuralop,
-    interleaved_step_times,
-    log_throughput,
-    setup,
-    synchronize,
-    train_with_budget,
-    write_json,
-)
+from benchmarks import operator_common as bench  # noqa: E402
 from data.dataset import Dataset  # noqa: E402
 from data.model_dir import read_model_meta  # noqa: E402
 from data.torch_dataset import OperatorDataset, split_indices  # noqa: E402
-from operators.api import evaluate, normalizers, train_operator  # noqa: E402
+from operators.evaluation import evaluate  # noqa: E402
 from operators.fno import FNO  # noqa: E402
 from operators.losses import relative_l2  # noqa: E402
 from operators.registry import count_parameters  # noqa: E402
-from operators.trainer import TrainConfig, lr_factor  # noqa: E402
+from operators.trainer import TrainConfig, lr_factor, read_log  # noqa: E402
+from operators.training import normalizers, train_operator  # noqa: E402
 
 PAPER = {"n_train": 1000, "n_test": 200, "epochs": 500, "batch_size": 20, "lr": 1e-3,
          "scheduler": "step", "step_size": 100, "gamma": 0.5, "resolution": 85}
@@ -93,23 +79,13 @@ def neuralop_fno(neuralop) -> torch.nn.Module:
                                domain_padding=PAD / 2)
 
 
-def train_config(args: argparse.Namespace, **kw) -> TrainConfig:
-    """The optimisation settings shared by both sides (and by operators_models.py)."""
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                       weight_decay=1e-4, scheduler=args.scheduler, step_size=args.step_size,
-                       gamma=args.gamma, grad_clip=1.0, seed=0, quiet=True, amp=args.amp,
-                       device=args.device, compile=args.compile,
-                       data_on_device=args.data_on_device,
-                       checkpoint_every=max(1, args.epochs // 5), **kw)
-
-
 def neuralop_amp(model, args, device: torch.device) -> str:
     """``args.amp`` if neuraloperator's FNO runs under it (a probe forward pass), else "none"."""
     if args.amp == "none":
         return "none"
     x = torch.randn(2, 1, args.resolution, args.resolution, device=device)
     try:
-        with torch.no_grad(), autocast(device, args.amp):
+        with torch.no_grad(), bench.autocast(device, args.amp):
             model.to(device)(x)
         return args.amp
     except RuntimeError as exc:
@@ -120,30 +96,14 @@ def neuralop_amp(model, args, device: torch.device) -> str:
 
 def step_throughput(ours, theirs, args, device: torch.device) -> dict:
     """Median samples/s of one AdamW training step, the two models alternating."""
-    g = torch.Generator().manual_seed(0)
-    shape = (args.batch_size, 1, args.resolution, args.resolution)
-    x, y = torch.randn(shape, generator=g).to(device), torch.randn(shape, generator=g).to(device)
-    models = {"rom": compile_model(ours.to(device), args.compile),
-              "neuraloperator": compile_model(theirs.to(device), args.compile_neuralop)}
-    fused = device.type == "cuda"
-    opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4, fused=fused or None)
-            for k, m in models.items()}
-    graphs = {"rom": args.compile == "reduce-overhead",
-              "neuraloperator": args.compile_neuralop == "reduce-overhead"}
-
-    def step(name):
-        def run():
-            if graphs[name] and device.type == "cuda":
-                torch.compiler.cudagraph_mark_step_begin()
-            amp = args.amp if name == "rom" else args.amp_neuralop
-            with autocast(device, amp):
-                loss = relative_l2(models[name](x).float(), y)
-            loss.backward()
-            opts[name].step()
-            opts[name].zero_grad(set_to_none=True)
-        return run
-
-    med = interleaved_step_times({k: step(k) for k in models}, args.rounds, args.block, device)
+    x, y = bench.random_batch(args, device)
+    rom = bench.compile_model(ours.to(device), args.compile)
+    ref = bench.compile_model(theirs.to(device), args.compile_neuralop)
+    steps = {"rom": bench.adamw_step(rom, x, y, device, args.amp,
+                                     args.compile == "reduce-overhead"),
+             "neuraloperator": bench.adamw_step(ref, x, y, device, args.amp_neuralop,
+                                                args.compile_neuralop == "reduce-overhead")}
+    med = bench.interleaved_step_times(steps, args.rounds, args.block, device)
     return {"samples_per_s": {k: args.batch_size / v for k, v in med.items()},
             "step_seconds_median": med, "rounds": args.rounds, "block": args.block,
             "compile": {"rom": args.compile, "neuraloperator": args.compile_neuralop},
@@ -156,28 +116,17 @@ def op_counts(ours, theirs, args, device: torch.device) -> dict:
     At the FNO paper's size a GPU step is launch-bound, so these counts bound its cost."""
     from torch.profiler import ProfilerActivity, profile
 
-    g = torch.Generator().manual_seed(0)
-    shape = (args.batch_size, 1, args.resolution, args.resolution)
-    x, y = torch.randn(shape, generator=g).to(device), torch.randn(shape, generator=g).to(device)
+    x, y = bench.random_batch(args, device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     out = {}
     for name, model in (("rom", ours), ("neuraloperator", theirs)):
-        model = model.to(device)
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4,
-                                fused=True if device.type == "cuda" else None)
-
-        def step(model=model, opt=opt, amp=args.amp if name == "rom" else args.amp_neuralop):
-            with autocast(device, amp):
-                loss = relative_l2(model(x).float(), y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-
+        step = bench.adamw_step(model.to(device), x, y, device,
+                                args.amp if name == "rom" else args.amp_neuralop)
         step()
-        synchronize(device)
+        bench.synchronize(device)
         with profile(activities=activities) as prof:
             step()
-            synchronize(device)
+            bench.synchronize(device)
         events = prof.events()
         aten = [e for e in events if e.name.startswith("aten::")
                 and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))]
@@ -189,24 +138,22 @@ def op_counts(ours, theirs, args, device: torch.device) -> dict:
 
 
 def train_rom(data: Path, model_dir: Path, args, n: int) -> dict:
-    """Our FNO through ``operators.api.train_operator``; test metrics and throughput."""
-    run = train_with_budget(train_operator, args.budget_s, kind="fno", data_path=data,
-                            out_dir=model_dir, arch=our_arch(), config=train_config(args),
-                            val_fraction=0.0, test_fraction=args.n_test / n)
-    from operators.trainer import read_log
-
+    """Our FNO through ``operators.training.train_operator``; test metrics and throughput."""
+    run = bench.train_with_budget(train_operator, args.budget_s, kind="fno", data_path=data,
+                                  out_dir=model_dir, arch=our_arch(),
+                                  config=bench.train_config(args),
+                                  val_fraction=0.0, test_fraction=args.n_test / n)
     rec = evaluate(model_dir, data, device=args.device, batch_size=args.batch_size)
-    return {"stopped": run["stopped"], **log_throughput(read_log(model_dir)),
-            "test_rel_l2_mean": rec["rel_l2"]["mean"],
-            "test_rel_l2_median": rec["rel_l2"]["median"],
+    return {"stopped": run["stopped"], **bench.log_throughput(read_log(model_dir)),
+            **bench.held_out_metrics(rec),
             "inference_s_per_sample": rec["time_per_sample_s"]["model"],
             "solver_s_per_sample": rec["time_per_sample_s"]["solver"],
-            "speedup_vs_solver": rec["speedup"], "n_test": rec["n_samples"]}
+            "speedup_vs_solver": rec["speedup"]}
 
 
 def reference_meta(model_dir: Path, data: Path, test_fraction: float, seed: int = 0) -> dict:
     """Split and normalisation of rom's run: its ``model.json`` when present, else recomputed
-    exactly as ``operators.api.train_operator`` does (same seed, same statistics)."""
+    exactly as ``operators.training.train_operator`` does (same seed, same statistics)."""
     if (model_dir / "model.json").exists():
         return read_model_meta(model_dir)
     with Dataset(data) as ds:
@@ -239,7 +186,7 @@ def train_reference_loop(model, data: Path, meta: dict, config: TrainConfig, arg
     xtr, ytr = tensors(meta["split"]["train"])
     xte, yte = tensors(meta["split"]["test"])
     model = model.to(device)
-    net = compile_model(model, args.compile_neuralop)
+    net = bench.compile_model(model, args.compile_neuralop)
     torch.manual_seed(config.seed)
     steps = math.ceil(len(xtr) / config.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
@@ -248,7 +195,7 @@ def train_reference_loop(model, data: Path, meta: dict, config: TrainConfig, arg
     seconds, n_seen, t_start, stopped = 0.0, 0, time.perf_counter(), "completed"
     for epoch in range(1, config.epochs + 1):
         perm = torch.randperm(len(xtr), generator=torch.Generator().manual_seed(config.seed + epoch))
-        synchronize(device)
+        bench.synchronize(device)
         t0 = time.perf_counter()
         model.train()
         total = torch.zeros((), dtype=torch.float64, device=device)
@@ -258,7 +205,7 @@ def train_reference_loop(model, data: Path, meta: dict, config: TrainConfig, arg
             yb = ytr[idx].to(device, non_blocking=True)
             if args.compile_neuralop == "reduce-overhead" and device.type == "cuda":
                 torch.compiler.cudagraph_mark_step_begin()
-            with autocast(device, args.amp_neuralop):
+            with bench.autocast(device, args.amp_neuralop):
                 pred = net((xb - mi) / si).float() * so + mo
             loss = relative_l2(pred, yb)
             total += loss.detach().double()
@@ -288,48 +235,29 @@ def train_reference_loop(model, data: Path, meta: dict, config: TrainConfig, arg
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny CPU smoke run (seconds)")
-    ap.add_argument("--paper", action="store_true", help="the FNO paper's Darcy setting")
+    ap = bench.operator_parser(__doc__, paper="the FNO paper's Darcy setting")
     ap.add_argument("--part", default="all",
                     choices=("all", "step", "ops", "rom", "neuraloperator"))
-    ap.add_argument("--n-train", type=int, default=200)
-    ap.add_argument("--n-test", type=int, default=50)
-    ap.add_argument("--resolution", type=int, default=85)
-    ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--batch-size", type=int, default=20)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--scheduler", default="cosine", choices=("cosine", "step", "none"))
-    ap.add_argument("--step-size", type=int, default=100)
-    ap.add_argument("--gamma", type=float, default=0.5)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--block", type=int, default=0,
-                    help="steps per timed block (0: 1 on cpu, 50 on cuda)")
+    bench.add_training_args(ap, resolution=85, batch_size=20, lr=3e-3, rounds=7)
     ap.add_argument("--compile-neuralop", nargs="?", const="reduce-overhead", default="none",
-                    choices=("none", "default", "reduce-overhead", "max-autotune"),
+                    choices=bench.COMPILE_CHOICES,
                     help="also torch.compile neuraloperator's FNO (a stronger baseline)")
     ap.add_argument("--no-venv", default="/tmp/no-venv", help="venv holding neuraloperator")
-    ap.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "rom-bench"))
-    add_device_args(ap)
-    args = ap.parse_args(argv)
-    apply_presets(args, argv, {"paper": PAPER, "quick": QUICK})
-    args.block = args.block or (50 if args.device == "cuda" else 1)
-    return args
+    return bench.parse(ap, argv, {"paper": PAPER, "quick": QUICK})
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    device = setup(args)
+    device = bench.setup(args)
     n = args.n_train + args.n_test
-    data = ensure_dataset(Path(args.data_dir) / f"darcy{args.resolution}_n{n}.h5", "darcy", n,
-                          args.resolution, seed=0, workers=args.workers)
+    data = bench.darcy_dataset(args)
     torch.manual_seed(0)
     ours = FNO(1, 1, 2, **our_arch())
-    neuralop = import_neuralop(args.no_venv)
+    neuralop = bench.import_neuralop(args.no_venv)
     result: dict = {"setting": {**vars(args), "arch": our_arch(),
                                 "parameters_rom": count_parameters(ours),
                                 "neuraloperator": getattr(neuralop, "__version__", None)},
-                    "machine": device_info(device)}
+                    "machine": bench.device_info(device)}
     if neuralop is not None:
         result["setting"]["parameters_neuraloperator"] = count_parameters(neuralop_fno(neuralop))
     if neuralop is not None:
@@ -355,7 +283,7 @@ def main(argv=None) -> dict:
         torch.manual_seed(0)
         result["neuraloperator"] = train_reference_loop(
             neuralop_fno(neuralop), data, reference_meta(model_dir, data, args.n_test / n),
-            train_config(args), args, device)
+            bench.train_config(args), args, device)
         print(json.dumps(result["neuraloperator"], indent=1), flush=True)
     if "rom" in result and "neuraloperator" in result:
         result["ratios"] = {
@@ -364,7 +292,7 @@ def main(argv=None) -> dict:
                 / result["neuraloperator"]["train_samples_per_s"],
             "test_error_rom_over_neuraloperator":
                 result["rom"]["test_rel_l2_mean"] / result["neuraloperator"]["test_rel_l2_mean"]}
-    write_json(result, args.json_out)
+    bench.write_json(result, args.json_out)
     return result
 
 

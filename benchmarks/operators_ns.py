@@ -7,7 +7,7 @@ advection (the FNO generator's scheme), nu = 1e-5, states at t = 0, 1, ..., 19
 (the initial field w0 is the state at t = 0). A model sees the 10 states
 t = 0..9 and predicts t = 10..19.
 
-Models (both through ``operators.api.train_operator``, ``time_mode="window"``):
+Models (both through ``operators.training.train_operator``, ``time_mode="window"``):
 
 * ``fno`` -- FNO-2D with the 10 input states as channels predicting the next
   state (width 20, 12 modes, 4 layers: the paper's FNO-2D), rolled out
@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -45,19 +44,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gpu.common import (  # noqa: E402
-    add_device_args,
-    apply_presets,
-    device_info,
-    ensure_dataset,
-    log_throughput,
-    setup,
-    train_with_budget,
-    write_json,
-)
-from operators.api import evaluate, train_operator  # noqa: E402
+from benchmarks import operator_common as bench  # noqa: E402
+from operators.evaluation import evaluate  # noqa: E402
 from operators.registry import build_model, count_parameters  # noqa: E402
 from operators.trainer import TrainConfig, read_log  # noqa: E402
+from operators.training import train_operator  # noqa: E402
 
 STEPS_IN, STEPS_OUT = 10, 10
 ARCHS = {
@@ -79,62 +70,39 @@ def ns_params(args: argparse.Namespace) -> dict:
 
 def train_and_test(kind: str, data: Path, out: Path, config: TrainConfig, args, n: int) -> dict:
     """Train a 10 -> 1 window model; evaluate its 10-step rollout on the test trajectories."""
-    run = train_with_budget(train_operator, args.budget_s, kind=kind, data_path=data,
-                            out_dir=out, arch=ARCHS[kind], config=config, outputs="w",
-                            time_mode="window", steps_in=STEPS_IN, steps_out=1,
-                            val_fraction=0.0, test_fraction=args.n_test / n)
+    run = bench.train_with_budget(train_operator, args.budget_s, kind=kind, data_path=data,
+                                  out_dir=out, arch=ARCHS[kind], config=config, outputs="w",
+                                  time_mode="window", steps_in=STEPS_IN, steps_out=1,
+                                  val_fraction=0.0, test_fraction=args.n_test / n)
     rec = evaluate(out, data, device=args.device)
-    return {"stopped": run["stopped"], **log_throughput(read_log(out)),
-            "test_rel_l2_mean": rec["rel_l2"]["mean"], "test_rel_l2_median": rec["rel_l2"]["median"],
+    return {"stopped": run["stopped"], **bench.log_throughput(read_log(out)),
+            **bench.held_out_metrics(rec),
             "rel_l2_per_step": rec["rel_l2_per_step"], "predicted_times": rec["times"],
             "rollout": rec["rollout"], "target": TARGETS[kind],
             "inference_s_per_trajectory": rec["time_per_sample_s"]["model"],
-            "solver_s_per_trajectory": rec["time_per_sample_s"]["solver"],
-            "n_test": rec["n_samples"]}
+            "solver_s_per_trajectory": rec["time_per_sample_s"]["solver"]}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny CPU smoke run (seconds)")
-    ap.add_argument("--paper", action="store_true", help="the FNO paper's NS setting")
+    ap = bench.operator_parser(__doc__, paper="the FNO paper's NS setting")
     ap.add_argument("--models", default="fno,lsm", help="comma-separated subset of fno,lsm")
-    ap.add_argument("--n-train", type=int, default=200)
-    ap.add_argument("--n-test", type=int, default=50)
-    ap.add_argument("--resolution", type=int, default=64)
     ap.add_argument("--nu", type=float, default=1e-5)
     ap.add_argument("--dt", type=float, default=1e-3, help="solver time step (upper bound)")
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--batch-size", type=int, default=20)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--scheduler", default="cosine", choices=("cosine", "step", "none"))
-    ap.add_argument("--step-size", type=int, default=100)
-    ap.add_argument("--gamma", type=float, default=0.5)
-    ap.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "rom-bench"))
-    add_device_args(ap)
-    args = ap.parse_args(argv)
-    apply_presets(args, argv, {"paper": PAPER, "quick": QUICK})
-    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    if not args.models or set(args.models) - set(ARCHS):
-        ap.error(f"--models must be a subset of {', '.join(ARCHS)}")
-    return args
+    bench.add_training_args(ap, resolution=64, batch_size=20, lr=1e-3, epochs=10)
+    return bench.parse(ap, argv, {"paper": PAPER, "quick": QUICK}, models=ARCHS)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    device = setup(args)
+    device = bench.setup(args)
     n = args.n_train + args.n_test
     name = f"ns_nu{args.nu:g}_{args.resolution}_dt{args.dt:g}_n{n}.h5"
-    data = ensure_dataset(Path(args.data_dir) / name, "navier_stokes", n, args.resolution,
-                          seed=0, params=ns_params(args), workers=args.workers)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         weight_decay=1e-4, scheduler=args.scheduler, step_size=args.step_size,
-                         gamma=args.gamma, grad_clip=1.0, seed=0, quiet=True, amp=args.amp,
-                         device=args.device, compile=args.compile,
-                         data_on_device=args.data_on_device,
-                         checkpoint_every=max(1, args.epochs // 5))
+    data = bench.ensure_dataset(Path(args.data_dir) / name, "navier_stokes", n, args.resolution,
+                                seed=0, params=ns_params(args), workers=args.workers)
+    config = bench.train_config(args)
     params = {k: count_parameters(build_model(k, STEPS_IN, 1, 2, **ARCHS[k])) for k in args.models}
     result: dict = {"setting": {**vars(args), "data": ns_params(args), "archs": ARCHS,
-                                "parameters": params}, "machine": device_info(device)}
+                                "parameters": params}, "machine": bench.device_info(device)}
     for kind in args.models:
         print(f"training {kind} (window {STEPS_IN} -> 1, rolled out {STEPS_OUT} steps) ...",
               flush=True)
@@ -143,13 +111,12 @@ def main(argv=None) -> dict:
         result[kind] = train_and_test(kind, data, out, config, args, n)
         print(json.dumps({k: v for k, v in result[kind].items() if k != "rel_l2_per_step"}),
               flush=True)
-    print("\n| model | parameters | test rel. L2 (10 steps) | target | epochs | train samples/s |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for k in args.models:
-        r = result[k]
-        print(f"| {k} | {params[k]:,} | {r['test_rel_l2_mean']:.4f} | {r['target']} | "
-              f"{r['epochs_run']} | {r.get('train_samples_per_s', float('nan')):.1f} |")
-    write_json(result, args.json_out)
+    bench.print_table(
+        ["model", "parameters", "test rel. L2 (10 steps)", "target", "epochs", "train samples/s"],
+        [[k, f"{params[k]:,}", f"{result[k]['test_rel_l2_mean']:.4f}", result[k]["target"],
+          result[k]["epochs_run"], f"{result[k].get('train_samples_per_s', float('nan')):.1f}"]
+         for k in args.models])
+    bench.write_json(result, args.json_out)
     return result
 
 

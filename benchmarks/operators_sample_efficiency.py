@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -41,18 +40,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gpu.common import (  # noqa: E402
-    add_device_args,
-    apply_presets,
-    device_info,
-    ensure_dataset,
-    setup,
-    train_with_budget,
-    write_json,
-)
+from benchmarks import operator_common as bench  # noqa: E402
 from data.torch_dataset import OperatorDataset  # noqa: E402
-from operators.api import evaluate, train_operator  # noqa: E402
+from operators.evaluation import evaluate  # noqa: E402
 from operators.trainer import TrainConfig  # noqa: E402
+from operators.training import train_operator  # noqa: E402
 
 N_OUT = 5
 PRETRAIN = ("navier_stokes", {"nu": 1e-4, "t_final": 5.0, "n_out": N_OUT, "dt": 1e-3})
@@ -75,44 +67,35 @@ def epochs_for(steps: int, data: Path, batch_size: int) -> int:
 
 
 def config_for(args, steps: int, data: Path) -> TrainConfig:
-    epochs = epochs_for(steps, data, args.batch_size)
-    return TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=1e-4,
-                       scheduler="cosine", grad_clip=1.0, seed=0, quiet=True, amp=args.amp,
-                       device=args.device, compile=args.compile,
-                       data_on_device=args.data_on_device, checkpoint_every=max(1, epochs // 5))
+    """The shared settings (cosine schedule) for ``steps`` optimiser steps on ``data``."""
+    return bench.train_config(args, epochs=epochs_for(steps, data, args.batch_size),
+                              scheduler="cosine")
 
 
 def fit(kind: str, data: Path, out: Path, config: TrainConfig, budget_s: float,
         init: Path | None = None) -> dict:
     torch.manual_seed(0)
-    return train_with_budget(train_operator, budget_s, kind=kind, data_path=data, out_dir=out,
-                             arch=None if init else ARCHS[kind], config=config,
-                             time_mode="all2all", val_fraction=0.0, test_fraction=0.0, init=init)
+    return bench.train_with_budget(train_operator, budget_s, kind=kind, data_path=data,
+                                   out_dir=out, arch=None if init else ARCHS[kind],
+                                   config=config, time_mode="all2all", val_fraction=0.0,
+                                   test_fraction=0.0, init=init)
 
 
 def score(model_dir: Path, test: Path, device: str) -> dict:
     rec = evaluate(model_dir, test, device=device)
-    return {"test_rel_l2_mean": rec["rel_l2"]["mean"], "test_rel_l2_median": rec["rel_l2"]["median"],
-            "median_rel_l1_percent": rec["median_rel_l1_percent"],
-            "rel_l2_per_step": rec["rel_l2_per_step"], "n_test": rec["n_samples"]}
+    return {**bench.held_out_metrics(rec), "median_rel_l1_percent": rec["median_rel_l1_percent"],
+            "rel_l2_per_step": rec["rel_l2_per_step"]}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="tiny CPU smoke run (seconds)")
-    ap.add_argument("--paper", action="store_true", help="sizes 32..512 at 32 x 32")
-    ap.add_argument("--resolution", type=int, default=32)
+    ap = bench.operator_parser(__doc__, paper="sizes 32..512 at 32 x 32")
     ap.add_argument("--pretrain", type=int, default=256, help="pretraining trajectories")
     ap.add_argument("--pretrain-steps", type=int, default=1000)
     ap.add_argument("--sizes", default="32,64,128", help="training trajectories per run")
     ap.add_argument("--steps", type=int, default=300, help="optimiser steps per run")
-    ap.add_argument("--n-test", type=int, default=64)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "rom-bench"))
-    add_device_args(ap)
-    args = ap.parse_args(argv)
-    apply_presets(args, argv, {"paper": PAPER, "quick": QUICK})
+    bench.add_training_args(ap, resolution=32, batch_size=16, lr=1e-3, n_train=None, n_test=64,
+                            epochs=None)
+    args = bench.parse(ap, argv, {"paper": PAPER, "quick": QUICK})
     try:
         args.sizes = sorted({int(s) for s in str(args.sizes).split(",") if s.strip()})
     except ValueError:
@@ -124,17 +107,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    device = setup(args)
+    device = bench.setup(args)
     root, res = Path(args.data_dir), args.resolution
 
     def dataset(spec, n, seed, tag):
-        return ensure_dataset(root / f"se_{spec[0]}_{res}_{tag}_n{n}.h5", spec[0], n, res,
-                              seed=seed, params=spec[1], workers=args.workers)
+        return bench.ensure_dataset(root / f"se_{spec[0]}_{res}_{tag}_n{n}.h5", spec[0], n, res,
+                                    seed=seed, params=spec[1], workers=args.workers)
 
     pre = dataset(PRETRAIN, args.pretrain, 0, "pre")
     test = dataset(TASK, args.n_test, 1, "test")
     result: dict = {"setting": {**vars(args), "pretrain": PRETRAIN, "task": TASK, "archs": ARCHS},
-                    "machine": device_info(device)}
+                    "machine": bench.device_info(device)}
     print(f"pretraining scOT on {args.pretrain} {PRETRAIN[0]} trajectories ...", flush=True)
     pre_dir = root / f"se_scot_pretrained_{res}_n{args.pretrain}"
     result["pretraining"] = fit("scot", pre, pre_dir,
@@ -153,14 +136,13 @@ def main(argv=None) -> dict:
             print(f"N={n} {name}: rel L2 {row[name]['test_rel_l2_mean']:.4f}", flush=True)
         rows.append(row)
     result["runs"] = rows
-    print("\n| N train | epochs | scOT fine-tuned | scOT scratch | FNO | fine-tuned / scratch |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        e = {k: r[k]["test_rel_l2_mean"] for k in ("scot_finetuned", "scot_scratch", "fno")}
-        print(f"| {r['n_train']} | {r['epochs']} | {e['scot_finetuned']:.4f} | "
-              f"{e['scot_scratch']:.4f} | {e['fno']:.4f} | "
-              f"{e['scot_finetuned'] / e['scot_scratch']:.2f}x |")
-    write_json(result, args.json_out)
+    names = ("scot_finetuned", "scot_scratch", "fno")
+    errors = [[r[k]["test_rel_l2_mean"] for k in names] for r in rows]
+    bench.print_table(
+        ["N train", "epochs", "scOT fine-tuned", "scOT scratch", "FNO", "fine-tuned / scratch"],
+        [[r["n_train"], r["epochs"], *(f"{v:.4f}" for v in e), f"{e[0] / e[1]:.2f}x"]
+         for r, e in zip(rows, errors)], left=0)
+    bench.write_json(result, args.json_out)
     return result
 
 

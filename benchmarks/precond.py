@@ -42,10 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from operators.precond.coarse import TwoLevel  # noqa: E402
 from operators.precond.gnn import PrecondGNN  # noqa: E402
 from operators.precond.model import LearnedPreconditioner  # noqa: E402
-from operators.precond.train import fit, prepare_system  # noqa: E402
+from operators.precond.train import fit, prepare_system, sampled_systems  # noqa: E402
 from solvers.linear.krylov import cg  # noqa: E402
 from solvers.linear.precond import Jacobi, make_precond  # noqa: E402
-from solvers.problems import make_problem  # noqa: E402
 
 torch.set_num_threads(1)
 COEFFICIENTS = ("lognormal", "piecewise")
@@ -54,13 +53,8 @@ REF = "-refinf"
 
 
 def systems(resolution: int, coefficient: str, n: int, seed: int) -> list[tuple[sp.csr_matrix, np.ndarray]]:
-    p = make_problem("darcy", resolution, coefficient=coefficient)
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        s = p.assemble(rng.standard_normal(len(p.parameter_space.names)))
-        out.append((sp.csr_matrix(s.A), np.asarray(s.b, dtype=float)))
-    return out
+    """``n`` Darcy systems with the ``coefficient`` field at ``resolution``."""
+    return sampled_systems("darcy", resolution, n, seed, coefficient=coefficient)
 
 
 def train_model(variant: str, power: int, levels: int, mode: str, *, epochs: int, n_train: int,

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from rom.estimators import make_estimator, online_residual_norm
-from rom.pod import ExtendedProduct
+from rom.gram_schmidt import ExtendedProduct
 from rom.reduced_basis import ReducedBasis
 from solvers.problems import make_problem
 from solvers.problems.sampling import sample_unit

@@ -1,4 +1,5 @@
-"""Shared pieces of the linear-solver benchmarks: model matrices and the result table."""
+"""Model matrices of the linear-solver benchmarks (the result table is
+:func:`solvers.benchmarking.format_rows`)."""
 
 from __future__ import annotations
 
@@ -57,15 +58,3 @@ def smooth_field(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
         phase = rng.uniform(0, 2 * np.pi)
         g += rng.standard_normal() * np.cos(sum(np.pi * k[d] * grids[d] for d in range(dim)) + phase)
     return np.exp(0.6 * g).ravel()
-
-
-def table(rows: dict) -> str:
-    lines = [f"  {'strategy':<26}{'s/system':>10}{'iters/sys':>11}{'matvecs':>10}{'max res':>11}"]
-    for name, r in rows.items():
-        if "skipped" in r:
-            lines.append(f"  {name:<26} skipped: {r['skipped']}")
-            continue
-        lines.append(f"  {name:<26}{r['seconds_per_system']:>10.4f}"
-                     f"{r['iterations_per_system']:>11.1f}{r['matvecs']:>10d}"
-                     f"{r['max_residual']:>11.2e}{'' if r['all_converged'] else '  NOT CONVERGED'}")
-    return "\n".join(lines)

@@ -28,8 +28,8 @@ import scipy.sparse as sp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.solver_common import diffusion_matrix, laplacian, smooth_field, table  # noqa: E402
-from cli.bench import make_strategy, run_interleaved  # noqa: E402
+from benchmarks.solver_common import diffusion_matrix, laplacian, smooth_field  # noqa: E402
+from solvers.benchmarking import format_rows, make_strategy, run_interleaved  # noqa: E402
 from solvers.linear.sequence import best_start  # noqa: E402
 from solvers.linear.system import LinearSystem  # noqa: E402
 
@@ -124,7 +124,7 @@ def main() -> None:
               f"{c['auto_vs_best_baseline']:.2f}; auto / best incl. warm-started baselines = "
               f"{c['auto_vs_best_incl_warm']:.2f}; auto-cold / best baseline (x0=0) = "
               f"{c['auto_cold_vs_best_baseline']:.2f}")
-        print(table(c["rows"]), flush=True)
+        print(format_rows(c["rows"]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=1, default=float))
 

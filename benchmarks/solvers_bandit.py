@@ -28,8 +28,8 @@ import scipy.sparse as sp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.solver_common import laplacian, table  # noqa: E402
-from cli.bench import run_interleaved  # noqa: E402
+from benchmarks.solver_common import laplacian  # noqa: E402
+from solvers.benchmarking import format_rows, run_interleaved  # noqa: E402
 from solvers.linear import make_solver  # noqa: E402
 from solvers.linear.bandits import TsallisINF, geometric_omegas  # noqa: E402
 from solvers.linear.sor import (  # noqa: E402
@@ -152,7 +152,7 @@ def main() -> None:
               f"{c['geometric_bandit_vs_best_fixed_iterations']:.3f} (best omega "
               f"{c['best_fixed_omega_geometric']}); bandit/CG seconds "
               f"{c['bandit_vs_cg_seconds']:.2f}")
-        print(table(c["rows"]), flush=True)
+        print(format_rows(c["rows"]), flush=True)
         result["bandit"] = c
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1, default=float))

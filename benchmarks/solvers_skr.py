@@ -27,8 +27,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.solver_common import table  # noqa: E402
-from cli.bench import run_interleaved  # noqa: E402
+from solvers.benchmarking import format_rows, run_interleaved  # noqa: E402
 from solvers.linear import make_solver  # noqa: E402
 from solvers.ordering import order_systems  # noqa: E402
 from solvers.problems import make_problem  # noqa: E402
@@ -201,7 +200,7 @@ def main() -> None:
                              cg=args.cg)
                 record["skr"].append(c)
                 print(report(c))
-                print(table(c["rows"]), flush=True)
+                print(format_rows(c["rows"]), flush=True)
                 if args.json:  # after every case: a long run killed half way keeps its cases
                     Path(args.json).write_text(json.dumps(record, indent=1, default=float))
 

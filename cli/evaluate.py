@@ -1,4 +1,9 @@
-"""``rom evaluate MODEL DATA.h5 [--json] [-o DIR]``: metrics of any model kind on a dataset."""
+"""``rom evaluate MODEL DATA.h5 [--json] [-o DIR]``: metrics of any model kind on a dataset.
+
+The model directory's kind (:func:`data.model_kinds.kind_of`) evaluates it;
+with ``-o DIR`` the metrics are written to ``DIR/metrics.json`` as strict JSON
+(non-finite numbers as ``null``, :func:`data.evaluation.write_metrics`).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ import json
 from pathlib import Path
 
 import click
-
-from .models import serving_module
 
 
 @click.command()
@@ -31,15 +34,16 @@ def evaluate(model: Path, data: Path, as_json: bool, out_dir: Path | None, resol
     """
     if not data.exists():
         raise click.BadParameter(f"{data}: no such file", param_hint="DATA")
-    _, module = serving_module(model)
+    from data.evaluation import write_metrics
+    from data.model_kinds import kind_of
+
+    _, kind = kind_of(model)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    metrics = module.evaluate(model, data, out_dir=out_dir, resolution=resolution,
-                              batch_size=batch_size, device=device, quiet=quiet or as_json)
+    metrics = kind.evaluate(model, data, out_dir=out_dir, resolution=resolution,
+                            batch_size=batch_size, device=device)
     if out_dir is not None:
-        tmp = out_dir / "metrics.json.tmp"
-        tmp.write_text(json.dumps(metrics, indent=2, default=float))
-        tmp.replace(out_dir / "metrics.json")
+        write_metrics(out_dir, metrics)
     if as_json:
         click.echo(json.dumps(metrics, default=float))
         return

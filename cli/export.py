@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-FORMATS = ("xdmf", "vtu", "pdebench", "the-well")  # data.export.EXPORTERS (fast --help)
+from cli.params import LibraryChoice
 
 
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
+@click.option("--format", "fmt", type=LibraryChoice("data.export:EXPORTERS"), required=True,
               help="Target format.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Output file.")

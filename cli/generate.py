@@ -13,35 +13,7 @@ from typing import Any
 
 import click
 
-SAMPLERS = ("random", "lhs", "sobol")  # solvers.problems.sampling.SAMPLERS (not imported: fast --help)
-
-
-def parse_value(text: str) -> Any:
-    """A ``--solver-opt`` value: int, float, bool or ``none`` when it reads as one, else the string."""
-    low = text.strip().lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_pairs(pairs: tuple[str, ...], option: str, convert: bool) -> dict[str, Any]:
-    """``("k=v", ...)`` -> ``{k: v}``; a pair without ``=`` is a usage error."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=option)
-        out[key.strip()] = parse_value(value) if convert else value
-    return out
+from cli.params import KeyValue, LibraryChoice, pairs_dict
 
 
 def list_problems_and_solvers() -> str:
@@ -69,25 +41,24 @@ def list_problems_and_solvers() -> str:
 
 def announce_resume(output: Path) -> None:
     """Say on stderr that an interrupted run's journal will be resumed."""
-    journal = output.with_name(output.name + ".journal")
-    if not journal.exists():
-        return
-    from data.journal import scan
+    from data.generate import journal_progress
 
-    records, _ = scan(journal)
-    if records:
-        n = records[0].meta.get("config", {}).get("n_samples", "?")
-        click.echo(f"resuming {output}: {len(records) - 1}/{n} samples already solved "
-                   f"(journal {journal.name})", err=True)
+    progress = journal_progress(output)
+    if progress is not None and progress.n_samples is not None:
+        click.echo(f"resuming {output}: {progress.solved}/{progress.n_samples} samples already "
+                   f"solved (journal {progress.path.name})", err=True)
 
 
 def announce_shards(output: Path) -> None:
     """Say on stderr that a distributed run resumes from the shards already in OUTPUT.shards/."""
-    shards = output.with_name(output.name + ".shards")
-    if (shards / "plan.json").exists():
-        done = len(list(shards.glob("shard-*.h5")))
-        click.echo(f"resuming {output} from {shards.name}/ ({done} shard files present; "
-                   "complete ones are skipped, the others resume from their journals)", err=True)
+    from data.distributed import shards_present
+    from data.shards import shard_dir
+
+    done = shards_present(output)
+    if done is not None:
+        click.echo(f"resuming {output} from {shard_dir(output).name}/ ({done} shard files "
+                   "present; complete ones are skipped, the others resume from their "
+                   "journals)", err=True)
 
 
 @click.command()
@@ -95,15 +66,22 @@ def announce_shards(output: Path) -> None:
 @click.option("-n", "--n-samples", "n", type=int, help="Number of samples (parameter draws).")
 @click.option("--resolution", type=int, help="Grid nodes per axis.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the parameter design.")
-@click.option("--sampler", type=click.Choice(SAMPLERS), default="random", show_default=True,
+@click.option("--sampler", type=LibraryChoice("solvers.problems.sampling:SAMPLERS"),
+              default="random", show_default=True,
               help="Parameter design (i.i.d./Latin hypercube/Sobol').")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+@click.option("--param", "params", multiple=True, type=KeyValue("raw"), metavar="KEY=VALUE",
               help="Problem option (repeatable); see --list for each problem's options.")
+@click.option("--prescribe", "prescribed", multiple=True, type=KeyValue("raw"),
+              metavar="NAME=FILE",
+              help="Prescribed datum (repeatable): source, dirichlet, initial, ... read from "
+                   "FILE[:ARRAY] (.npz/.npy/HDF5, an array of the grid's shape; see "
+                   "docs/problems.md); the dataset config records the path and sha256.")
 @click.option("--solver", default="direct", show_default=True, help="Linear (sequence) solver.")
-@click.option("--solver-opt", "solver_opts", multiple=True, metavar="KEY=VALUE",
+@click.option("--solver-opt", "solver_opts", multiple=True, type=KeyValue("literal"),
+              metavar="KEY=VALUE",
               help="Solver option (repeatable); numbers and booleans are parsed.")
 @click.option("--precond", default=None, help="Preconditioner name passed to the solver.")
-@click.option("--order", type=click.Choice(["given", "sorted"]), default="given",
+@click.option("--order", type=LibraryChoice("data.generate:ORDERS"), default="given",
               show_default=True, help="Solve in sample order or in a similarity order.")
 @click.option("--shard", default=None, metavar="K/N",
               help="Solve only chunk K (0-based, 0 <= K < N) of N contiguous chunks of the "
@@ -135,7 +113,8 @@ def announce_shards(output: Path) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Output dataset (.h5).")
 def generate(problem: str | None, n: int | None, resolution: int | None, seed: int, sampler: str,
-             params: tuple[str, ...], solver: str, solver_opts: tuple[str, ...],
+             params: tuple[tuple[str, str], ...], prescribed: tuple[tuple[str, str], ...],
+             solver: str, solver_opts: tuple[tuple[str, Any], ...],
              precond: str | None, order: str, shard: str | None, workers: int | None,
              scheduler: str | None, cluster: str | None, jobs: int, cores: int, memory: str,
              walltime: str, queue: str | None, chunks: int | None, retries: int,
@@ -162,14 +141,15 @@ def generate(problem: str | None, n: int | None, resolution: int | None, seed: i
                                walltime, queue, chunks, retries, keep_shards)
     from solvers.problems import make_problem
 
-    prob = make_problem(problem, resolution, **parse_pairs(params, "--param", convert=False))
+    prob = make_problem(problem, resolution, **pairs_dict(params))
+    prob = prob.prescribe(**dict(prescribed))
     if not quiet and not overwrite and dist is None:
         announce_resume(output)
     elif not quiet and not overwrite:
         announce_shards(output)
     t0 = time.perf_counter()
     kw = dict(seed=seed, sampler=sampler, solver_name=solver,
-              solver_options=parse_pairs(solver_opts, "--solver-opt", convert=True),
+              solver_options=pairs_dict(solver_opts),
               precond=precond, order=order, overwrite=overwrite,
               progress=not quiet and sys.stderr.isatty())
     if dist is not None:

@@ -8,6 +8,31 @@ from pathlib import Path
 import click
 
 FORMATS = ("auto", "pdebench", "the-well", "mat", "npz", "fno-mat")  # fno-mat = mat
+#: how messages name a detected foreign format
+FORMAT_LABELS = {"pdebench": "a PDEBench", "the-well": "a The Well", "fno-mat": "an FNO .mat"}
+
+
+def foreign_file_message(path: Path) -> str | None:
+    """For a file of a format ``rom import`` reads, the message that names the format and the
+    command converting it; ``None`` for anything else (a rom dataset, an unknown file)."""
+    from data.formats import detect_format
+
+    try:
+        fmt = detect_format(path)
+    except Exception:  # noqa: BLE001 - detection is best effort; the caller's message stands
+        return None
+    if fmt is None:
+        return None
+    return (f"{path}: not a rom dataset; looks like {FORMAT_LABELS.get(fmt, fmt)} file; "
+            f"convert it with `rom import {path} --format {fmt} -o OUT.h5`")
+
+
+def explain_error(exc: BaseException) -> str | None:
+    """:func:`foreign_file_message` for a :class:`data.dataset.NotARomDataset`, else ``None``."""
+    dataset = sys.modules.get("data.dataset")  # loaded whenever such an error was raised
+    if dataset is None or not isinstance(exc, dataset.NotARomDataset):
+        return None
+    return foreign_file_message(exc.path)
 
 
 @click.command("import")

@@ -12,57 +12,8 @@ import click
 SHOW_PARAMETERS = 8
 
 
-def dataset_summary(path: Path) -> dict[str, Any]:
-    """The JSON record of a dataset: sizes, grid, fields, parameters, progress, solver totals."""
-    import numpy as np
-
-    from data.dataset import Dataset
-
-    with Dataset(path) as ds:
-        st = ds.stats
-        done = ds.done
-
-        def total(key: str, cast: type) -> Any:
-            return cast(np.sum(st[key][done])) if key in st else None
-
-        solve_key = "solve_seconds" if "solve_seconds" in st else "seconds"
-        res = st.get("residual")
-        return {
-            "kind": "dataset", "path": str(path), "problem": ds.problem,
-            "format_version": int(ds.attrs.get("format_version", 0)),
-            "created": ds.attrs.get("created"), "rom_version": ds.attrs.get("rom_version"),
-            "n_samples": ds.n_samples, "n_done": int(done.sum()), "complete": ds.complete,
-            "resolution": ds.config.get("resolution"), "options": ds.config.get("options"),
-            "grid": {"shape": list(ds.grid.shape), "periodic": list(ds.grid.periodic),
-                     "bounds": [[float(a[0]), float(a[-1])] for a in ds.grid.axes]},
-            "n_times": None if ds.times is None else int(len(ds.times)),
-            "fields": {k: list(v) for k, v in ds.fields.items()},
-            "inputs": ds.input_names, "outputs": ds.output_names,
-            "parameters": {n: {"kind": k, "range": list(r)} for n, k, r in zip(
-                ds.parameter_space.names, ds.parameter_space.kinds, ds.parameter_space.ranges)},
-            "sampler": ds.sampler, "seed": ds.seed,
-            "solver": ds.solver, "solver_settings": ds.solver_settings,
-            "solver_stats": {
-                "iterations": total("iterations", int), "matvecs": total("matvecs", int),
-                "solve_seconds": total(solve_key, float), "wall_seconds": total("seconds", float),
-                "max_residual": _finite_max(res[done]) if res is not None else None,
-                "not_converged": (int(np.sum(~st["converged"][done].astype(bool)))
-                                  if "converged" in st else None)},
-            "size_bytes": path.stat().st_size,
-        }
-
-
-def _finite_max(values: Any) -> float | None:
-    """Largest finite value (``None`` when there is none: keeps ``--json`` strict JSON)."""
-    import numpy as np
-
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    return float(v.max()) if v.size else None
-
-
 def format_dataset(d: dict[str, Any]) -> str:
-    """Human-readable lines of :func:`dataset_summary`."""
+    """Human-readable lines of :func:`data.dataset.describe`."""
     status = "yes" if d["complete"] else f"no ({d['n_done']}/{d['n_samples']} samples done)"
     grid = " x ".join(map(str, d["grid"]["shape"]))
     lines = [f"dataset      {d['path']}  ({d['size_bytes'] / 2**20:.2f} MiB)",
@@ -101,16 +52,16 @@ def _num(x: float | None) -> str:
 
 def missing_with_journal(path: Path) -> None:
     """A missing dataset whose generation was killed: say how far its journal got."""
-    journal = path.with_name(path.name + ".journal")
-    if path.exists() or not journal.exists():
+    if path.exists():
         return
-    from data.journal import scan
+    from data.generate import journal_progress
 
-    records, _ = scan(journal)
-    n = records[0].meta.get("config", {}).get("n_samples", "?") if records else "?"
-    done = max(len(records) - 1, 0)
-    raise click.ClickException(f"{path}: not written yet; its journal holds {done}/{n} solved "
-                               "samples; rerun the same `rom generate` command to resume")
+    progress = journal_progress(path)
+    if progress is None:
+        return
+    n = "?" if progress.n_samples is None else progress.n_samples
+    raise click.ClickException(f"{path}: not written yet; its journal holds {progress.solved}/{n} "
+                               "solved samples; rerun the same `rom generate` command to resume")
 
 
 @click.command()
@@ -122,23 +73,29 @@ def info(file: Path, as_json: bool, check: bool) -> None:
     from data.model_dir import is_model_dir
 
     if is_model_dir(file):
-        from cli.models import serving_module
+        from data.model_kinds import kind_of
 
-        desc = serving_module(file)[1].describe(file)
+        desc = kind_of(file)[1].describe(file)
         click.echo(json.dumps(desc, default=str) if as_json else _format_mapping(desc))
         return
     missing_with_journal(file)
     if check:
         _check(file, as_json)
         return
-    d = dataset_summary(file)
+    from data.dataset import describe
+
+    d = describe(file)
     click.echo(json.dumps(d) if as_json else format_dataset(d))
 
 
 def _check(file: Path, as_json: bool) -> None:
+    from cli.importer import foreign_file_message
     from data.check import check_dataset, summary
 
     problems, warnings = check_dataset(file)
+    foreign = foreign_file_message(file) if problems else None
+    if foreign:  # the file is another format's: say which, and how to import it
+        problems[0] = foreign
     if as_json:
         click.echo(json.dumps({"path": str(file), **summary(problems, warnings)}))
     else:

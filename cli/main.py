@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the CLI's promise is one line, no traceback
         if os.environ.get("ROM_DEBUG"):
             raise
-        msg = str(exc) or type(exc).__name__
+        from cli.importer import explain_error
+
+        msg = explain_error(exc) or str(exc) or type(exc).__name__
         if not isinstance(exc, (ValueError, OSError, KeyError, RuntimeError)):
             msg = f"{type(exc).__name__}: {msg}"
         click.echo(f"rom: error: {_one_line(msg)}", err=True)

@@ -5,10 +5,15 @@
 a usage error naming the option before any work starts. Each occurrence
 becomes a ``(key, value)`` pair; :func:`pairs_dict` turns the tuple click
 collects for ``multiple=True`` into a dict.
+
+:class:`LibraryChoice` is a ``click.Choice`` whose choices are the library's own
+tuple (or registry keys), imported when click first needs them, so a command
+module stays cheap to import and the choices have one definition.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -70,3 +75,19 @@ class KeyValue(click.ParamType):
 def pairs_dict(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     """The ``(key, value)`` pairs of a repeated :class:`KeyValue` option as a dict (last wins)."""
     return dict(pairs)
+
+
+class LibraryChoice(click.Choice):
+    """``click.Choice`` over ``"module:NAME"`` (a tuple, or the keys of a dict), read on first use."""
+
+    def __init__(self, source: str, case_sensitive: bool = True) -> None:
+        self.source = source
+        self.case_sensitive = case_sensitive
+        self._choices: tuple[str, ...] | None = None
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        if self._choices is None:
+            module, _, name = self.source.partition(":")
+            self._choices = tuple(getattr(importlib.import_module(module), name))
+        return self._choices

@@ -7,7 +7,9 @@ command line. A step is *up to date* when its stamp file
 fingerprints (size, modification time) of its inputs, and its output exists;
 such steps are skipped. A changed config or a regenerated input re-runs the
 step and everything downstream. An interrupted ``generate`` step resumes from
-its journal, because it is re-run with the same command line.
+its journal, because it is re-run with the same command line. Model kinds
+are checked against the registry (:data:`data.model_kinds.MODEL_KINDS`) when
+the plan is made, before any step runs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from data.atomic import atomic_write_text
+from data.model_kinds import MODEL_KINDS
 
 DEMO_CONFIG = Path(__file__).parent / "examples" / "demo.yaml"
 
@@ -90,6 +95,9 @@ def plan(cfg: dict[str, Any], run_dir: Path) -> list[Step]:
             raise ValueError(f"model {name!r}: unknown dataset {src!r}; valid: {sorted(data_paths)}")
         if "kind" not in m:
             raise ValueError(f"model {name!r}: missing 'kind'")
+        if m["kind"] not in MODEL_KINDS:
+            raise ValueError(f"model {name!r}: unknown kind {m['kind']!r}; "
+                             f"valid: {', '.join(sorted(MODEL_KINDS))}")
         model_dir = run_dir / "models" / name
         args = ["train", str(m["kind"]), str(data_paths[src]), "-o", str(model_dir),
                 *_flags(m.get("options", {}))]
@@ -174,6 +182,4 @@ def _complete(path: Path) -> bool:
 def mark_done(run_dir: Path, step: Step) -> None:
     stamp = _stamp_path(run_dir, step)
     stamp.parent.mkdir(parents=True, exist_ok=True)
-    tmp = stamp.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_record(step), indent=1))
-    tmp.replace(stamp)
+    atomic_write_text(stamp, json.dumps(_record(step), indent=1))

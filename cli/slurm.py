@@ -64,7 +64,9 @@ def array_script(gen_args: list[str], out: Path, n_tasks: int, *, rom: str, job_
                  time_limit: str, partition: str | None, cpus: int, mem: str | None,
                  account: str | None, extra: tuple[str, ...]) -> str:
     """Text of the sbatch array script (one shard per array task)."""
-    shards = out.with_name(out.name + ".shards")
+    from data.shards import shard_dir
+
+    shards = shard_dir(out)
     width = f"{n_tasks:05d}"
     lines = ["#!/bin/bash",
              f"# Written by `rom slurm` at {datetime.now(timezone.utc).isoformat(timespec='seconds')}.",
@@ -94,7 +96,9 @@ def array_script(gen_args: list[str], out: Path, n_tasks: int, *, rom: str, job_
 def merge_script(out: Path, n_tasks: int, *, rom: str, job_name: str, partition: str | None,
                  account: str | None) -> str:
     """Text of the sbatch script merging the shards (submit with --dependency=afterok)."""
-    shards = out.with_name(out.name + ".shards")
+    from data.shards import shard_dir
+
+    shards = shard_dir(out)
     lines = ["#!/bin/bash",
              f"# Merges the {n_tasks} shards of {out.name}; submit after the array job:",
              "#   sbatch --dependency=afterok:JOBID THIS",
@@ -152,7 +156,9 @@ def slurm(args: tuple[str, ...], n_tasks: int, script: Path | None, time_limit: 
     if not out.parent.is_dir():
         raise ValueError(f"output directory {out.parent} does not exist")
     # SLURM opens the --output log files before a job starts: the directory must exist
-    out.with_name(out.name + ".shards").mkdir(exist_ok=True)
+    from data.shards import shard_dir
+
+    shard_dir(out).mkdir(exist_ok=True)
     script.write_text(array_script(gen_args, out, n_tasks, rom=rom, job_name=job_name,
                                    time_limit=time_limit, partition=partition, cpus=cpus,
                                    mem=mem, account=account, extra=extra))

@@ -26,7 +26,8 @@ def _click_type(opt: Option) -> Any:
         rng = click.IntRange if opt.type is int else click.FloatRange
         if opt.minimum is None and opt.maximum is None:
             return opt.type
-        return rng(min=opt.minimum, max=opt.maximum)
+        return rng(min=opt.minimum, max=opt.maximum, min_open=opt.min_open,
+                   max_open=opt.max_open)
     if opt.type is Path:
         return click.Path(file_okay=False, path_type=Path)
     if opt.type == "pairs":
@@ -65,6 +66,8 @@ def train_command(kind: ModelKind) -> click.Command:
                 options[opt.name] = dict(options[opt.name])
         progress = None if quiet or as_json else (lambda s: click.echo(s, err=True))
         meta = kind.train(data, out, progress=progress, **options)
+        if meta is None:  # a process that does not report (a DDP rank other than 0)
+            return
         if as_json:
             click.echo(json.dumps(meta, default=float))
         else:
@@ -84,19 +87,7 @@ class TrainGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in MODEL_KINDS:
             return None
-        try:
-            return train_command(model_kind(cmd_name))
-        except ModuleNotFoundError:  # TRANSITIONAL: kinds not yet moved to the registry
-            import importlib
-
-            module, attr = _LEGACY[cmd_name].split(":")
-            return getattr(importlib.import_module(module), attr)
-
-
-# TRANSITIONAL (removed when every kind implements data.model_kinds.ModelKind)
-_LEGACY = {"pod": "cli.train_rom:pod", "rb": "cli.train_rom:rb", "eim": "cli.train_rom:eim",
-           "fno": "cli.train_operators:fno", "lsm": "cli.train_operators:lsm",
-           "scot": "cli.train_operators:scot", "precond": "cli.train_precond:precond"}
+        return train_command(model_kind(cmd_name))
 
 
 @click.group(cls=TrainGroup)

@@ -9,9 +9,14 @@ in ``docs/format.md``; this module is its only reader and writer.
 
 * :class:`Dataset` -- a read-only view; small arrays (parameters, stats, grid)
   are read eagerly, fields lazily (``field(name)`` is an ``h5py.Dataset``).
-* :func:`write_dataset` -- writes a whole file atomically (temporary name in
-  the same directory, then ``os.replace``), so a reader never sees a partly
-  written file.
+* :func:`write_dataset` -- writes a whole file atomically (:mod:`data.atomic`),
+  so a reader never sees a partly written file.
+* :func:`describe` -- the summary record of a file (sizes, grid, fields,
+  parameters, progress, solver totals) that ``rom info`` prints.
+
+A file that is not a rom dataset raises :class:`NotARomDataset`; telling which
+foreign format it is belongs to the importers (:mod:`data.formats`), which
+build on this module and are not imported by it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
-from data.model_dir import jsonable
+from data.atomic import atomic_path
+from data.model_dir import jsonable, rom_version
 from solvers.problems import Grid, ParameterSpace, Problem, problem_from_config
 
 FORMAT = "rom-dataset"
@@ -50,12 +56,6 @@ STAT_DTYPES: dict[str, type] = {
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _rom_version() -> str:
-    from data.model_dir import rom_version
-
-    return rom_version()
 
 
 def to_json(obj: Any) -> str:
@@ -133,7 +133,7 @@ def init_file(f: h5py.File, *, problem: str | Problem, config: Mapping[str, Any]
     """Root attributes, ``/grid``, ``/time``, ``/parameters`` and empty ``/inputs``, ``/outputs``."""
     name = problem.name if isinstance(problem, Problem) else str(problem)
     attrs = {"format": FORMAT, "format_version": FORMAT_VERSION, "problem": name,
-             "created": _now(), "rom_version": _rom_version(), "config": to_json(dict(config)),
+             "created": _now(), "rom_version": rom_version(), "config": to_json(dict(config)),
              "seed": -1 if seed is None else int(seed), "n_samples": int(parameters.shape[0]),
              "complete": bool(complete)}
     for key, value in {**attrs, **dict(extra_attrs or {})}.items():
@@ -179,43 +179,30 @@ def write_dataset(path: str | os.PathLike, *, problem: str | Problem, config: Ma
             if not shape or shape[0] != n:
                 raise ValueError(f"{kind}/{name} has shape {shape}; expected {n} samples first")
     config = dict(config)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            init_file(f, problem=problem, config=config, grid=grid, times=times,
-                      parameters=params, parameter_space=parameter_space, sampler=sampler,
-                      seed=seed, complete=complete, extra_attrs=extra_attrs)
-            for kind, group in fields.items():
-                for fname, arr in group.items():
-                    arr = field_array(arr)
-                    create_field(f[kind], fname, arr.shape, arr.dtype)[...] = arr
-            if done is not None:
-                f.create_dataset("done", data=np.asarray(done, dtype=bool))
-            write_stats(f, stats, n, config.get("solver", ""), config.get("solver_settings", {}))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        init_file(f, problem=problem, config=config, grid=grid, times=times,
+                  parameters=params, parameter_space=parameter_space, sampler=sampler,
+                  seed=seed, complete=complete, extra_attrs=extra_attrs)
+        for kind, group in fields.items():
+            for fname, arr in group.items():
+                arr = field_array(arr)
+                create_field(f[kind], fname, arr.shape, arr.dtype)[...] = arr
+        if done is not None:
+            f.create_dataset("done", data=np.asarray(done, dtype=bool))
+        write_stats(f, stats, n, config.get("solver", ""), config.get("solver_settings", {}))
     return path
 
 
 # --------------------------------------------------------------------------- reading
-def _open_error(path: Path, f: h5py.File | None) -> str:
-    """The one-line reason a file is not a readable rom dataset."""
-    foreign = None
-    try:
-        from data.formats.detect import detect_format
+class NotARomDataset(ValueError):
+    """``path`` exists but is not a rom dataset (not HDF5, or HDF5 without ``format``)."""
 
-        foreign = detect_format(path)
-    except ImportError:
-        pass
-    except Exception:  # noqa: BLE001 - detection is best effort, the message below stands
-        foreign = None
-    if foreign:
-        labels = {"pdebench": "a PDEBench", "the-well": "a The Well", "fno-mat": "an FNO .mat"}
-        return (f"{path}: not a rom dataset; looks like {labels.get(foreign, foreign)} file; "
-                f"convert it with `rom import {path} --format {foreign} -o OUT.h5`")
-    return f"{path}: not a rom dataset (no format='{FORMAT}' attribute)"
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = Path(path), reason
+
+    def __reduce__(self) -> tuple[type, tuple[Path, str]]:  # picklable (Dask sends errors)
+        return type(self), (self.path, self.reason)
 
 
 def _read_index(ds: h5py.Dataset, idx: Any) -> np.ndarray:
@@ -246,10 +233,7 @@ class Dataset:
         if self.path.is_dir():
             raise ValueError(f"{self.path}: is a directory, not a dataset file")
         if not h5py.is_hdf5(self.path):
-            reason = _open_error(self.path, None)
-            if "looks like" not in reason:
-                reason = f"{self.path}: not an HDF5 file"
-            raise ValueError(reason)
+            raise NotARomDataset(self.path, "not an HDF5 file")
         try:
             self._f = h5py.File(self.path, "r")
         except OSError as exc:
@@ -266,7 +250,7 @@ class Dataset:
     def _load(self) -> None:
         f, p = self._f, self.path
         if _attr_str(f.attrs.get("format")) != FORMAT:
-            raise ValueError(_open_error(p, f))
+            raise NotARomDataset(p, f"not a rom dataset (no format='{FORMAT}' attribute)")
         version = f.attrs.get("format_version")
         if version != FORMAT_VERSION:
             raise ValueError(f"{p}: dataset format_version {version} is not supported "
@@ -377,3 +361,56 @@ class Dataset:
 
 def _attr_str(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
+
+
+# --------------------------------------------------------------------------- summary
+def describe(path: str | os.PathLike) -> dict[str, Any]:
+    """The summary record of a dataset file (``rom info``; strict JSON: no NaN).
+
+    Sizes and progress (``n_samples``, ``n_done``, ``complete``, ``size_bytes``),
+    the grid (shape, periodicity, bounds), ``n_times``, field shapes, the
+    parameter space, sampler, seed, solver settings, and ``solver_stats``: totals
+    over the solved samples of iterations, matvecs, solve and wall seconds, the
+    largest finite true relative residual and the number of unconverged samples
+    (``None`` where the file does not record the statistic).
+    """
+    path = Path(path)
+    with Dataset(path) as ds:
+        st, done = ds.stats, ds.done
+
+        def total(key: str, cast: type) -> Any:
+            return cast(np.sum(st[key][done])) if key in st else None
+
+        solve_key = "solve_seconds" if "solve_seconds" in st else "seconds"
+        res = st.get("residual")
+        space = ds.parameter_space
+        return {
+            "kind": "dataset", "path": str(path), "problem": ds.problem,
+            "format_version": int(ds.attrs.get("format_version", 0)),
+            "created": ds.attrs.get("created"), "rom_version": ds.attrs.get("rom_version"),
+            "n_samples": ds.n_samples, "n_done": int(done.sum()), "complete": ds.complete,
+            "resolution": ds.config.get("resolution"), "options": ds.config.get("options"),
+            "grid": {"shape": list(ds.grid.shape), "periodic": list(ds.grid.periodic),
+                     "bounds": [[float(a[0]), float(a[-1])] for a in ds.grid.axes]},
+            "n_times": None if ds.times is None else int(len(ds.times)),
+            "fields": {k: list(v) for k, v in ds.fields.items()},
+            "inputs": ds.input_names, "outputs": ds.output_names,
+            "parameters": {n: {"kind": k, "range": list(r)}
+                           for n, k, r in zip(space.names, space.kinds, space.ranges)},
+            "sampler": ds.sampler, "seed": ds.seed,
+            "solver": ds.solver, "solver_settings": ds.solver_settings,
+            "solver_stats": {
+                "iterations": total("iterations", int), "matvecs": total("matvecs", int),
+                "solve_seconds": total(solve_key, float), "wall_seconds": total("seconds", float),
+                "max_residual": _finite_max(res[done]) if res is not None else None,
+                "not_converged": (int(np.sum(~st["converged"][done].astype(bool)))
+                                  if "converged" in st else None)},
+            "size_bytes": path.stat().st_size,
+        }
+
+
+def _finite_max(values: Any) -> float | None:
+    """Largest finite value, ``None`` when there is none."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.max()) if v.size else None

@@ -47,20 +47,22 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from data.atomic import atomic_write_text
 from data.dataset import Dataset, to_json
 from data.generate import (
-    ORDERS,
     OutputLocked,
     check_output,
+    check_settings,
     generate,
     output_lock,
     run_config,
+    run_solver,
     sigterm_as_interrupt,
     solve_order,
 )
-from data.shards import config_hash, merge_shards, order_hash, shard_name
-from solvers.problems import Problem
-from solvers.problems.sampling import SAMPLERS, sample_unit
+from data.shards import config_hash, merge_shards, order_hash, shard_dir, shard_name
+from solvers.problems import Problem, problem_from_config
+from solvers.problems.sampling import sample_unit
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +205,6 @@ def run_shard(spec: Mapping[str, Any]) -> dict[str, Any]:
     attempt at the same shard then waits (up to ``LOCK_WAIT`` s) for the lock and
     skips the shard if the orphan completed it, or resumes from its journal.
     """
-    from solvers.problems import problem_from_config
-
     tune_malloc()
     path = Path(spec["path"])
     t0 = time.perf_counter()
@@ -246,10 +246,6 @@ def shard_complete(path: Path, chash: str, shard: Sequence[int]) -> bool:
         return False
 
 
-def shard_dir(out: Path) -> Path:
-    return out.with_name(out.name + ".shards")
-
-
 def load_plan(out: Path, config: dict[str, Any], chunks: int | None,
               make_perm: Callable[[], np.ndarray]) -> tuple[np.ndarray, int]:
     """The run's ``(solve order, chunk count)``: from ``OUT.shards/plan.json`` or made now.
@@ -257,7 +253,7 @@ def load_plan(out: Path, config: dict[str, Any], chunks: int | None,
     A stored plan of another config is refused; an explicit ``chunks`` that differs
     from the stored one is refused too (finished shards would not fit).
     """
-    path = shard_dir(out) / "plan.json"
+    path = plan_path(out)
     chash = config_hash(config)
     if path.exists():
         try:
@@ -275,11 +271,21 @@ def load_plan(out: Path, config: dict[str, Any], chunks: int | None,
         return perm, stored
     perm = np.asarray(make_perm(), dtype=np.int64)
     n_chunks = int(chunks)
-    tmp = path.with_name(f".plan.json.tmp-{os.getpid()}")
-    tmp.write_text(to_json({"config_hash": chash, "chunks": n_chunks, "order": perm,
-                            "order_hash": order_hash(perm)}))
-    os.replace(tmp, path)
+    atomic_write_text(path, to_json({"config_hash": chash, "chunks": n_chunks, "order": perm,
+                                     "order_hash": order_hash(perm)}))
     return perm, n_chunks
+
+
+def plan_path(out: str | os.PathLike) -> Path:
+    """``OUT.shards/plan.json``: the solve order and chunk count of a distributed run."""
+    return shard_dir(out) / "plan.json"
+
+
+def shards_present(out: str | os.PathLike) -> int | None:
+    """Shard files of an interrupted distributed run of ``OUT``; ``None`` when none was planned."""
+    if not plan_path(out).exists():
+        return None
+    return len(list(shard_dir(out).glob("shard-*.h5")))
 
 
 def generate_distributed(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
@@ -297,24 +303,15 @@ def generate_distributed(problem: Problem, n: int, out: str | os.PathLike, *, se
     (bitwise the same fields for a direct solver); ``chunks`` defaults to the
     number of workers. ``task`` is the worker function (tests inject faults).
     """
-    from solvers.linear import make_solver
-
-    if int(n) <= 0:
-        raise ValueError(f"number of samples must be positive, got {n}")
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
-    if order not in ORDERS:
-        raise ValueError(f"unknown order {order!r}; valid: {', '.join(ORDERS)}")
+    check_settings(n, sampler, order)
     if chunks is not None and not 1 <= int(chunks) <= int(n):
         raise ValueError(f"--chunks must be between 1 and n={n}, got {chunks}")
     if int(retries) < 0:
         raise ValueError(f"--retries must be non-negative, got {retries}")
     n, out = int(n), Path(out)
-    opts = dict(solver_options or {})
-    if precond is not None:
-        opts["precond"] = precond
-    config = run_config(problem, n, seed=seed, sampler=sampler, solver=make_solver(solver_name,
-                        **opts), solver_name=solver_name, precond=precond, order=order)
+    config = run_config(problem, n, seed=seed, sampler=sampler,
+                        solver=run_solver(solver_name, solver_options, precond),
+                        solver_name=solver_name, precond=precond, order=order)
     check_output(out, overwrite)
     with output_lock(out):
         check_output(out, overwrite)
@@ -327,7 +324,7 @@ def generate_distributed(problem: Problem, n: int, out: str | os.PathLike, *, se
         with sigterm_as_interrupt(), dask_client(client=client, workers=workers,
                                                  scheduler=scheduler, slurm=slurm,
                                                  retries=retries) as c:
-            if chunks is None and not (sdir / "plan.json").exists():
+            if chunks is None and not plan_path(out).exists():
                 chunks = min(n, _default_chunks(c, slurm))
             perm, n_chunks = load_plan(out, config, chunks,
                                        lambda: solve_order(problem, parameters, order))

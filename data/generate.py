@@ -12,9 +12,9 @@ Interruptions: ``kill -9`` loses at most the sample being solved; rerunning
 the same command resumes from the journal (a different config is refused). On
 ``KeyboardInterrupt``/``SIGTERM`` an incomplete ``OUT`` (``complete=False``,
 ``/done`` mask, unsolved samples NaN) is written as well, so ``rom info`` shows
-progress; the journal stays the source of truth. ``OUT.lock`` (``fcntl.flock``,
-released by the OS even on ``kill -9``) keeps two processes from writing the
-same output.
+progress; the journal stays the source of truth (:func:`journal_progress` reads
+how far it got). ``OUT.lock`` (``fcntl.flock``, released by the OS even on
+``kill -9``) keeps two processes from writing the same output.
 
 Shards: ``shard=(K, N)`` solves only the K-th of N contiguous chunks of the
 solve order and writes a shard file (:mod:`data.shards`: global sample
@@ -29,16 +29,17 @@ import fcntl
 import json
 import logging
 import os
-import queue
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import h5py
 import numpy as np
 
+from data.atomic import atomic_path
 from data.dataset import (
     STAT_DTYPES,
     Dataset,
@@ -48,8 +49,10 @@ from data.dataset import (
     to_json,
     write_stats,
 )
-from data.journal import Journal, inflate_unshuffle, read_first
+from data.journal import Journal, JournalWriter, inflate_unshuffle, read_first, scan
 from data.shards import check_shard, config_hash, order_hash, plan_shard
+from solvers.linear import make_solver
+from solvers.ordering import order_systems
 from solvers.problems import Problem
 from solvers.problems.sampling import SAMPLERS, sample_unit
 
@@ -102,12 +105,55 @@ def run_config(problem: Problem, n: int, *, seed: int, sampler: str, solver: Any
             "order": order}
 
 
+def check_settings(n: int, sampler: str, order: str) -> None:
+    """Refuse a non-positive sample count, an unknown sampler or solve order."""
+    if int(n) <= 0:
+        raise ValueError(f"number of samples must be positive, got {n}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; valid: {', '.join(ORDERS)}")
+
+
+def run_solver(solver_name: str, solver_options: Mapping[str, Any] | None,
+               precond: str | None) -> Any:
+    """The sequence solver of a run: ``make_solver(name, **options)``, ``precond`` included."""
+    opts = dict(solver_options or {})
+    if precond is not None:
+        opts["precond"] = precond
+    return make_solver(solver_name, **opts)
+
+
 def journal_path(out: Path) -> Path:
+    """``OUT.journal``: the journal of the run writing ``OUT``."""
+    out = Path(out)
     return out.with_name(out.name + ".journal")
 
 
 def lock_path(out: Path) -> Path:
+    """``OUT.lock``: held while a process writes ``OUT``."""
+    out = Path(out)
     return out.with_name(out.name + ".lock")
+
+
+@dataclass(frozen=True)
+class JournalProgress:
+    """How far the journalled run of ``OUT`` got (see :func:`journal_progress`)."""
+
+    path: Path
+    solved: int
+    #: the run's sample count; ``None`` when the journal holds no valid config record
+    n_samples: int | None
+
+
+def journal_progress(out: str | os.PathLike) -> JournalProgress | None:
+    """Solved samples and sample count recorded in ``OUT.journal``; ``None`` without one."""
+    path = journal_path(Path(out))
+    if not path.exists():
+        return None
+    records, _ = scan(path)
+    n = records[0].meta.get("config", {}).get("n_samples") if records else None
+    return JournalProgress(path, max(len(records) - 1, 0), n)
 
 
 @contextlib.contextmanager
@@ -180,73 +226,10 @@ def solve_order(problem: Problem, parameters: np.ndarray, order: str) -> np.ndar
     """Permutation of the samples in which to solve them."""
     if order == "given":
         return np.arange(parameters.shape[0])
-    try:
-        from solvers.ordering import order_systems
-    except ImportError:
-        raise ValueError("--order sorted needs solvers.ordering, which is not available") from None
     perm = np.asarray(order_systems(problem, parameters), dtype=np.int64)
     if sorted(perm.tolist()) != list(range(parameters.shape[0])):
         raise ValueError("order_systems did not return a permutation of the samples")
     return perm
-
-
-#: records at least this large are compressed and appended by a background thread.
-#: 0 (every record): on an idle 2-core machine the thread hides the compression even at
-#: Darcy 64^2 (blocking I/O share 13.7% -> 3.2%, benchmarks/generate.py); on an
-#: oversubscribed machine the hand-off can cost about what it hides.
-THREAD_MIN_BYTES = 0
-
-
-class JournalWriter:
-    """Appends records to a :class:`Journal`, from a background thread for large records.
-
-    Compression (zlib releases the GIL) and the file write then overlap with the
-    next solve. At most ``depth`` solved samples wait in the queue; ``close()``
-    drains it (also on KeyboardInterrupt/SIGTERM, which only the main thread
-    sees), so only a ``kill -9`` can lose a queued sample -- one that was just
-    solved, and is solved again on resume. Small records are appended at once.
-    """
-
-    def __init__(self, journal: Journal, depth: int = 2) -> None:
-        self.journal, self.depth = journal, depth
-        self._queue: queue.Queue | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if self._error is None:
-                try:
-                    self.journal.append(*item)
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-                    self._error = exc
-
-    def submit(self, meta: dict[str, Any], arrays: dict[str, np.ndarray],
-               compress: tuple[str, ...]) -> None:
-        """Append one record now, or queue it (blocks while ``depth`` records wait)."""
-        self._raise()
-        if self._thread is None and sum(a.nbytes for a in arrays.values()) < THREAD_MIN_BYTES:
-            self.journal.append(meta, arrays, compress)
-            return
-        if self._thread is None:
-            self._queue = queue.Queue(maxsize=self.depth)
-            self._thread = threading.Thread(target=self._run, name="rom-journal", daemon=True)
-            self._thread.start()
-        self._queue.put((meta, arrays, compress))
-
-    def close(self) -> None:
-        """Write everything queued, stop the thread, re-raise a write error."""
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        self._raise()
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
 
 
 def stored_order(journal: Path, config: dict[str, Any], n: int, key: str = "order"
@@ -305,7 +288,7 @@ def write_from_journal(out: Path, journal: Journal, *, problem: Problem, config:
                        parameters: np.ndarray, order: np.ndarray, sampler: str, seed: int,
                        complete: bool, position: np.ndarray | None = None,
                        shard: Mapping[str, Any] | None = None) -> Path:
-    """Stream the journalled samples into ``OUT`` (temp name + ``os.replace``), original order.
+    """Stream the journalled samples into ``OUT`` (atomically, :mod:`data.atomic`), original order.
 
     ``position`` (default: the inverse of ``order``) is each sample's position in
     the solve order; ``shard`` (root attributes plus ``sample_index``, see
@@ -322,33 +305,27 @@ def write_from_journal(out: Path, journal: Journal, *, problem: Problem, config:
     stats["order_position"][:] = position
     info = [""] * n
     done = np.zeros(n, dtype=bool)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            init_file(f, problem=problem, config=config, grid=problem.grid, times=problem.times,
-                      parameters=parameters, parameter_space=problem.parameter_space,
-                      sampler=sampler, seed=seed, complete=complete, extra_attrs=shard)
-            if sample_index is not None:
-                f.create_dataset("sample_index", data=np.asarray(sample_index, dtype=np.int64))
-            fields = FieldWriter(f, n)
-            for rec in journal.load(keep_compressed=True):
-                i = int(rec.meta["index"])
-                for key in [*rec.arrays, *rec.chunks]:
-                    kind, _, name = key.partition("/")
-                    if kind in ("inputs", "outputs"):
-                        fields.store(kind, name, i, rec.arrays.get(key), rec.chunks.get(key))
-                for k in STAT_DTYPES:
-                    stats[k][i] = rec.meta["stats"][k]
-                info[i] = to_json(rec.meta.get("info", {}))
-                done[i] = True
-            if not complete:
-                f.create_dataset("done", data=done)
-            stats["info"] = info
-            write_stats(f, stats, n, config["solver"], config["solver_settings"])
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+        init_file(f, problem=problem, config=config, grid=problem.grid, times=problem.times,
+                  parameters=parameters, parameter_space=problem.parameter_space,
+                  sampler=sampler, seed=seed, complete=complete, extra_attrs=shard)
+        if sample_index is not None:
+            f.create_dataset("sample_index", data=np.asarray(sample_index, dtype=np.int64))
+        fields = FieldWriter(f, n)
+        for rec in journal.load(keep_compressed=True):
+            i = int(rec.meta["index"])
+            for key in [*rec.arrays, *rec.chunks]:
+                kind, _, name = key.partition("/")
+                if kind in ("inputs", "outputs"):
+                    fields.store(kind, name, i, rec.arrays.get(key), rec.chunks.get(key))
+            for k in STAT_DTYPES:
+                stats[k][i] = rec.meta["stats"][k]
+            info[i] = to_json(rec.meta.get("info", {}))
+            done[i] = True
+        if not complete:
+            f.create_dataset("done", data=done)
+        stats["info"] = info
+        write_stats(f, stats, n, config["solver"], config["solver_settings"])
     return out
 
 
@@ -365,23 +342,13 @@ def generate(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
     solve order computed elsewhere (the distributed driver computes it once, so
     that every shard sees the same order); by default it follows ``order``.
     """
-    from solvers.linear import make_solver
-
-    if int(n) <= 0:
-        raise ValueError(f"number of samples must be positive, got {n}")
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
-    if order not in ORDERS:
-        raise ValueError(f"unknown order {order!r}; valid: {', '.join(ORDERS)}")
+    check_settings(n, sampler, order)
     n, out = int(n), Path(out)
     if shard is not None:
         check_shard(*shard)
         if shard[1] > n:
             raise ValueError(f"{shard[1]} shards for {n} samples: at most one shard per sample")
-    opts = dict(solver_options or {})
-    if precond is not None:
-        opts["precond"] = precond
-    solver = make_solver(solver_name, **opts)
+    solver = run_solver(solver_name, solver_options, precond)
     config = run_config(problem, n, seed=seed, sampler=sampler, solver=solver,
                         solver_name=solver_name, precond=precond, order=order)
     check_output(out, overwrite)
@@ -401,8 +368,17 @@ def generate(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
     return out
 
 
-def _checked_perm(perm: np.ndarray, n: int) -> np.ndarray:
-    perm = np.asarray(perm, dtype=np.int64)
+def _run_order(problem: Problem, out: Path, config: dict[str, Any], parameters: np.ndarray,
+               solve_perm: np.ndarray | None, key: str) -> np.ndarray:
+    """The solve order: the one an interrupted run with this (journal) ``config`` stored
+    under ``key``, else ``solve_perm`` (checked), else computed by ``config["order"]``."""
+    n = parameters.shape[0]
+    perm = stored_order(journal_path(out), config, n, key)
+    if perm is not None:
+        return perm
+    if solve_perm is None:
+        return solve_order(problem, parameters, config["order"])
+    perm = np.asarray(solve_perm, dtype=np.int64)
     if perm.shape != (n,) or not np.array_equal(np.sort(perm), np.arange(n)):
         raise ValueError(f"solve order is not a permutation of the {n} samples")
     return perm
@@ -412,11 +388,7 @@ def _generate_all(problem: Problem, out: Path, config: dict[str, Any], parameter
                   solver: Any, sampler: str, seed: int, progress: bool,
                   solve_perm: np.ndarray | None) -> None:
     """Every sample of the run into ``out``."""
-    n = parameters.shape[0]
-    perm = stored_order(journal_path(out), config, n)
-    if perm is None:
-        perm = (_checked_perm(solve_perm, n) if solve_perm is not None
-                else solve_order(problem, parameters, config["order"]))
+    perm = _run_order(problem, out, config, parameters, solve_perm, "order")
     with Journal(journal_path(out), config,
                  {"parameters": parameters, "order": perm}) as journal:
         _run_journal(problem, out, journal, parameters, perm, None, solver, progress,
@@ -430,10 +402,7 @@ def _generate_shard(problem: Problem, out: Path, config: dict[str, Any], paramet
     """Shard ``shard = (K, N)`` of the run into ``out`` (see :mod:`data.shards`)."""
     n = parameters.shape[0]
     jconfig = {**config, "shard": {"index": int(shard[0]), "count": int(shard[1])}}
-    perm = stored_order(journal_path(out), jconfig, n, key="global_order")
-    if perm is None:
-        perm = (_checked_perm(solve_perm, n) if solve_perm is not None
-                else solve_order(problem, parameters, config["order"]))
+    perm = _run_order(problem, out, jconfig, parameters, solve_perm, "global_order")
     plan = plan_shard(perm, *shard)
     local = parameters[plan.index]
     attrs = {"shard_index": int(shard[0]), "shard_count": int(shard[1]), "n_total": n,

@@ -5,7 +5,8 @@ trained model directory (``model.json`` + tensors/weights, see
 :mod:`data.model_dir`) and serves it. Every kind implements :class:`ModelKind`:
 
 * ``train(data_path, out_dir, *, progress, **options) -> meta`` writes the
-  model directory and returns its ``model.json`` record; ``options`` are the
+  model directory and returns its ``model.json`` record or training summary
+  (``None`` on a process that does not report: a DDP rank other than 0); ``options`` are the
   names of :attr:`ModelKind.options` (declared as data, so the command line
   builds ``rom train KIND`` from them and checks them at parse time);
 * ``load(model_dir, device) -> model`` rebuilds the online model;
@@ -52,7 +53,8 @@ class Option:
     ``type`` is ``bool`` (a flag, or ``--x/--no-x`` when the default is true),
     ``int``, ``float``, ``str``, ``Path`` (a directory), ``"pairs"`` (a
     repeatable ``KEY=VALUE``, VALUE read as JSON) or a tuple of choices.
-    ``minimum`` bounds an ``int``/``float`` from below; ``maximum`` from above.
+    ``minimum`` bounds an ``int``/``float`` from below; ``maximum`` from above;
+    ``min_open``/``max_open`` exclude the bound itself.
     ``flag`` overrides the command-line spelling (default ``--name-with-dashes``).
     """
 
@@ -62,6 +64,8 @@ class Option:
     help: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    min_open: bool = False
+    max_open: bool = False
     flag: str | None = None
     required: bool = False
 
@@ -80,7 +84,8 @@ class ModelKind(Protocol):
     options: Sequence[Option]
 
     def train(self, data_path: str | Path, out_dir: str | Path, *,
-              progress: Callable[[str], None] | None = None, **options: Any) -> dict[str, Any]:
+              progress: Callable[[str], None] | None = None, **options: Any
+              ) -> dict[str, Any] | None:
         ...
 
     def load(self, model_dir: str | Path, device: str = "cpu") -> Any:
@@ -96,6 +101,18 @@ class ModelKind(Protocol):
 
     def summary(self, meta: dict[str, Any]) -> str:
         ...
+
+
+def option_values(kind: ModelKind, options: dict[str, Any]) -> dict[str, Any]:
+    """Every declared training option of ``kind``: ``options`` over the declared defaults
+    (for a ``train`` called from Python with only some options); an undeclared name is an
+    error listing the valid ones."""
+    declared = {o.name: o.default for o in kind.options}
+    unknown = sorted(set(options) - set(declared))
+    if unknown:
+        raise ValueError(f"unknown {kind.name} training option(s) {unknown}; "
+                         f"valid: {', '.join(sorted(declared))}")
+    return {**declared, **options}
 
 
 def model_kind(name: str) -> ModelKind:

@@ -28,10 +28,19 @@ import h5py
 import numpy as np
 
 from . import plots
+from .atomic import atomic_write_text
 from .model_dir import rom_version
+from .model_kinds import MODEL_KINDS, model_kind
 
-ROM_KINDS = ("pod", "rb", "eim")
-OPERATOR_KINDS = ("fno", "lsm", "scot")
+#: report group of each model family (:attr:`data.model_kinds.ModelKind.family`);
+#: other families (learned preconditioners) and unknown kinds go with the solvers
+FAMILY_GROUPS = {"rom": "Reduced-order models", "operator": "Neural operators"}
+
+
+def family_group(kind: Any) -> str:
+    """The report group of an evaluation of model kind ``kind``."""
+    family = model_kind(kind).family if kind in MODEL_KINDS else None
+    return FAMILY_GROUPS.get(family, "Solvers")
 
 
 @dataclass
@@ -149,22 +158,26 @@ def _omega(ds: Any) -> np.ndarray | None:
     return np.asarray(vals)
 
 
+def _num(v: Any, spec: str) -> str:
+    """A metric formatted with ``spec``; ``None`` (metrics.json's undefined number) as n/a."""
+    return "n/a" if v is None else format(v, spec)
+
+
 def evaluation_section(eval_dir: Path, metrics: dict[str, Any], run_dir: Path) -> Section:
     kind = str(metrics.get("model", "?"))
     sec = Section(f"{kind}: {eval_dir.relative_to(run_dir) if eval_dir != run_dir else eval_dir.name}")
+    r, t = metrics.get("rel_l2", {}), metrics.get("time_per_sample_s", {})
     rows = [("model", kind), ("samples", metrics.get("n_samples")),
             ("relative L2 (mean / median / max)",
-             " / ".join(f"{metrics.get('rel_l2', {}).get(k, float('nan')):.3e}"
-                        for k in ("mean", "median", "max"))),
+             " / ".join(_num(r.get(k), ".3e") for k in ("mean", "median", "max"))),
             ("time per sample: model / solver [s]",
-             f"{metrics.get('time_per_sample_s', {}).get('model', float('nan')):.3e} / "
-             f"{metrics.get('time_per_sample_s', {}).get('solver', float('nan')):.3e}"),
+             f"{_num(t.get('model'), '.3e')} / {_num(t.get('solver'), '.3e')}"),
             ("speedup", metrics.get("speedup"))]
     if "bound" in metrics:
+        b = metrics["bound"]
         rows.append(("bound (violations, effectivity min–max)",
-                     f"{metrics['bound'].get('violations')}, "
-                     f"{metrics['bound'].get('min_effectivity', float('nan')):.3g}–"
-                     f"{metrics['bound'].get('max_effectivity', float('nan')):.3g}"))
+                     f"{b.get('violations')}, {_num(b.get('min_effectivity'), '.3g')}–"
+                     f"{_num(b.get('max_effectivity'), '.3g')}"))
     sec.html.append(_table(rows))
     for png in sorted(eval_dir.glob("*.png")):
         sec.figures.append((png.stem.replace("_", " "), png))
@@ -233,15 +246,13 @@ def build_report(run_dir: str | Path, out: str | Path, fmt: str = "html") -> Pat
         data_secs.append(secs[0])
         solver_secs.extend(secs[1:])
     evals = find_evaluations(run_dir)
-    rom_secs = [evaluation_section(d, m, run_dir) for d, m in evals if m.get("model") in ROM_KINDS]
-    op_secs = [evaluation_section(d, m, run_dir) for d, m in evals
-               if m.get("model") in OPERATOR_KINDS]
-    other = [evaluation_section(d, m, run_dir) for d, m in evals
-             if m.get("model") not in ROM_KINDS + OPERATOR_KINDS]
+    by_group: dict[str, list[Section]] = {"Solvers": solver_secs,
+                                          **{g: [] for g in FAMILY_GROUPS.values()}}
+    for d, m in evals:
+        by_group[family_group(m.get("model"))].append(evaluation_section(d, m, run_dir))
     if not (data_secs or evals):
         raise ValueError(f"{run_dir}: nothing to report (no rom datasets or metrics.json found)")
-    groups = [("Dataset", data_secs), ("Solvers", solver_secs + other),
-              ("Reduced-order models", rom_secs), ("Neural operators", op_secs)]
+    groups = [("Dataset", data_secs), *by_group.items()]
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "pdf":
         return _render_pdf(groups, out)
@@ -249,10 +260,7 @@ def build_report(run_dir: str | Path, out: str | Path, fmt: str = "html") -> Pat
         raise ValueError(f"unknown report format {fmt!r}; valid: html, pdf")
     text = _render_html(f"rom report — {run_dir.name}", groups,
                         summary_table(evals, run_dir) if evals else "")
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
-    return out
+    return atomic_write_text(out, text)
 
 
 def _render_pdf(groups: list[tuple[str, list[Section]]], out: Path) -> Path:

@@ -38,7 +38,9 @@ from typing import Any, Sequence
 import h5py
 import numpy as np
 
+from data.atomic import atomic_path
 from data.dataset import STAT_DTYPES, Dataset, create_field, init_file, to_json, write_stats
+from solvers.ordering import split_chunks
 
 SHARD_ATTRS = ("shard_index", "shard_count", "n_total", "config_hash", "order_hash")
 
@@ -92,8 +94,6 @@ class ShardPlan:
 
 def plan_shard(perm: np.ndarray, shard: int, count: int) -> ShardPlan:
     """The ``shard``-th of ``count`` contiguous chunks of the global solve order ``perm``."""
-    from solvers.ordering import split_chunks
-
     check_shard(shard, count)
     perm = np.asarray(perm, dtype=np.int64)
     if count > perm.size:
@@ -108,10 +108,15 @@ def plan_shard(perm: np.ndarray, shard: int, count: int) -> ShardPlan:
     return ShardPlan(index, seq.astype(np.int64), position)
 
 
+def shard_dir(out: str | os.PathLike) -> Path:
+    """``OUT.shards/``: where the distributed driver keeps the shards of ``OUT``."""
+    out = Path(out)
+    return out.with_name(out.name + ".shards")
+
+
 def shard_name(out: str | os.PathLike, shard: int, count: int) -> Path:
     """``OUT.shards/shard-KKKKK-of-NNNNN.h5``: where the driver puts shard ``K``."""
-    out = Path(out)
-    return out.with_name(out.name + ".shards") / f"shard-{shard:05d}-of-{count:05d}.h5"
+    return shard_dir(out) / f"shard-{shard:05d}-of-{count:05d}.h5"
 
 
 # --------------------------------------------------------------------------- merging
@@ -237,45 +242,39 @@ def merge_shards(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
 
 
 def _write_merged(shards: Sequence[ShardInfo], out: Path, done: np.ndarray) -> Path:
-    """Copy every shard's samples to their global rows of a new file (temp + rename)."""
+    """Copy every shard's samples to their global rows of a new file (written atomically)."""
     ref = shards[0]
     n = done.size
     config = {k: v for k, v in ref.config.items() if k != "shard"}
     complete = bool(done.all())
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            parameters = None
-            stats: dict[str, Any] = {k: np.zeros(n, dtype=t) for k, t in STAT_DTYPES.items()}
-            stats["residual"][:] = np.nan
-            info = [""] * n
-            for s in shards:
-                with Dataset(s.path) as ds:
-                    if parameters is None:
-                        parameters = np.full((n, ds.parameters.shape[1]), np.nan)
-                        init_file(f, problem=ds.problem, config=config, grid=ds.grid,
-                                  times=ds.times, parameters=parameters,
-                                  parameter_space=ds.parameter_space, sampler=ds.sampler,
-                                  seed=ds.seed, complete=complete,
-                                  extra_attrs={"merged_shards": len(shards)})
-                        solver = (ds.solver, ds.solver_settings)
-                    parameters[s.index] = ds.parameters
-                    _copy_fields(ds._f, f, s.index, s.done, n)
-                    for k in STAT_DTYPES:
-                        if k in ds.stats:
-                            stats[k][s.index] = ds.stats[k]
-                    for j, rec in zip(s.index, ds._f["stats/info"][()] if "stats/info" in ds._f
-                                      else [b""] * s.index.size):
-                        info[j] = rec.decode() if isinstance(rec, bytes) else str(rec)
-            f["parameters/values"][...] = parameters
-            if not complete:
-                f.create_dataset("done", data=done)
-            stats["info"] = info
-            write_stats(f, stats, n, *solver)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+        parameters = None
+        stats: dict[str, Any] = {k: np.zeros(n, dtype=t) for k, t in STAT_DTYPES.items()}
+        stats["residual"][:] = np.nan
+        info = [""] * n
+        for s in shards:
+            with Dataset(s.path) as ds:
+                if parameters is None:
+                    parameters = np.full((n, ds.parameters.shape[1]), np.nan)
+                    init_file(f, problem=ds.problem, config=config, grid=ds.grid,
+                              times=ds.times, parameters=parameters,
+                              parameter_space=ds.parameter_space, sampler=ds.sampler,
+                              seed=ds.seed, complete=complete,
+                              extra_attrs={"merged_shards": len(shards)})
+                    solver = (ds.solver, ds.solver_settings)
+                parameters[s.index] = ds.parameters
+                _copy_fields(ds._f, f, s.index, s.done, n)
+                for k in STAT_DTYPES:
+                    if k in ds.stats:
+                        stats[k][s.index] = ds.stats[k]
+                for j, rec in zip(s.index, ds._f["stats/info"][()] if "stats/info" in ds._f
+                                  else [b""] * s.index.size):
+                    info[j] = rec.decode() if isinstance(rec, bytes) else str(rec)
+        f["parameters/values"][...] = parameters
+        if not complete:
+            f.create_dataset("done", data=done)
+        stats["info"] = info
+        write_stats(f, stats, n, *solver)
     return out
 
 

@@ -8,8 +8,9 @@ Layout of a model directory::
                                   RNG states (torch, numpy, python), epoch, early-stopping state
     MODEL/train_log.jsonl         one JSON object per epoch (losses, learning rate, seconds)
 
-Files are written to a temporary name and renamed, so an interrupted run
-always leaves the previous checkpoint intact. The training state is read with
+Files are written through :func:`data.atomic.atomic_path` (a temporary name,
+renamed when complete), so an interrupted run always leaves the previous
+checkpoint intact. The training state is read with
 ``torch.load(weights_only=True)`` (tensors, numbers, strings, lists, dicts only:
 nothing is unpickled), weights with ``safetensors``.
 """
@@ -25,6 +26,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from data.atomic import atomic_path
+
 WEIGHTS = "weights.safetensors"
 LAST = "checkpoint/last.pt"
 LOG = "train_log.jsonl"
@@ -34,9 +37,8 @@ def save_weights(model_dir: str | os.PathLike, state: dict[str, torch.Tensor]) -
     """Write a state dict as safetensors (atomically)."""
     path = Path(model_dir) / WEIGHTS
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
     return path
 
 
@@ -76,9 +78,8 @@ def save_training_state(model_dir: str | os.PathLike, state: dict[str, Any]) -> 
     """Write ``checkpoint/last.pt`` atomically."""
     path = Path(model_dir) / LAST
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 

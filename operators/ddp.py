@@ -7,7 +7,7 @@ group (NCCL on CUDA, gloo on CPU), trains on its shard of every epoch's
 permutation (``DistributedSampler``) and averages gradients after each
 backward pass. With equal local batches, one step on ``P`` processes equals
 one step on the concatenated global batch (the loss is a batch mean), which
-``tests/test_ddp.py`` checks. Only rank 0 writes checkpoints and logs.
+``tests/operators/test_ddp.py`` checks. Only rank 0 writes checkpoints and logs.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def device_for(device: str, info: DistInfo) -> torch.device:
     if device == "cuda" and info.distributed:
         return torch.device("cuda", info.local_rank)
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda requested but no CUDA device is available")
+        raise ValueError("a CUDA device was requested but none is available")
     return torch.device(device)
 
 

@@ -1,5 +1,10 @@
 """Evaluation of a trained operator on a dataset: predictions, metrics, figures.
 
+:func:`evaluate` picks the samples (the held-out test split, else the
+validation split, when the dataset is the training file; every solved sample
+of any other dataset), checks the fields and the dimension against the model
+and calls :func:`run_evaluation`.
+
 Steady models predict each sample in batches. Time-dependent models are
 judged from the initial state only (:mod:`operators.time_pairs`): all2all
 models predict every output time directly from ``u(t_0)``, window models roll
@@ -10,27 +15,37 @@ reported as well. Model time per sample is the wall time of the forward
 passes (a warm-up batch excluded) divided by the number of samples; the
 speedup is the dataset's solver time per sample over it.
 
-With ``--resolution R`` inputs and truth are resampled to ``R`` points per
-axis (multilinear interpolation with the end points kept) before prediction.
+At another ``resolution`` ``R`` inputs and truth are resampled to ``R`` points
+per axis (multilinear interpolation with the end points kept) before
+prediction. Files (``metrics.json``, ``predictions.h5``, figures) are written
+through :mod:`data.evaluation`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from data.dataset import Dataset
+from data.evaluation import (
+    pyplot,
+    save_figure,
+    solved_index,
+    timed,
+    write_metrics,
+    write_predictions,
+)
 from data.metrics import evaluation_record, nrmse, relative_l1, relative_l2, summary
-from data.torch_dataset import OperatorDataset
+from data.torch_dataset import OperatorDataset, dataset_from_meta
 
 from .time_pairs import rollout_all2all, rollout_window
 from .trainer import read_log
+from .training import dataset_fingerprint, load_model, same_dataset
 
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
@@ -41,17 +56,23 @@ def resample(v: torch.Tensor, resolution: int | None) -> torch.Tensor:
     if resolution is None or all(n == resolution for n in v.shape[2:]):
         return v
     if resolution < 2:
-        raise ValueError(f"--resolution must be at least 2, got {resolution}")
+        raise ValueError(f"resolution must be at least 2 points per axis, got {resolution}")
     if v.shape[1] == 0:  # no conditioning channels
         return v.new_zeros(v.shape[0], 0, *([resolution] * nd))
     return F.interpolate(v, size=(resolution,) * nd, mode=_MODES[nd], align_corners=True)
 
 
-def _timed(fn, *args) -> tuple[torch.Tensor, float]:
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        out = fn(*args)
-    return out, time.perf_counter() - t0
+def _timed(device: str, fn: Any, *args: Any) -> tuple[torch.Tensor, float]:
+    """``fn(*args)`` without gradients and its wall time, the device's queue drained first
+    (CUDA kernels run asynchronously)."""
+    def run() -> torch.Tensor:
+        with torch.no_grad():
+            out = fn(*args)
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize(device)
+        return out
+
+    return timed(run)
 
 
 def _predict_steady(model, data: OperatorDataset, resolution, batch_size, device):
@@ -61,9 +82,9 @@ def _predict_steady(model, data: OperatorDataset, resolution, batch_size, device
         x = resample(torch.stack([it["x"] for it in items]).to(device), resolution)
         y = resample(torch.stack([it["y"] for it in items]), resolution)
         if first:  # warm-up (allocations, FFT plans) not counted
-            _timed(model, x[:1], None)
+            _timed(device, model, x[:1], None)
             first = False
-        p, dt = _timed(model, x, None)
+        p, dt = _timed(device, model, x, None)
         preds.append(p.cpu().numpy())
         truths.append(y.numpy())
         seconds += dt
@@ -83,12 +104,43 @@ def _predict_trajectories(model, data: OperatorDataset, resolution, device):
             args = (rollout_window, model, traj[None, :data.steps_in].to(device), static,
                     len(traj))
         if n == 0:
-            _timed(*args)
-        p, dt = _timed(*args)
+            _timed(device, *args)
+        p, dt = _timed(device, *args)
         preds.append(p[0].cpu().numpy())
         truths.append(traj.numpy())
         seconds += dt
     return np.stack(preds), np.stack(truths), seconds
+
+
+def evaluate(model_dir: str | Path, data_path: str | Path, *, out_dir: str | Path | None = None,
+             resolution: int | None = None, batch_size: int | None = None,
+             device: str = "cpu") -> dict[str, Any]:
+    """Metrics of a trained operator on a dataset (held-out split if it is the training file)."""
+    wrapper, meta = load_model(model_dir, device)
+    with Dataset(data_path) as ds:
+        fingerprint = dataset_fingerprint(ds)
+        solver_seconds = ds.solver_seconds_per_sample()
+        solved = solved_index(ds)
+    split = meta.get("split", {})
+    if same_dataset(fingerprint, meta.get("dataset", {})) and (split.get("test") or split.get("val")):
+        which = "test" if split.get("test") else "val"
+        indices = split[which]
+    else:
+        which, indices = "all", solved.tolist()
+    eval_set = dataset_from_meta(data_path, meta["data"], indices)
+    need = meta["in_channels"] - int(meta["time_channel"])
+    if eval_set.in_channels != need or eval_set.out_channels != meta["out_channels"]:
+        raise ValueError(f"{data_path}: fields give {eval_set.in_channels} input / "
+                         f"{eval_set.out_channels} output channels; the model needs {need} / "
+                         f"{meta['out_channels']}")
+    if eval_set.ndim != meta["ndim"]:
+        raise ValueError(f"{data_path}: data is {eval_set.ndim}-D, the model {meta['ndim']}-D")
+    t0 = time.perf_counter()
+    record = run_evaluation(wrapper, meta, eval_set, solver_seconds, split=which,
+                            resolution=resolution, batch_size=batch_size or 16,
+                            device=device, out_dir=out_dir, model_dir=model_dir)
+    record["seconds"] = time.perf_counter() - t0
+    return record
 
 
 def run_evaluation(model: torch.nn.Module, meta: dict[str, Any], data: OperatorDataset,
@@ -127,19 +179,15 @@ def run_evaluation(model: torch.nn.Module, meta: dict[str, Any], data: OperatorD
 def write_outputs(out: Path, record: dict[str, Any], pred: np.ndarray, true: np.ndarray,
                   rel: np.ndarray, data: OperatorDataset, model_dir: str | Path) -> None:
     """metrics.json, predictions.h5 and PNG figures in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(record, indent=2, allow_nan=True))
+    write_metrics(out, record)
     samples = list(dict.fromkeys(int(s) for s in data.indices)) if data.mode != "steady" \
         else [int(s) for s in data._pairs[:, 0]]
-    with h5py.File(out / "predictions.h5", "w") as f:
-        f.attrs["layout"] = ("(n, C, *spatial)" if data.mode == "steady"
-                             else "(n, T, C, *spatial)")
-        f.create_dataset("prediction", data=pred, compression="gzip", compression_opts=1)
-        f.create_dataset("truth", data=true, compression="gzip", compression_opts=1)
-        f.create_dataset("sample_index", data=np.asarray(samples, dtype=np.int64))
-        f.create_dataset("rel_l2", data=rel)
-        if data.times is not None:
-            f.create_dataset("times", data=np.asarray(data.times))
+    arrays = {"prediction": pred, "truth": true,
+              "sample_index": np.asarray(samples, dtype=np.int64), "rel_l2": rel}
+    if data.times is not None:
+        arrays["times"] = np.asarray(data.times)
+    layout = "(n, C, *spatial)" if data.mode == "steady" else "(n, T, C, *spatial)"
+    write_predictions(out / "predictions.h5", arrays, attrs={"layout": layout}, compress=True)
     last = (lambda a: a[:, -1]) if data.mode != "steady" else (lambda a: a)
     _save(sample_panels(last(pred), last(true), rel, samples), out / "samples.png")
     _save(error_histogram(rel), out / "error_histogram.png")
@@ -152,18 +200,8 @@ def write_outputs(out: Path, record: dict[str, Any], pred: np.ndarray, true: np.
 
 
 # ------------------------------------------------------------------------------ figures
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    _plt().close(fig)
+def _save(fig: Any, path: Path) -> None:
+    save_figure(fig, path, dpi=100, bbox_inches="tight")
 
 
 def _field_2d(a: np.ndarray) -> np.ndarray:
@@ -176,7 +214,7 @@ def sample_panels(pred: np.ndarray, true: np.ndarray, rel: np.ndarray,
                   labels: list[int] | None = None, n: int = 3):
     """Truth / prediction / |error| for the best, median and worst samples; truth and
     prediction share one colour scale per row (first channel; 3-D: middle slice)."""
-    plt = _plt()
+    plt = pyplot()
     order = np.argsort(rel)
     rows = list(dict.fromkeys([order[0], order[len(order) // 2], order[-1]]))[:n]
     fig, axs = plt.subplots(len(rows), 3, figsize=(10, 3 * len(rows)), squeeze=False)
@@ -201,7 +239,7 @@ def sample_panels(pred: np.ndarray, true: np.ndarray, rel: np.ndarray,
 
 
 def error_histogram(rel: np.ndarray):
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.hist(rel, bins=min(30, max(5, len(rel) // 2)))
     ax.set_xlabel("relative L2 error")
@@ -210,7 +248,7 @@ def error_histogram(rel: np.ndarray):
 
 
 def loss_curves(log: list[dict[str, Any]]):
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ep = [r["epoch"] for r in log]
     ax.semilogy(ep, [r["train_loss"] for r in log], label="train loss")
@@ -222,7 +260,7 @@ def loss_curves(log: list[dict[str, Any]]):
 
 
 def error_per_step(times: list[float], errors: list[float]):
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(times, errors, marker="o")
     ax.set_xlabel("t")

@@ -174,11 +174,6 @@ class LSM(nn.Module):
                                   conv(2 * width, out_channels, 1))
         self._pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[ndim]
 
-    @classmethod
-    def arch_defaults(cls) -> dict[str, Any]:
-        """The architecture keywords and their defaults (JSON-serialisable)."""
-        return dict(DEFAULTS)
-
     def padded_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The grid a ``shape`` input is zero-padded to (multiples of ``2^levels``)."""
         m = 2 ** self.levels

@@ -11,16 +11,18 @@ Contract shared by every architecture (FNO, LSM, scOT)
   lists of those): the trainer stores ``arch`` in ``model.json`` and the model
   is rebuilt with ``build_model(kind, in_channels=..., out_channels=...,
   ndim=..., **arch)``.
-* A class may define ``ARCH_DEFAULTS: dict`` (the defaults of its keyword
-  arguments, shown by ``rom train KIND --help`` and stored in ``model.json``).
+* Every class defines ``ARCH_DEFAULTS: dict`` (the defaults of its keyword
+  arguments: one training option each in :mod:`operators.kinds`, shown by
+  ``rom train KIND --help``, and stored in ``model.json``) and may define
+  ``ARCH_HELP: dict`` (their help texts).
 * ``forward(x, t=None)``: ``x`` is a tensor ``(B, C_in, *spatial)`` with
   ``len(spatial) == ndim``; ``t`` is ``None`` or a tensor ``(B,)`` of lead times.
   Returns ``(B, C_out, *spatial)`` on the same grid as ``x``.
   scOT uses ``t`` in its time-conditioned normalisations; FNO/LSM may ignore
   it because the trainer appends ``t`` as one extra constant input channel
   when the task is time dependent (``in_channels`` then counts that channel).
-  A class that consumes ``t`` itself sets ``USES_TIME = True`` (scOT is
-  treated so by default) and gets no extra channel.
+  A class that consumes ``t`` itself sets ``USES_TIME = True`` (scOT) and
+  gets no extra channel.
 * Models must work at any resolution and in float32 (LSM and scOT pad to
   their patch/window multiples internally and crop back).
 * Optional fine-tuning hook: ``replace_io(in_channels, out_channels)`` swaps
@@ -31,8 +33,8 @@ Contract shared by every architecture (FNO, LSM, scOT)
 
 from __future__ import annotations
 
+import copy
 import importlib
-import inspect
 from typing import Any
 
 from torch import nn
@@ -57,16 +59,8 @@ def model_class(kind: str) -> type[nn.Module]:
 
 
 def arch_defaults(kind: str) -> dict[str, Any]:
-    """Default architecture keywords of ``kind`` (``ARCH_DEFAULTS`` or the signature)."""
-    cls = model_class(kind)
-    defaults = getattr(cls, "ARCH_DEFAULTS", None)
-    if defaults is not None:
-        return dict(defaults)
-    sig = inspect.signature(cls.__init__)
-    skip = {"self", "in_channels", "out_channels", "ndim"}
-    return {n: p.default for n, p in sig.parameters.items()
-            if n not in skip and p.default is not inspect.Parameter.empty
-            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    """Default architecture keywords of ``kind`` (a copy of its ``ARCH_DEFAULTS``)."""
+    return copy.deepcopy(model_class(kind).ARCH_DEFAULTS)
 
 
 def build_model(kind: str, in_channels: int, out_channels: int, ndim: int,

@@ -94,11 +94,6 @@ class ScOT(nn.Module):
         self.final_norm = TimeLayerNorm(embed_dim)
         self.recovery = self._make_recovery(out_channels)
 
-    @classmethod
-    def arch_defaults(cls) -> dict[str, Any]:
-        """The architecture keywords and their defaults (JSON-serialisable)."""
-        return {k: (list(v) if isinstance(v, list) else v) for k, v in DEFAULTS.items()}
-
     def _stage(self, dim: int, depth: int, heads: int, mlp_ratio: float) -> nn.ModuleList:
         return nn.ModuleList(SwinBlock(dim, heads, self.window_size, shifted=bool(i % 2),
                                        mlp_ratio=mlp_ratio) for i in range(depth))

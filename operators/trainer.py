@@ -89,21 +89,22 @@ class TrainConfig:
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("--epochs and --batch-size must be at least 1")
+            raise ValueError("the epoch count and the batch size must be at least 1")
         if not self.lr > 0 or self.weight_decay < 0 or self.grad_clip < 0:
-            raise ValueError("--lr must be > 0, --weight-decay and --grad-clip >= 0")
+            raise ValueError("the learning rate must be > 0, the weight decay and the gradient "
+                             "clipping norm >= 0")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"unknown scheduler {self.scheduler!r}; valid: {', '.join(SCHEDULERS)}")
         if self.amp not in AMP_MODES:
-            raise ValueError(f"unknown --amp {self.amp!r}; valid: {', '.join(AMP_MODES)}")
+            raise ValueError(f"unknown mixed-precision mode {self.amp!r}; valid: {', '.join(AMP_MODES)}")
         if self.amp == "fp16" and not self.device.startswith("cuda"):
-            raise ValueError("--amp fp16 needs --device cuda (use bf16 on cpu)")
+            raise ValueError("fp16 autocast needs a CUDA device (use bf16 on the CPU)")
         if self.compile not in COMPILE_MODES:
-            raise ValueError(f"unknown --compile {self.compile!r}; valid: {', '.join(COMPILE_MODES)}")
+            raise ValueError(f"unknown compile mode {self.compile!r}; valid: {', '.join(COMPILE_MODES)}")
         if self.checkpoint_every < 1:
-            raise ValueError("--checkpoint-every must be at least 1")
+            raise ValueError("checkpoints must be written at least every epoch (interval >= 1)")
         if self.sync_every < 0:
-            raise ValueError("--sync-every must be >= 0 (0: once per epoch)")
+            raise ValueError("the loss sync interval must be >= 0 steps (0: once per epoch)")
         get_loss(self.loss)
 
 
@@ -285,7 +286,7 @@ class Trainer:
         kept = (f"the last good checkpoint (epoch {self.epoch}) is kept in {self.out_dir}"
                 if self.epoch > 0 else "no checkpoint was written")
         return (f"training diverged: loss is {value} in epoch {self.epoch + 1}; {kept}; "
-                "try a lower --lr, --grad-clip or --amp none")
+                "try a lower learning rate, gradient clipping or no mixed precision")
 
     @torch.no_grad()
     def validate(self) -> float | None:

@@ -35,7 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .pod import ExtendedProduct, GramSchmidt
+from .gram_schmidt import ExtendedProduct, GramSchmidt
 
 #: relative accuracy floors reported with every ROM (``||r||_{X'} / ||f||_{X'}``)
 STANDARD_FLOOR = float(np.sqrt(np.finfo(float).eps))

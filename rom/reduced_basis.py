@@ -11,28 +11,29 @@ Problem: find ``u(mu)`` with ``A(mu) u = f(mu)``, ``A(mu) = sum_q thA_q(mu) A_q`
   assembled with one ``einsum``, all systems are solved by one batched
   ``np.linalg.solve``, and ``Delta(mu) = ||r(mu)||_{X'} / alpha_LB(mu)``
   bounds ``||u(mu) - V u_N(mu)||_X``; cost independent of the truth size.
-* **Weak greedy** over a training set ``Xi``: repeatedly add the truth solution
-  at ``argmax_Xi Delta(mu) / ||u_N(mu)||_X`` until that relative bound is below
+* **Weak greedy** over a training set ``Xi`` (:func:`rom.greedy.weak_greedy`
+  with :class:`RBSurrogate`): repeatedly add the truth solution at
+  ``argmax_Xi Delta(mu) / ||u_N(mu)||_X`` until that relative bound is below
   ``tol`` or ``max_basis`` is reached.
 """
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from scipy.linalg import lapack
 
 from solvers.problems.base import AffineDecomposition
 
 from .coercivity import MinTheta
 from .estimators import RieszSolver, make_estimator, online_residual_norm
-from .pod import GramSchmidt
+from .gram_schmidt import GramSchmidt
+from .greedy import GreedyStep, weak_greedy
+from .truth import truth_solve
 
 
 def batch_thetas(fn: Callable[[np.ndarray], np.ndarray], mus: np.ndarray) -> np.ndarray:
@@ -61,6 +62,11 @@ def batch_thetas(fn: Callable[[np.ndarray], np.ndarray], mus: np.ndarray) -> np.
         except Exception:  # noqa: BLE001 - scalar-only coefficient functions
             pass
     return np.array([first] + [np.atleast_1d(np.asarray(fn(m), dtype=float)) for m in mus[1:]])
+
+
+def energy_product(A_ref: Any) -> sp.csr_matrix:
+    """``X``: the symmetric part of ``A(mu_ref)``, the energy inner product of the basis."""
+    return sp.csr_matrix(0.5 * (A_ref + A_ref.T))
 
 
 def warn_outside(mus: np.ndarray, lo: np.ndarray, hi: np.ndarray, what: str = "training") -> None:
@@ -180,14 +186,6 @@ class OnlineRB:
 
 
 @dataclass
-class GreedyStep:
-    N: int
-    max_rel_bound: float
-    mu: list[float]
-    seconds: float
-
-
-@dataclass
 class ReducedBasis:
     """Offline data of a Galerkin RB: truth operators, ``X``-orthonormal basis, estimator.
 
@@ -209,8 +207,7 @@ class ReducedBasis:
         self.mu_ref = np.asarray(self.mu_ref, dtype=float)
         self.box = (np.asarray(self.box[0], float), np.asarray(self.box[1], float))
         if self.X is None:
-            A_ref, _ = self.affine.assemble(self.mu_ref)
-            self.X = sp.csr_matrix(0.5 * (A_ref + A_ref.T))
+            self.X = energy_product(self.affine.assemble(self.mu_ref)[0])
         if self.coercivity is None:
             if self.affine.min_theta_ref is None:
                 raise ValueError("no min-theta reference for this problem: pass coercivity=SCM(...)")
@@ -236,9 +233,8 @@ class ReducedBasis:
         return self.gs.size
 
     def truth_solve(self, mu: np.ndarray) -> np.ndarray:
-        """The full-order solution by sparse direct solve (SuperLU)."""
-        A, f = self.affine.assemble(np.asarray(mu, float))
-        return spla.splu(sp.csc_matrix(A)).solve(f)
+        """The full-order solution of the affine form at ``mu`` (:func:`rom.truth.truth_solve`)."""
+        return truth_solve(*self.affine.assemble(np.asarray(mu, float)))[0]
 
     def add(self, snapshots: np.ndarray) -> int:
         """Orthonormalise snapshots into the basis; returns the number of vectors added."""
@@ -281,44 +277,58 @@ class ReducedBasis:
         uN = rb.solve_thetas(tA, tf) if self.N else np.zeros((len(mus), 0))
         res = online_residual_norm(self.estimator_kind, rb.est_data, tA, tf, uN)
         norm = np.linalg.norm(uN, axis=1)
-        cache["indicator"] = res / np.where(norm > 0, norm, np.finfo(float).tiny)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            # empty basis: u_N = 0, the indicator overflows to inf everywhere (first point)
+            cache["indicator"] = res / np.where(norm > 0, norm, np.finfo(float).tiny)
             return np.where((norm > 0) & (alpha > 0), res / (alpha * norm), np.inf)
 
     def greedy(self, train_mu: np.ndarray, *, tol: float = 1e-6, max_basis: int = 50,
                progress: Callable[[GreedyStep], None] | None = None) -> list[GreedyStep]:
-        """Weak greedy on the training set (relative bound ``Delta / ||u_N||_X``).
-
-        Parameters without a positive coercivity lower bound (SCM not converged
-        there) have an infinite bound; they are chosen first, ranked by their
-        relative residual ``||r||_{X'} / ||u_N||_X``.
-        """
-        train_mu = np.atleast_2d(train_mu)
+        """Weak greedy on the training set (relative bound ``Delta / ||u_N||_X``) up to
+        ``max_basis`` vectors; the steps are appended to (and return) :attr:`history`."""
         if tol < 10 * self.estimator.floor:
             warnings.warn(f"greedy tolerance {tol:g} is near or below the {self.estimator_kind} "
                           f"estimator's relative floor {self.estimator.floor:.1e}"
                           + ("; use the stable estimator" if self.estimator_kind == "standard"
                              else ""), RuntimeWarning, stacklevel=2)
-        cache: dict = {}
-        while True:
-            t0 = time.perf_counter()
-            rel = self.relative_bounds(train_mu, cache)
-            # where alpha_LB <= 0 (SCM not converged there) the bound is inf; pick
-            # among such points by the relative residual instead of always the first
-            uncertified = ~np.isfinite(rel)
-            score = (np.where(uncertified, cache["indicator"], -np.inf) if uncertified.any()
-                     else rel)
-            j = int(np.argmax(score))
-            worst = float(np.max(rel))
-            if self.N > 0:
-                self.history.append(GreedyStep(self.N, worst, train_mu[j].tolist(),
-                                               time.perf_counter() - t0))
-                if progress:
-                    progress(self.history[-1])
-            if (self.N > 0 and worst <= tol) or self.N >= max_basis:
-                return self.history
-            if self.add(self.truth_solve(train_mu[j])) == 0:
-                warnings.warn(f"greedy stopped at N={self.N}: the snapshot at the worst "
-                              "parameter is already in the basis (estimator floor reached)",
-                              RuntimeWarning, stacklevel=2)
-                return self.history
+
+        def record(step: GreedyStep) -> None:
+            self.history.append(step)
+            if progress:
+                progress(step)
+        weak_greedy(RBSurrogate(self), train_mu, tol=tol,
+                    max_extensions=max(max_basis - self.N, 0), progress=record)
+        return self.history
+
+
+class RBSurrogate:
+    """A :class:`ReducedBasis` as the surrogate of :func:`rom.greedy.weak_greedy`.
+
+    ``evaluate`` returns the largest relative bound ``Delta(mu) / ||u_N(mu)||_X``
+    over the training set; parameters without a positive coercivity lower bound
+    (SCM not converged there) have an infinite bound and are chosen first,
+    ranked by their relative residual ``||r||_{X'} / ||u_N||_X``. ``extend``
+    adds the truth solution. The thetas and coercivity bounds of the training
+    set (independent of the basis) are computed once.
+    """
+
+    def __init__(self, rb: ReducedBasis):
+        self.rb = rb
+        self._cache: dict = {}
+        self._set: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return self.rb.N
+
+    def evaluate(self, training_set: np.ndarray) -> tuple[float, int]:
+        if self._set is not training_set:
+            self._cache, self._set = {}, training_set
+        rel = self.rb.relative_bounds(training_set, self._cache)
+        uncertified = ~np.isfinite(rel)
+        score = (np.where(uncertified, self._cache["indicator"], -np.inf) if uncertified.any()
+                 else rel)
+        return float(np.max(rel)), int(np.argmax(score))
+
+    def extend(self, mu: np.ndarray) -> int:
+        return self.rb.add(self.rb.truth_solve(mu))

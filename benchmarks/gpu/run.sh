@@ -52,7 +52,7 @@ FAILED=0
 for STAGE in "$@"; do
 case "$STAGE" in
 check)
-    "$PY" -m pytest -q -x -p no:cacheprovider tests/test_operators_gpu_prep.py tests/test_trainer.py \
+    "$PY" -m pytest -q -x -p no:cacheprovider tests/operators/test_gpu_prep.py tests/operators/test_trainer.py \
         2>&1 | tail -3 | tee -a "$OUT/log.txt"
     run check benchmarks/operators.py --quick "${COMMON[@]}" "${FAST[@]}" --amp bf16 ;;
 fno-step)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import h5py
 
+from .pdebench import pdebench_layout
+
 MAT_V5 = b"MATLAB 5.0 MAT-file"
 MAT_V73 = b"MATLAB 7.3 MAT-file"
 
@@ -52,8 +54,6 @@ def hdf5_format(f: h5py.File) -> str | None:
     if "dataset_name" in f.attrs and "n_spatial_dims" in f.attrs \
             and "dimensions" in f and "t0_fields" in f:
         return "the-well"
-    from .pdebench import pdebench_layout
-
     if pdebench_layout(f) is not None:
         return "pdebench"
     if any(isinstance(v, h5py.Dataset) and "MATLAB_class" in v.attrs for v in f.values()):

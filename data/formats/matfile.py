@@ -13,7 +13,7 @@ and ``t`` ``(1, T)``.
   ``(T, s, s, N)``. It is read in blocks along the last stored axis (the
   samples) and each block is transposed back to ``(k, s, s, T)``.
 
-:func:`data.formats.common.plan_from_arrays` then picks inputs, outputs, the
+:func:`data.formats.arrays.plan_from_arrays` then picks inputs, outputs, the
 time axis and the grid.
 """
 
@@ -27,7 +27,8 @@ import h5py
 import numpy as np
 import scipy.io
 
-from .common import ArrayHandle, ImportPlan, decode, plan_from_arrays
+from .arrays import ArrayHandle, plan_from_arrays
+from .common import ImportPlan, decode
 from .detect import is_mat_v73
 
 #: MATLAB classes that hold numbers

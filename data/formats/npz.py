@@ -8,7 +8,7 @@ parsed with :mod:`numpy.lib.format`, then samples ``lo:hi`` are the bytes
 This works for stored (``np.savez``) and deflated (``np.savez_compressed``)
 members alike; Fortran-ordered members are loaded whole. Object arrays are
 refused (no unpickling). Array roles follow
-:func:`data.formats.common.plan_from_arrays`.
+:func:`data.formats.arrays.plan_from_arrays`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from numpy.lib import format as npy_format
 
-from .common import ArrayHandle, ImportPlan, plan_from_arrays
+from .arrays import ArrayHandle, plan_from_arrays
+from .common import ImportPlan
 
 
 def read_npz(path: str | os.PathLike, *, inputs: Sequence[str] | None = None,

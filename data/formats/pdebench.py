@@ -34,11 +34,12 @@ from solvers.problems import Grid
 
 from .common import (
     DEFAULT_CHUNK_BYTES,
-    LIBVER,
     FieldSource,
     ImportPlan,
     check_times,
     decode,
+    export_file,
+    export_source,
     filename_parameters,
     iter_blocks,
     json_attr,
@@ -361,12 +362,8 @@ def export_pdebench(data_path: str | os.PathLike, out: str | os.PathLike, *,
     become root attributes (PDEBench's per-PDE constants); all of them are also
     stored in ``rom_parameters`` ``(N, p)``. ``dtype=None`` keeps float64.
     """
-    from .common import export_source
-
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise ValueError(f"{out}: file exists (pass overwrite=True to replace it)")
-    with export_source(data_path) as ds:
+    with export_source(data_path, out, overwrite) as ds:
         field = field or (list(fields)[0] if fields else None)
         main = field or (ds.output_names[0] if ds.output_names else None)
         if main is None or main not in ds.output_names:
@@ -380,31 +377,18 @@ def export_pdebench(data_path: str | os.PathLike, out: str | os.PathLike, *,
                              "(tensor; seeds for trajectories)")
         expected = (ds.n_samples,) + (() if steady else (len(ds.times),)) + ds.grid.shape
         if layout == "seeds":
-            return _atomic(out, lambda f: _write_seeds(f, ds, main, dtype, chunk_bytes))
+            with export_file(out) as f:
+                _write_seeds(f, ds, main, dtype, chunk_bytes)
+            return out
         if tuple(ds.field(main).shape) != expected:
             raise ValueError(f"{data_path}: PDEBench's 'tensor' holds a scalar field; "
                              f"{main!r} has shape {ds.field(main).shape} (expected {expected})")
         names = _export_names(ds, main, steady)
-
-        def write(f: h5py.File) -> None:
+        with export_file(out) as f:
             _write_header(f, ds, names, steady, dtype)
             for src, dst in names.items():
                 _copy_field(ds.field(src), f, dst, dtype, chunk_bytes,
                             steady and src in ds.output_names)
-
-        return _atomic(out, write)
-
-
-def _atomic(out: Path, write: Callable[[h5py.File], None]) -> Path:
-    """Run ``write`` on a temporary HDF5 file next to ``out``, then rename it to ``out``."""
-    tmp = out.with_name(f".{out.name}.export-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w", libver=LIBVER) as f:
-            write(f)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return out
 
 

@@ -38,10 +38,11 @@ from solvers.problems import Grid
 
 from .common import (
     DEFAULT_CHUNK_BYTES,
-    LIBVER,
     FieldSource,
     ImportPlan,
     decode,
+    export_file,
+    export_source,
     iter_blocks,
     open_hdf5,
     override,
@@ -310,36 +311,26 @@ def export_the_well(data_path: str | os.PathLike, out: str | os.PathLike, *,
     parameters are also root attributes listed in ``simulation_parameters``.
     Non-periodic axes are written as ``WALL`` boundaries.
     """
-    from .common import export_source
-
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise ValueError(f"{out}: file exists (pass overwrite=True to replace it)")
-    with export_source(data_path) as ds:
+    with export_source(data_path, out, overwrite) as ds:
         steady = ds.times is None
         names = ds.input_names + ds.output_names
         for k in fields or ():
             ds.field(k)  # KeyError naming the fields if k is not one
         layout = {k: _tensor_order(ds, k, steady) for k in names if not fields or k in fields}
-        tmp = out.with_name(f".{out.name}.export-{os.getpid()}")
-        try:
-            with h5py.File(tmp, "w", libver=LIBVER) as f:
-                axis_names = list(AXIS_NAMES[:ds.grid.ndim])
-                _write_root(f, ds, steady)
-                _write_dimensions(f, ds, axis_names, steady, dtype)
-                _write_boundaries(f, ds, axis_names)
-                _write_scalars(f, ds, dtype)
-                groups = {g: f.create_group(g) for g in FIELD_GROUPS}
-                for g in FIELD_GROUPS:
-                    names = [k for k, (o, _) in layout.items() if FIELD_GROUPS[o] == g]
-                    groups[g].attrs["field_names"] = np.array(names, dtype=h5py.string_dtype())
-                for k, (order, time_axis) in layout.items():
-                    _copy_field(ds, k, groups[FIELD_GROUPS[order]], order, time_axis, steady,
-                                dtype, chunk_bytes)
-            os.replace(tmp, out)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with export_file(out) as f:
+            axis_names = list(AXIS_NAMES[:ds.grid.ndim])
+            _write_root(f, ds, steady)
+            _write_dimensions(f, ds, axis_names, steady, dtype)
+            _write_boundaries(f, ds, axis_names)
+            _write_scalars(f, ds, dtype)
+            groups = {g: f.create_group(g) for g in FIELD_GROUPS}
+            for g in FIELD_GROUPS:
+                names = [k for k, (o, _) in layout.items() if FIELD_GROUPS[o] == g]
+                groups[g].attrs["field_names"] = np.array(names, dtype=h5py.string_dtype())
+            for k, (order, time_axis) in layout.items():
+                _copy_field(ds, k, groups[FIELD_GROUPS[order]], order, time_axis, steady,
+                            dtype, chunk_bytes)
     return out
 
 

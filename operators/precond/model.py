@@ -5,7 +5,8 @@ matrices into preconditioner objects with ``apply(r)``: scale
 (``Â = D^{-1/2} A D^{-1/2}``), one batched forward pass of the network over the
 collated graphs, the variant's values -> ``L`` (factor) or ``G G^T + εI``
 (inverse), and, with ``coarse_levels > 0``, the two-level wrapper of
-:mod:`operators.precond.coarse`.
+:mod:`operators.precond.coarse`. :func:`cached_load` serves the solvers'
+``learned:MODEL`` hook (:mod:`operators.precond`).
 
 Model directory: ``model.json`` (``kind: precond``, variant, architecture,
 pattern power, coarse levels, ε, training summary) and
@@ -25,6 +26,7 @@ import torch
 
 from data.model_dir import read_model_meta, write_model_meta
 
+from ..checkpoint import WEIGHTS, load_weights, save_weights
 from .coarse import MODES, TwoLevel
 from .factor import FactorVariant
 from .gnn import PrecondGNN
@@ -34,7 +36,6 @@ from .inverse import InverseVariant
 from .pattern import Pattern, split_pattern
 
 VARIANTS = ("factor", "inverse")
-WEIGHTS = "weights.safetensors"
 
 
 def make_variant(name: str, eps: float = 1e-4) -> FactorVariant | InverseVariant:
@@ -140,8 +141,6 @@ class LearnedPreconditioner:
 
     # -- files ----------------------------------------------------------------
     def save(self, model_dir: str | os.PathLike, **meta: Any) -> Path:
-        from operators.checkpoint import save_weights
-
         save_weights(model_dir, self.net.state_dict())
         return write_model_meta(model_dir, "precond", arch=self.net.config(), **self.options(),
                                 **meta)
@@ -149,8 +148,6 @@ class LearnedPreconditioner:
 
 def load(model_dir: str | os.PathLike, device: str = "cpu") -> LearnedPreconditioner:
     """Rebuild a trained preconditioner from ``model.json`` + ``weights.safetensors``."""
-    from operators.checkpoint import load_weights
-
     meta = read_model_meta(model_dir, "precond")
     try:
         arch = meta["arch"]
@@ -180,10 +177,3 @@ def cached_load(model_dir: str | os.PathLike) -> LearnedPreconditioner:
     if key not in _CACHE:
         _CACHE[key] = load(path)
     return _CACHE[key]
-
-
-def solver_loader(arg: str, A: sp.csr_matrix) -> Any:
-    """The ``learned:MODEL`` hook of :func:`solvers.linear.precond.register_precond_loader`."""
-    if not arg:
-        raise ValueError("learned preconditioner needs a model directory: learned:MODEL")
-    return cached_load(arg).build(A)

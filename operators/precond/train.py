@@ -135,7 +135,26 @@ def fit(model: LearnedPreconditioner, train: list[TrainSystem], val: list[TrainS
     return history
 
 
-# ---------------------------------------------------------------- from a dataset
+# ---------------------------------------------------------------- sampled or from a dataset
+def sampled_systems(problem: str, resolution: int, n: int, seed: int, **options: Any
+                    ) -> list[tuple[sp.csr_matrix, np.ndarray]]:
+    """``n`` systems ``(A, b)`` of ``make_problem(problem, resolution, **options)`` at
+    parameters drawn i.i.d. standard normal (``numpy`` generator ``seed``): the prior of a
+    problem whose parameters are all ``normal`` (e.g. Darcy's KL coefficients)."""
+    from solvers.problems import make_problem
+
+    p = make_problem(problem, resolution, **options)
+    if set(p.parameter_space.kinds) != {"normal"}:
+        raise ValueError(f"{problem}: sampled systems need standard-normal parameters, "
+                         f"got kinds {sorted(set(p.parameter_space.kinds))}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        s = p.assemble(rng.standard_normal(p.parameter_space.dim))
+        out.append((sp.csr_matrix(s.A), np.asarray(s.b, dtype=float)))
+    return out
+
+
 def dataset_systems(data_path: str | os.PathLike, max_samples: int | None = None,
                     resolution: int | None = None
                     ) -> tuple[list[sp.csr_matrix], list[np.ndarray], list[np.ndarray], Any]:
@@ -193,23 +212,23 @@ def dataset_systems(data_path: str | os.PathLike, max_samples: int | None = None
 def train_from_dataset(data_path: str | os.PathLike, out_dir: str | os.PathLike, *,
                        variant: str = "inverse", epochs: int = 50, lr: float = 3e-3,
                        hidden: int = 8, layers: int = 1, edge_states: bool = False,
-                       device: str = "cpu",
-                       loss: str = "probe", power: int | None = None, coarse_levels: int = 2,
+                       device: str = "cpu", loss: str = "probe",
+                       pattern_power: int | None = None, coarse_levels: int = 2,
                        coarse_mode: str = "additive",
                        eps: float = 1e-4, batch_size: int = 4, probes: int = 8,
                        val_fraction: float = 0.2, seed: int = 0, max_samples: int | None = None,
                        log: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train on a dataset's systems and write the model directory; returns a summary."""
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda requested but CUDA is not available")
+        raise ValueError("a CUDA device was requested but CUDA is not available")
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val fraction must be in [0, 1), got {val_fraction}")
     t0 = time.perf_counter()
     mats, _, sols, info = dataset_systems(data_path, max_samples)
     torch.manual_seed(seed)
-    model = LearnedPreconditioner(PrecondGNN(hidden, layers, edge_states), variant, power=power,
-                                  coarse_levels=coarse_levels, coarse_mode=coarse_mode, eps=eps,
-                                  device=device)
+    model = LearnedPreconditioner(PrecondGNN(hidden, layers, edge_states), variant,
+                                  power=pattern_power, coarse_levels=coarse_levels,
+                                  coarse_mode=coarse_mode, eps=eps, device=device)
     rng = np.random.default_rng(seed)
     systems = [prepare_system(A, x, power=model.power, coarse_levels=coarse_levels, loss=loss,
                               n_bank=4 * probes, rng=rng) for A, x in zip(mats, sols)]

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from .options import SolverOptions, parse_options
 from .system import LinearSystem
 
 
@@ -58,12 +59,20 @@ def check_system(A: Any, b: np.ndarray) -> None:
 
 
 class SequenceSolver:
-    """Solves ``A_i x_i = b_i`` one after the other, reusing state between systems."""
+    """Solves ``A_i x_i = b_i`` one after the other, reusing state between systems.
+
+    A subclass declares the options it takes as a frozen dataclass,
+    ``options_type`` (:mod:`solvers.linear.options`); the keyword options are
+    checked against it and kept as ``self.options``.
+    """
 
     name = ""
+    options_type: type = SolverOptions
 
-    def __init__(self, *, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | None = None):
-        self.rtol, self.atol, self.maxiter = rtol, atol, maxiter
+    def __init__(self, **options: Any):
+        self.options = parse_options(self.options_type, self.name, options)
+        self.rtol, self.atol = self.options.rtol, self.options.atol
+        self.maxiter = self.options.maxiter
 
     def settings(self) -> dict[str, Any]:
         """The options that define this solver (stored with every dataset)."""
@@ -82,8 +91,8 @@ class DirectSolver(SequenceSolver):
 
     name = "direct"
 
-    def __init__(self, **kw: Any):
-        super().__init__(**kw)
+    def __init__(self, **options: Any):
+        super().__init__(**options)
         self._A: sp.csr_matrix | None = None
         self._lu: Any = None
 

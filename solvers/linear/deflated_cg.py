@@ -20,7 +20,6 @@ matvecs).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -28,7 +27,8 @@ import numpy as np
 import scipy.linalg as sla
 
 from .base import SolveStats
-from .krylov import as_precond, finish, prepare, rows_dot
+from .convention import setup
+from .krylov import carried_basis, cg_step, rows_dot
 
 
 @dataclass
@@ -74,26 +74,15 @@ def deflated_cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: fl
     With an empty space the first solve is plain PCG. ``maxiter`` counts
     iterations (default ``10 n``).
     """
-    t0 = time.perf_counter()
-    op, b, x, dtype = prepare(A, b, x0)
-    prec = as_precond(M)
-    n = b.shape[0]
-    maxiter = 10 * n if maxiter is None else int(maxiter)
+    run = setup(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M)
+    op, b, x, dtype, tol, maxiter = run.op, run.b, run.x, run.dtype, run.tol, run.maxiter
+    n = run.n
     ell = 4 * k if ell is None else int(ell)
     space = space if space is not None else DeflationSpace()
-    bnorm = float(np.linalg.norm(b))
-    tol = max(rtol * bnorm, atol)
-    matvecs = 0
-    W = AW = None
-    if k > 0 and space.W is not None and space.W.shape[1] == n:
-        W = space.W.astype(dtype, copy=False)
-        if same_operator and space.AW is not None:
-            AW = space.AW
-        else:
-            AW = np.ascontiguousarray(op(W.T).T)
-            matvecs += W.shape[0]
-    r = b - op(x) if np.any(x) else b.copy()
-    matvecs += int(np.any(x))
+    r, matvecs = run.initial_residual()
+    W, AW, carried_matvecs = carried_basis(space.W, space.AW, n=n, k=k, dtype=dtype, op=op,
+                                           same_operator=same_operator)
+    matvecs += carried_matvecs
     E_fac = None
     if W is not None:
         E = rows_dot(W, AW.T)
@@ -118,12 +107,12 @@ def deflated_cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: fl
     P_rows: list[np.ndarray] = []
     AP_rows: list[np.ndarray] = []
     it, status = 0, "maxiter"
-    if bnorm == 0 and atol == 0:
+    if run.zero_rhs:
         x[:] = 0
         status = "converged"
     else:
         for _attempt in range(4):
-            z = prec(r) if prec else r
+            z = run.precondition(r)
             p = np.array(deflate(z), copy=True)
             rz = np.vdot(r, z)
             while it < maxiter and np.linalg.norm(r) > tol:
@@ -137,14 +126,8 @@ def deflated_cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: fl
                     s = 1.0 / np.sqrt(pAp.real)
                     P_rows.append(p * s)
                     AP_rows.append(Ap * s)
-                alpha = rz / pAp
-                x += alpha * p
-                r -= alpha * Ap
+                z, rz_new = cg_step(run, x, r, p, Ap, rz / pAp, callback)
                 it += 1
-                if callback is not None:
-                    callback(x)
-                z = prec(r) if prec else r
-                rz_new = np.vdot(r, z)
                 p = deflate(z) + (rz_new / rz) * p
                 rz = rz_new
             if status in ("breakdown", "nan") or it >= maxiter:
@@ -160,5 +143,5 @@ def deflated_cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: fl
         upd = _ritz(np.vstack(blocks), np.vstack(ablocks), k)
         if upd is not None:
             space.W, space.AW = upd
-    return x, finish("def-cg", op, b, x, rtol=rtol, atol=atol, iterations=it, matvecs=matvecs,
-                     t0=t0, status=status, info={"recycle_dim": space.dim})
+    return run.result("def-cg", iterations=it, matvecs=matvecs, status=status,
+                      info={"recycle_dim": space.dim})

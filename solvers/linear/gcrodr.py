@@ -23,7 +23,6 @@ cycle, so the method reduces to GMRES(m).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -31,7 +30,8 @@ import numpy as np
 import scipy.linalg as sla
 
 from .base import SolveStats
-from .krylov import Arnoldi, as_precond, finish, prepare, rows_dot
+from .convention import setup
+from .krylov import Arnoldi, carried_basis, rows_dot
 
 
 @dataclass
@@ -112,11 +112,6 @@ def _combine(coef: np.ndarray, blocks: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _block_apply(op: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np.ndarray:
-    """``op`` applied to each row of ``rows`` as one block product; returns rows."""
-    return np.ascontiguousarray(op(rows.T).T)
-
-
 def gcrodr(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e-8,
            atol: float = 0.0, maxiter: int | None = None, M: Any = None,
            callback: Callable[[np.ndarray], None] | None = None, m: int = 40, k: int = 20,
@@ -128,40 +123,28 @@ def gcrodr(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float =
     says ``A M`` is the operator ``recycle.C`` was built for (no ``k`` matvecs to
     rebuild it). ``stats.info`` has ``recycle_dim`` and ``cycles``.
     """
-    t0 = time.perf_counter()
-    op, b, x, dtype = prepare(A, b, x0)
-    prec = as_precond(M)
-    n = b.shape[0]
+    run = setup(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M)
+    recycle = recycle if recycle is not None else RecycleSpace()
+    if run.zero_rhs:
+        return run.solved_by_zero("gcrodr", info={"recycle_dim": recycle.dim})
+    op, b, x, dtype, tol, maxiter = run.op, run.b, run.x, run.dtype, run.tol, run.maxiter
+    n = run.n
     m = max(1, min(int(m), n))
     k = max(0, min(int(k), m - 1))
     real = not np.iscomplexobj(x)
-    maxiter = 10 * n if maxiter is None else int(maxiter)
-    recycle = recycle if recycle is not None else RecycleSpace()
-    bnorm = float(np.linalg.norm(b))
-    tol = max(rtol * bnorm, atol)
-    if bnorm == 0 and atol == 0:
-        x[:] = 0
-        return x, finish("gcrodr", op, b, x, rtol=rtol, atol=atol, iterations=0, matvecs=0,
-                         t0=t0, status="converged", info={"recycle_dim": recycle.dim})
-
-    def aop(v: np.ndarray) -> np.ndarray:
-        return op(prec(v)) if prec else op(v)
+    aop = run.right_preconditioned()
 
     def correct(z: np.ndarray) -> None:
-        x.__iadd__(prec(z) if prec else z)
+        x.__iadd__(run.precondition(z))
 
-    it, matvecs, cycles, status = 0, 0, 0, "maxiter"
-    r = b - op(x) if np.any(x) else b.copy()
-    matvecs += int(np.any(x))
-    U = C = None
-    if k > 0 and recycle.U is not None and recycle.U.shape[1] == n:
-        U = recycle.U.astype(dtype, copy=False)
-        if same_operator and recycle.C is not None:
-            C = recycle.C
-        else:
-            AU = _block_apply(aop, U)
-            matvecs += U.shape[0]
-            Q, R = np.linalg.qr(AU.T)
+    it, cycles, status = 0, 0, "maxiter"
+    r, matvecs = run.initial_residual()
+    U, C, carried_matvecs = carried_basis(recycle.U, recycle.C, n=n, k=k, dtype=dtype, op=aop,
+                                          same_operator=same_operator)
+    if U is not None:
+        if carried_matvecs:  # C = A M U afresh: orthonormalise, A M (U R^{-1}) = Q
+            matvecs += carried_matvecs
+            Q, R = np.linalg.qr(C.T)
             good = np.abs(np.diag(R)) > 1e-12 * max(np.abs(R).max(), 1e-300)
             if not np.all(good):
                 Q, R, U = Q[:, good], R[np.ix_(good, good)], U[good]
@@ -170,20 +153,18 @@ def gcrodr(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float =
         c = rows_dot(C, r)
         correct(U.T @ c)
         r -= C.T @ c
-    replacements = stagnant = 0
+    stagnant = 0
     while it < maxiter:
         rn = float(np.linalg.norm(r))
         if not np.isfinite(rn):
             status = "nan"
             break
         if rn <= tol:
-            r_true = b - op(x)
+            r, done = run.replace_residual()
             matvecs += 1
-            if np.linalg.norm(r_true) <= tol or replacements >= 3:
+            if done:
                 status = "converged"
                 break
-            replacements += 1
-            r = r_true
             if C is not None:
                 c = rows_dot(C, r)
                 correct(U.T @ c)
@@ -245,7 +226,6 @@ def gcrodr(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float =
             r = r_true
     if k > 0 and U is not None:
         recycle.U, recycle.C = U, C
-    return x, finish("gcrodr", op, b, x, rtol=rtol, atol=atol, iterations=it,
-                     matvecs=matvecs, t0=t0, status=status,
-                     info={"recycle_dim": 0 if U is None else int(U.shape[0]),
-                           "cycles": cycles, "m": m, "k": k})
+    return run.result("gcrodr", iterations=it, matvecs=matvecs, status=status,
+                      info={"recycle_dim": 0 if U is None else int(U.shape[0]),
+                            "cycles": cycles, "m": m, "k": k})

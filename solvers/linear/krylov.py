@@ -17,92 +17,16 @@ contiguous block (classical Gram-Schmidt with DGKS re-orthogonalisation).
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
-from .base import SolveStats, check_system
-
-Operator = Callable[[np.ndarray], np.ndarray]
+from .base import SolveStats
+from .convention import Iteration, Operator, setup
 
 
 # ---------------------------------------------------------------- helpers
-def as_matvec(A: Any) -> Operator:
-    """``v -> A v`` for a sparse/dense matrix, a ``LinearOperator`` or a callable.
-
-    Works on vectors ``(n,)`` and blocks ``(n, k)``.
-    """
-    if sp.issparse(A) or isinstance(A, np.ndarray):
-        return lambda v: A @ v
-    if isinstance(A, spla.LinearOperator):
-        return lambda v: A.matvec(v) if v.ndim == 1 else A.matmat(v)
-    if callable(A):
-        return A
-    raise ValueError(f"cannot apply an operator of type {type(A).__name__}")
-
-
-def as_precond(M: Any) -> Operator | None:
-    """The action ``r -> M r`` of a preconditioner (``None`` for the identity)."""
-    if M is None:
-        return None
-    if hasattr(M, "apply"):
-        return M.apply
-    return as_matvec(M)
-
-
-def prepare(A: Any, b: np.ndarray, x0: np.ndarray | None
-            ) -> tuple[Operator, np.ndarray, np.ndarray, np.dtype]:
-    """Validate ``A x = b`` and return ``(matvec, b, x, dtype)`` in a common dtype."""
-    b = np.asarray(b)
-    if b.ndim != 1:
-        raise ValueError(f"right-hand side must be a vector, got shape {b.shape}")
-    if sp.issparse(A) or isinstance(A, np.ndarray):
-        check_system(A, b)
-        adtype = A.dtype
-    else:
-        shape = getattr(A, "shape", None)
-        if shape is None or len(shape) != 2 or shape[0] != shape[1]:
-            raise ValueError(f"operator must be square, got shape {shape}")
-        if shape[0] != b.shape[0]:
-            raise ValueError(f"right-hand side has {b.shape[0]} rows, operator has {shape[0]}")
-        if not np.all(np.isfinite(b)):
-            raise ValueError("right-hand side contains NaN or inf")
-        adtype = getattr(A, "dtype", np.float64) or np.float64
-    dtype = np.result_type(adtype, b.dtype, np.float64)
-    if x0 is None:
-        x = np.zeros(b.shape[0], dtype=dtype)
-    else:
-        x = np.array(x0, dtype=dtype)
-        if x.shape != b.shape:
-            raise ValueError(f"x0 has shape {x.shape}, expected {b.shape}")
-    return as_matvec(A), b.astype(dtype, copy=False), x, dtype
-
-
-def finish(name: str, A: Operator, b: np.ndarray, x: np.ndarray, *, rtol: float, atol: float,
-           iterations: int, matvecs: int, t0: float, status: str,
-           info: dict[str, Any] | None = None) -> SolveStats:
-    """Judge convergence on the true residual and build the stats record."""
-    bnorm = float(np.linalg.norm(b))
-    if np.all(np.isfinite(x)):
-        rnorm = float(np.linalg.norm(b - A(x)))
-        matvecs += 1
-    else:
-        rnorm = float("nan")
-    rel = rnorm / bnorm if bnorm > 0 else rnorm
-    ok = bool(np.isfinite(rnorm) and rnorm <= max(rtol * bnorm, atol))
-    if ok:
-        status = "converged"
-    elif status in ("", "converged"):
-        status = "inaccurate"
-    return SolveStats(name, iterations=iterations, matvecs=matvecs, residual=rel,
-                      seconds=time.perf_counter() - t0, converged=ok, status=status,
-                      info=info or {})
-
-
 def rows_dot(V: np.ndarray, X: np.ndarray) -> np.ndarray:
     """``V^* X`` for a row-stored basis ``V`` (``conj(V) @ X``) without copying ``V``.
 
@@ -115,6 +39,37 @@ def rows_dot(V: np.ndarray, X: np.ndarray) -> np.ndarray:
     if not np.iscomplexobj(X):
         return (V @ X).conj()
     return (V @ X.conj()).conj()
+
+
+def carried_basis(rows: np.ndarray | None, image: np.ndarray | None, *, n: int, k: int,
+                  dtype: np.dtype, op: Operator, same_operator: bool
+                  ) -> tuple[np.ndarray | None, np.ndarray | None, int]:
+    """A basis carried from an earlier system and its image under the current operator.
+
+    Returns ``(rows, image, matvecs)``: the carried rows in ``dtype`` (``None`` when
+    there are none, they do not have ``n`` entries or ``k = 0`` asks for none) and
+    ``op`` applied to each row as one block product, ``matvecs`` of them; with
+    ``same_operator`` the stored ``image`` is returned as it is (no matvec).
+    """
+    if k <= 0 or rows is None or rows.shape[1] != n:
+        return None, None, 0
+    rows = rows.astype(dtype, copy=False)
+    if same_operator and image is not None:
+        return rows, image, 0
+    return rows, np.ascontiguousarray(op(rows.T).T), int(rows.shape[0])
+
+
+def cg_step(run: Iteration, x: np.ndarray, r: np.ndarray, p: np.ndarray, Ap: np.ndarray,
+            alpha: complex, callback: Callable[[np.ndarray], None] | None
+            ) -> tuple[np.ndarray, complex]:
+    """The update of a CG iteration: ``x += alpha p``, ``r -= alpha A p`` (in place),
+    ``callback(x)``; returns ``(z, (r, z))`` with ``z = M r``."""
+    x += alpha * p
+    r -= alpha * Ap
+    if callback is not None:
+        callback(x)
+    z = run.precondition(r)
+    return z, np.vdot(r, z)
 
 
 def orthogonalise(V: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -230,23 +185,14 @@ def cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e-
     not, the iteration continues from it (residual replacement). ``maxiter``
     counts iterations (default ``10 n``).
     """
-    t0 = time.perf_counter()
-    op, b, x, _ = prepare(A, b, x0)
-    prec = as_precond(M)
-    n = b.shape[0]
-    maxiter = 10 * n if maxiter is None else int(maxiter)
-    bnorm = float(np.linalg.norm(b))
-    tol = max(rtol * bnorm, atol)
-    if bnorm == 0 and atol == 0:
-        x[:] = 0
-        return x, finish("cg", op, b, x, rtol=rtol, atol=atol, iterations=0, matvecs=0,
-                         t0=t0, status="converged")
-    matvecs, it, status = 0, 0, "maxiter"
-    r = b - op(x) if np.any(x) else b.copy()
-    matvecs += int(np.any(x))
-    replacements = 0
+    run = setup(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M)
+    if run.zero_rhs:
+        return run.solved_by_zero("cg")
+    op, x, tol, maxiter = run.op, run.x, run.tol, run.maxiter
+    it, status = 0, "maxiter"
+    r, matvecs = run.initial_residual()
     while True:
-        z = prec(r) if prec else r
+        z = run.precondition(r)
         p = z.copy()
         rz = np.vdot(r, z)
         while it < maxiter and np.linalg.norm(r) > tol:
@@ -256,27 +202,19 @@ def cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e-
             if not np.isfinite(pAp) or pAp.real <= 0 or not np.isfinite(rz):
                 status = "breakdown" if np.isfinite(pAp) else "nan"
                 break
-            alpha = rz / pAp
-            x += alpha * p
-            r -= alpha * Ap
+            z, rz_new = cg_step(run, x, r, p, Ap, rz / pAp, callback)
             it += 1
-            if callback is not None:
-                callback(x)
-            z = prec(r) if prec else r
-            rz_new = np.vdot(r, z)
             p *= rz_new / rz
             p += z
             rz = rz_new
         if status in ("breakdown", "nan") or it >= maxiter:
             break
-        r = b - op(x)
+        r, done = run.replace_residual()
         matvecs += 1
-        if np.linalg.norm(r) <= tol or replacements >= 3:
+        if done:
             status = "converged"
             break
-        replacements += 1
-    return x, finish("cg", op, b, x, rtol=rtol, atol=atol, iterations=it, matvecs=matvecs,
-                     t0=t0, status=status)
+    return run.result("cg", iterations=it, matvecs=matvecs, status=status)
 
 
 # ---------------------------------------------------------------- GMRES
@@ -293,30 +231,19 @@ def gmres(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 
     the tolerance; the true residual decides convergence. ``maxiter`` counts
     Arnoldi steps (matrix-vector products), default ``10 n``.
     """
-    t0 = time.perf_counter()
-    op, b, x, _ = prepare(A, b, x0)
-    prec = as_precond(M)
-    n = b.shape[0]
-    m = max(1, min(int(restart), n))
-    maxiter = 10 * n if maxiter is None else int(maxiter)
-    bnorm = float(np.linalg.norm(b))
-    tol = max(rtol * bnorm, atol)
-    if bnorm == 0 and atol == 0:
-        x[:] = 0
-        return x, finish("gmres", op, b, x, rtol=rtol, atol=atol, iterations=0, matvecs=0,
-                         t0=t0, status="converged")
-    aop = (lambda v: op(prec(v))) if prec else op
-    it, matvecs, status = 0, 0, "maxiter"
-    r = b - op(x) if np.any(x) else b.copy()
-    matvecs += int(np.any(x))
+    run = setup(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M)
+    if run.zero_rhs:
+        return run.solved_by_zero("gmres")
+    op, b, x, tol, maxiter = run.op, run.b, run.x, run.tol, run.maxiter
+    m = max(1, min(int(restart), run.n))
+    aop = run.right_preconditioned()
+    it, status = 0, "maxiter"
+    r, matvecs = run.initial_residual()
     stagnation = 0
     while it < maxiter:
         rn = float(np.linalg.norm(r))
-        if not np.isfinite(rn):
-            status = "nan"
-            break
-        if rn <= tol:
-            status = "converged"
+        if not np.isfinite(rn) or rn <= tol:
+            status = "converged" if rn <= tol else "nan"
             break
         arn = Arnoldi(aop, r, min(m, maxiter - it))
         while arn.j < arn.m and not arn.breakdown and arn.residual > tol:
@@ -325,7 +252,7 @@ def gmres(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 
         matvecs += arn.j
         y = arn.solution()
         du = arn.V[: arn.j].T @ y
-        x += prec(du) if prec else du
+        x += run.precondition(du)
         if callback is not None:
             callback(x)
         r = b - op(x)
@@ -335,5 +262,5 @@ def gmres(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 
         if stagnation >= 3 or (arn.breakdown and rn_new > tol):
             status = "breakdown" if arn.breakdown else "stagnation"
             break
-    return x, finish("gmres", op, b, x, rtol=rtol, atol=atol, iterations=it, matvecs=matvecs,
-                     t0=t0, status=status, info={"restart": m})
+    return run.result("gmres", iterations=it, matvecs=matvecs, status=status,
+                      info={"restart": m})

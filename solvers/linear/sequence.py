@@ -1,5 +1,10 @@
 """Sequence solvers: what is carried from one system of a sequence to the next.
 
+One class per registry name (:data:`SEQUENCE_SOLVERS`): ``cg``, ``amg-cg``,
+``def-cg``, ``gmres``, ``gcrodr``, ``sor``, ``ssor-cg`` (an
+:class:`IterativeSequenceSolver` each) and ``auto``; every class names the
+dataclass of the options it takes (:mod:`solvers.linear.options`).
+
 Strategies (``strategy=``):
 
 * ``independent``: every system from scratch (a new preconditioner whenever
@@ -39,83 +44,71 @@ from .base import DirectSolver, SequenceSolver, SolveStats, check_system
 from .deflated_cg import DeflationSpace, deflated_cg
 from .gcrodr import RecycleSpace, gcrodr
 from .krylov import cg, gmres
+from .options import (
+    DEFAULT_OMEGAS,
+    AmgCGOptions,
+    AutoOptions,
+    CGOptions,
+    DeflatedCGOptions,
+    GCRODROptions,
+    GMRESOptions,
+    PreconditionedOptions,
+    RelaxationOptions,
+    option_defaults,
+)
 from .precond import PrecondReuse, same_matrix
 from .sor import sor, ssor_cg
 from .system import LinearSystem
 
 STRATEGIES = ("independent", "warm-start", "reuse-preconditioner", "recycle")
-METHODS = ("cg", "gmres", "gcrodr", "def-cg", "sor", "ssor-cg")
-DEFAULT_OMEGAS = tuple(np.round(np.arange(1.0, 1.95, 0.1), 2).tolist())
-
-
-def _range(value: Any) -> tuple[float, float] | None:
-    """``"lo:hi"``, ``"lo,hi"`` or a pair -> ``(lo, hi)``."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        parts = value.replace(",", ":").split(":")
-        if len(parts) != 2:
-            raise ValueError(f"context_range must read LO:HI, got {value!r}")
-        return float(parts[0]), float(parts[1])
-    lo, hi = value
-    return float(lo), float(hi)
+Solved = tuple[np.ndarray, SolveStats, dict[str, Any]]
 
 
 class IterativeSequenceSolver(SequenceSolver):
-    """One iterative method applied along a sequence with a carry-over strategy."""
+    """One iterative method applied along a sequence with a carry-over strategy.
 
-    def __init__(self, method: str = "cg", *, rtol: float = 1e-8, atol: float = 0.0,
-                 maxiter: int | None = None, precond: str | None = "none",
-                 strategy: str | None = None, restart: int = 40, m: int | None = None,
-                 k: int | None = None, omega: float | str = 1.5,
-                 omegas: tuple[float, ...] | str | None = None, context: str = "context",
-                 context_range: Any = None, feedback: str = "iterations",
-                 rebuild_factor: float = 2.0, rebuild_change: float | None = None,
-                 reuse_precond: bool | None = None,
-                 precond_options: dict[str, Any] | None = None, seed: int = 0,
-                 name: str | None = None):
-        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-        default = "recycle" if method in ("gcrodr", "def-cg") else "reuse-preconditioner"
-        strategy = strategy or default
+    Subclasses name the ``method`` and its options, and solve one system in
+    :meth:`_solve_one`; preconditioner reuse, warm starts and the statistics
+    are common.
+    """
+
+    method = ""
+    options_type: type = PreconditionedOptions
+    #: ``maxiter`` when the options leave it at ``None``
+    default_maxiter = 2000
+    #: the method needs a Hermitian preconditioner (AMG built with symmetric strength)
+    symmetric = False
+    #: carry a subspace whatever the strategy (``def-cg``, ``gcrodr``); else with ``recycle``
+    always_carries = False
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        o = self.options
+        strategy = o.strategy or option_defaults(self.options_type)["strategy"]
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
-        if method in ("sor", "ssor-cg") and precond not in (None, "none"):
-            raise ValueError(f"{method} has its own preconditioning; precond must be none")
-        self.method, self.strategy, self.name = method, strategy, name or method
-        self.precond_name = precond or "none"
-        self.restart = int(m if m is not None else restart)
-        self.k = int(k) if k is not None else (20 if method in ("gmres", "gcrodr") else 10)
-        self.rebuild_factor = float(rebuild_factor)
-        self.rebuild_change = None if rebuild_change is None else float(rebuild_change)
+        self.strategy = strategy
+        self.precond_name = o.precond or "none"
+        self.rebuild_factor = float(o.rebuild_factor)
+        self.rebuild_change = None if o.rebuild_change is None else float(o.rebuild_change)
         self.reuse_precond = (strategy in ("reuse-preconditioner", "recycle")
-                              if reuse_precond is None else bool(reuse_precond))
-        self.precond_options = dict(precond_options or {})
-        self.feedback, self.context, self.seed = feedback, context, int(seed)
-        self.context_range = _range(context_range)
-        if isinstance(omegas, str):
-            omegas = tuple(float(v) for v in omegas.split(","))
-        self.omegas = tuple(omegas) if omegas else DEFAULT_OMEGAS
-        self.omega = omega if isinstance(omega, str) else float(omega)
-        if isinstance(self.omega, str):
-            try:
-                self.omega = float(self.omega)
-            except ValueError:
-                if self.omega not in ("bandit", "cb", "chebcb"):
-                    raise ValueError(f"omega must be a number, bandit, cb or chebcb; "
-                                     f"got {omega!r}") from None
-        if isinstance(self.omega, float) and not 0 < self.omega < 2:
-            raise ValueError(f"omega must lie in (0, 2), got {self.omega}")
-        CostScale(feedback)  # validates the feedback kind
+                              if o.reuse_precond is None else bool(o.reuse_precond))
+        self.precond_options = dict(o.precond_options or {})
+        self._configure(o)
         self.reset()
+
+    def _configure(self, options: Any) -> None:
+        """Read and check the method's own options (before the first :meth:`reset`)."""
+
+    def _carries(self) -> bool:
+        """Whether a subspace (recycle or deflation space) is carried to the next system."""
+        return self.always_carries or self.strategy == "recycle"
 
     # -- state ---------------------------------------------------------------
     def reset(self) -> None:
-        symmetric = self.method in ("cg", "def-cg")
         options = dict(self.precond_options)
         if self.precond_name == "amg":
-            options.setdefault("symmetric", symmetric)
+            options.setdefault("symmetric", self.symmetric)
         self.pre = PrecondReuse(self.precond_name, reuse=self.reuse_precond,
                                 rebuild_factor=self.rebuild_factor,
                                 rebuild_change=self.rebuild_change, **options)
@@ -124,11 +117,6 @@ class IterativeSequenceSolver(SequenceSolver):
         self.prev_A: sp.csr_matrix | None = None
         self.prev_M: Any = None
         self.prev_x: np.ndarray | None = None
-        self.bandit = None
-        if isinstance(self.omega, str):
-            self.bandit = make_bandit(self.omega, len(self.omegas),
-                                      context_range=self.context_range, seed=self.seed)
-        self.scale = CostScale(self.feedback)  # adaptive: twice the largest cost seen
 
     def settings(self) -> dict[str, Any]:
         s = {**super().settings(), "method": self.method, "strategy": self.strategy,
@@ -136,30 +124,19 @@ class IterativeSequenceSolver(SequenceSolver):
              "rebuild_factor": self.rebuild_factor, "rebuild_change": self.rebuild_change}
         if self.precond_options:
             s["precond_options"] = dict(self.precond_options)
-        if self.method in ("gmres", "gcrodr"):
-            s.update(restart=self.restart, k=self.k if self.strategy == "recycle" else 0)
-        if self.method in ("cg", "def-cg") and self.strategy == "recycle":
-            s["k"] = self.k
-        if self.method in ("sor", "ssor-cg"):
-            s.update(omega=self.omega, feedback=self.feedback)
-            if isinstance(self.omega, str):
-                s.update(omegas=list(self.omegas), context=self.context,
-                         context_range=list(self.context_range) if self.context_range else None)
-        return s
+        return {**s, **self._method_settings()}
 
-    def _maxiter_for(self, n: int) -> int:
-        if self.maxiter is not None:
-            return int(self.maxiter)
-        return 5000 if self.method == "sor" else 2000
+    def _method_settings(self) -> dict[str, Any]:
+        """The method's own entries of :meth:`settings`."""
+        return {}
 
     # -- solving ------------------------------------------------------------
-    def _context(self, system: LinearSystem) -> float | None:
-        if self.omega not in ("cb", "chebcb"):
-            return None
-        if self.context not in system.meta:
-            raise ValueError(f"omega={self.omega} needs system.meta[{self.context!r}] "
-                             f"(available: {', '.join(sorted(system.meta)) or 'none'})")
-        return float(system.meta[self.context])
+    def _solve_one(self, system: LinearSystem, A: sp.csr_matrix, b: np.ndarray,
+                   x0: np.ndarray | None, M: Any, same: bool, kw: dict[str, Any]) -> Solved:
+        """``(x, stats, info)`` for one system: ``M`` the preconditioner, ``same`` whether
+        ``A`` is the previous matrix, ``kw`` the tolerances; ``info`` is appended to
+        ``stats.info`` after the common entries."""
+        raise NotImplementedError
 
     def solve(self, system: LinearSystem, x0: np.ndarray | None = None
               ) -> tuple[np.ndarray, SolveStats]:
@@ -172,43 +149,149 @@ class IterativeSequenceSolver(SequenceSolver):
             x0 = self.prev_x
         builds_before = self.pre.builds
         M = self.pre.get(A)
-        maxiter = self._maxiter_for(A.shape[0])
-        arm, ctx = None, self._context(system)
+        maxiter = self.default_maxiter if self.maxiter is None else int(self.maxiter)
         kw = dict(rtol=self.rtol, atol=self.atol, maxiter=maxiter)
-        if self.method in ("sor", "ssor-cg"):
-            if self.bandit is not None:
-                arm = self.bandit.select(ctx)
-                omega = float(self.omegas[arm])
-            else:
-                omega = float(self.omega)
-            fn = sor if self.method == "sor" else ssor_cg
-            x, st = fn(A, b, x0, omega=omega, **kw)
-            if arm is not None:
-                self.bandit.update(arm, self.scale.loss(st.iterations, st.seconds,
-                                                        st.converged), ctx)
-        elif self.method in ("gcrodr",) or (self.method == "gmres"
-                                            and self.strategy == "recycle"):
-            k = self.k if self.strategy == "recycle" else 0
-            same_op = same and M is self.prev_M
-            x, st = gcrodr(A, b, x0, M=M, m=self.restart, k=k, recycle=self.recycle,
-                           same_operator=same_op, **kw)
-        elif self.method == "def-cg" or (self.method == "cg" and self.strategy == "recycle"):
-            x, st = deflated_cg(A, b, x0, M=M, k=self.k, space=self.deflation,
-                                same_operator=same, **kw)
-        elif self.method == "cg":
-            x, st = cg(A, b, x0, M=M, **kw)
-        else:
-            x, st = gmres(A, b, x0, M=M, restart=self.restart, **kw)
+        x, st, extra = self._solve_one(system, A, b, x0, M, same, kw)
         self.pre.record(st.iterations)
         st.info.update(strategy=self.strategy, precond=self.precond_name,
                        precond_builds=self.pre.builds - builds_before,
                        precond_rebuilds=max(self.pre.builds - 1, 0), method=self.method)
         st.info.setdefault("recycle_dim", 0)
-        if arm is not None:
-            st.info["omega_arm"] = int(arm)
+        st.info.update(extra)
         st.solver = self.name
         self.prev_A, self.prev_M, self.prev_x = A, M, x
         return x, st
+
+
+class CGSequence(IterativeSequenceSolver):
+    """Preconditioned CG (strategy=recycle: deflated CG)."""
+
+    name = method = "cg"
+    options_type = CGOptions
+    symmetric = True
+
+    def _method_settings(self) -> dict[str, Any]:
+        return {"k": self.options.k} if self.strategy == "recycle" else {}
+
+    def _solve_one(self, system: LinearSystem, A: sp.csr_matrix, b: np.ndarray,
+                   x0: np.ndarray | None, M: Any, same: bool, kw: dict[str, Any]) -> Solved:
+        if self._carries():
+            x, st = deflated_cg(A, b, x0, M=M, k=self.options.k, space=self.deflation,
+                                same_operator=same, **kw)
+        else:
+            x, st = cg(A, b, x0, M=M, **kw)
+        return x, st, {}
+
+
+class AmgCGSequence(CGSequence):
+    """CG with a smoothed-aggregation AMG preconditioner kept along the sequence."""
+
+    name = "amg-cg"
+    options_type = AmgCGOptions
+
+
+class DeflatedCGSequence(CGSequence):
+    """Deflated CG with a Ritz basis carried across SPD systems."""
+
+    name = method = "def-cg"
+    options_type = DeflatedCGOptions
+    always_carries = True
+
+
+class GMRESSequence(IterativeSequenceSolver):
+    """Right-preconditioned GMRES(restart) (strategy=recycle: GCRO-DR)."""
+
+    name = method = "gmres"
+    options_type = GMRESOptions
+
+    def _configure(self, options: GMRESOptions) -> None:
+        self.restart = int(options.m if options.m is not None else options.restart)
+
+    def _method_settings(self) -> dict[str, Any]:
+        return {"restart": self.restart,
+                "k": self.options.k if self.strategy == "recycle" else 0}
+
+    def _solve_one(self, system: LinearSystem, A: sp.csr_matrix, b: np.ndarray,
+                   x0: np.ndarray | None, M: Any, same: bool, kw: dict[str, Any]) -> Solved:
+        if self._carries():
+            k = self.options.k if self.strategy == "recycle" else 0
+            x, st = gcrodr(A, b, x0, M=M, m=self.restart, k=k, recycle=self.recycle,
+                           same_operator=same and M is self.prev_M, **kw)
+        else:
+            x, st = gmres(A, b, x0, M=M, restart=self.restart, **kw)
+        return x, st, {}
+
+
+class GCRODRSequence(GMRESSequence):
+    """GCRO-DR(m, k): Krylov subspace recycled across systems."""
+
+    name = method = "gcrodr"
+    options_type = GCRODROptions
+    always_carries = True
+
+
+class SORSequence(IterativeSequenceSolver):
+    """SOR sweeps; omega a number or learned (bandit, cb, chebcb)."""
+
+    name = method = "sor"
+    options_type = RelaxationOptions
+    default_maxiter = 5000
+    sweep = staticmethod(sor)
+
+    def _configure(self, o: RelaxationOptions) -> None:
+        if o.precond not in (None, "none"):
+            raise ValueError(f"{self.method} has its own preconditioning; precond must be none")
+        omega = o.omega
+        if isinstance(omega, str) and omega not in ("bandit", "cb", "chebcb"):
+            raise ValueError(f"omega must be a number, bandit, cb or chebcb; got {omega!r}")
+        if isinstance(omega, float) and not 0 < omega < 2:
+            raise ValueError(f"omega must lie in (0, 2), got {omega}")
+        CostScale(o.feedback)  # validates the feedback kind
+        self.omega, self.omegas = omega, tuple(o.omegas or DEFAULT_OMEGAS)
+        self.context, self.context_range = o.context, o.context_range
+        self.feedback, self.seed = o.feedback, int(o.seed)
+
+    def reset(self) -> None:
+        super().reset()
+        self.bandit = None
+        if isinstance(self.omega, str):
+            self.bandit = make_bandit(self.omega, len(self.omegas),
+                                      context_range=self.context_range, seed=self.seed)
+        self.scale = CostScale(self.feedback)  # adaptive: twice the largest cost seen
+
+    def _method_settings(self) -> dict[str, Any]:
+        s: dict[str, Any] = {"omega": self.omega, "feedback": self.feedback}
+        if isinstance(self.omega, str):
+            s.update(omegas=list(self.omegas), context=self.context,
+                     context_range=list(self.context_range) if self.context_range else None)
+        return s
+
+    def _context(self, system: LinearSystem) -> float | None:
+        if self.omega not in ("cb", "chebcb"):
+            return None
+        if self.context not in system.meta:
+            raise ValueError(f"omega={self.omega} needs system.meta[{self.context!r}] "
+                             f"(available: {', '.join(sorted(system.meta)) or 'none'})")
+        return float(system.meta[self.context])
+
+    def _solve_one(self, system: LinearSystem, A: sp.csr_matrix, b: np.ndarray,
+                   x0: np.ndarray | None, M: Any, same: bool, kw: dict[str, Any]) -> Solved:
+        ctx = self._context(system)
+        if self.bandit is None:
+            x, st = self.sweep(A, b, x0, omega=float(self.omega), **kw)
+            return x, st, {}
+        arm = self.bandit.select(ctx)
+        x, st = self.sweep(A, b, x0, omega=float(self.omegas[arm]), **kw)
+        self.bandit.update(arm, self.scale.loss(st.iterations, st.seconds, st.converged), ctx)
+        return x, st, {"omega_arm": int(arm)}
+
+
+class SSORCGSequence(SORSequence):
+    """SSOR-preconditioned CG; omega a number or learned."""
+
+    name = method = "ssor-cg"
+    default_maxiter = 2000
+    sweep = staticmethod(ssor_cg)
 
 
 def best_start(A: sp.csr_matrix, b: np.ndarray, candidates: list[tuple[str, np.ndarray]]
@@ -262,19 +345,16 @@ class AutoSolver(SequenceSolver):
     """
 
     name = "auto"
+    options_type = AutoOptions
 
-    def __init__(self, *, rtol: float = 1e-8, atol: float = 0.0, maxiter: int | None = None,
-                 direct_max: int = 300_000, precond: str | None = None,
-                 rebuild_change: float = 0.05, spd_max_iterations: int = 150,
-                 warm_start: bool = True, jacobi_max: int = 110_000,
-                 amg_max: int | None = None):
-        super().__init__(rtol=rtol, atol=atol, maxiter=maxiter)
-        self.direct_max, self.precond = int(direct_max), precond
-        self.jacobi_max = int(jacobi_max)
-        self.rebuild_change = float(rebuild_change)
-        # amg_max: the former name of the switch threshold (kept for old settings)
-        self.spd_max_iterations = int(amg_max if amg_max is not None else spd_max_iterations)
-        self.warm_start = bool(warm_start)
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        o = self.options
+        self.direct_max, self.precond = int(o.direct_max), o.precond
+        self.jacobi_max = int(o.jacobi_max)
+        self.rebuild_change = float(o.rebuild_change)
+        self.spd_max_iterations = int(o.spd_max_iterations)
+        self.warm_start = bool(o.warm_start)
         self.reset()
 
     def reset(self) -> None:
@@ -311,15 +391,12 @@ class AutoSolver(SequenceSolver):
                 else self.spd_max_iterations)
 
     def _make_iterative(self, choice: str) -> IterativeSequenceSolver:
+        common = dict(rtol=self.rtol, atol=self.atol, maxiter=self.maxiter,
+                      rebuild_change=self.rebuild_change)
         if choice != "gcrodr":
-            precond = self.precond or SPD_CHAIN[self.chain_pos]
-            return IterativeSequenceSolver(
-                "cg", rtol=self.rtol, atol=self.atol, maxiter=self.maxiter, precond=precond,
-                strategy="reuse-preconditioner", rebuild_change=self.rebuild_change)
-        return IterativeSequenceSolver(
-            "gcrodr", rtol=self.rtol, atol=self.atol, maxiter=self.maxiter,
-            precond=self.precond or "ilu", strategy="recycle",
-            rebuild_change=self.rebuild_change)
+            return CGSequence(precond=self.precond or SPD_CHAIN[self.chain_pos],
+                              strategy="reuse-preconditioner", **common)
+        return GCRODRSequence(precond=self.precond or "ilu", strategy="recycle", **common)
 
     def _start(self, A: sp.csr_matrix, b: np.ndarray, x0: np.ndarray | None
                ) -> tuple[str, np.ndarray | None]:
@@ -370,26 +447,7 @@ class AutoSolver(SequenceSolver):
         return x, st
 
 
-def _factory(method: str, doc: str, **fixed: Any):
-    def make(**options: Any) -> SequenceSolver:
-        merged = {**fixed, **options}
-        return IterativeSequenceSolver(method, name=merged.pop("name", None) or _NAMES.get(
-            (method, fixed.get("precond")), method), **merged)
-    make.__doc__ = doc
-    return make
-
-
-_NAMES = {("cg", "amg"): "amg-cg"}
-
-#: CLI name -> factory
-SEQUENCE_SOLVERS = {
-    "cg": _factory("cg", "Preconditioned CG (strategy=recycle: deflated CG)."),
-    "gmres": _factory("gmres", "Right-preconditioned GMRES(restart) (strategy=recycle: GCRO-DR)."),
-    "gcrodr": _factory("gcrodr", "GCRO-DR(m, k): Krylov subspace recycled across systems."),
-    "def-cg": _factory("def-cg", "Deflated CG with a Ritz basis carried across SPD systems."),
-    "sor": _factory("sor", "SOR sweeps; omega a number or learned (bandit, cb, chebcb)."),
-    "ssor-cg": _factory("ssor-cg", "SSOR-preconditioned CG; omega a number or learned."),
-    "amg-cg": _factory("cg", "CG with a smoothed-aggregation AMG preconditioner kept along "
-                             "the sequence.", precond="amg"),
-    "auto": AutoSolver,
-}
+#: CLI name -> sequence solver class (``direct`` lives in :mod:`solvers.linear.base`)
+SEQUENCE_SOLVERS: dict[str, type[SequenceSolver]] = {
+    cls.name: cls for cls in (CGSequence, GMRESSequence, GCRODRSequence, DeflatedCGSequence,
+                              SORSequence, SSORCGSequence, AmgCGSequence, AutoSolver)}

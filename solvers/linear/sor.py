@@ -14,14 +14,14 @@ order.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
 
 from .base import SolveStats
-from .krylov import cg, finish, prepare
+from .convention import setup
+from .krylov import cg
 from .precond import SSOR
 
 
@@ -39,17 +39,14 @@ def sor(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e
     from pyamg.relaxation.relaxation import sor as sor_sweep
 
     del M
-    t0 = time.perf_counter()
     if not 0 < omega < 2:
         raise ValueError(f"SOR needs 0 < omega < 2, got {omega}")
     A = sp.csr_matrix(A)
-    op, b, x, dtype = prepare(A, b, x0)
+    run = setup(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter)
+    op, b, x, bnorm, tol, maxiter = run.op, run.b, run.x, run.bnorm, run.tol, run.maxiter
     if np.any(A.diagonal() == 0):
         raise ValueError("SOR: matrix has zero diagonal entries")
-    A = A.astype(dtype, copy=False)
-    maxiter = 10 * b.shape[0] if maxiter is None else int(maxiter)
-    bnorm = float(np.linalg.norm(b))
-    tol = max(rtol * bnorm, atol)
+    A = A.astype(run.dtype, copy=False)
     r0 = float(np.linalg.norm(b - op(x)))
     matvecs, it, status = 1, 0, "maxiter"
     step = max(1, int(check_every))
@@ -72,9 +69,8 @@ def sor(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e
         if not np.isfinite(rn) or rn > 1e8 * max(r0, bnorm):
             status = "diverged"
             break
-    return x, finish("ssor" if symmetric else "sor", op, b, x, rtol=rtol, atol=atol,
-                     iterations=it, matvecs=matvecs, t0=t0, status=status,
-                     info={"omega": float(omega)})
+    return run.result("ssor" if symmetric else "sor", iterations=it, matvecs=matvecs,
+                      status=status, info={"omega": float(omega)})
 
 
 def ssor_cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e-8,

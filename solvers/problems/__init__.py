@@ -7,6 +7,7 @@ from typing import Any
 
 from .base import AffineDecomposition, LinearSystem, ParameterSpace, Problem, Solution
 from .grid import Grid
+from .prescribed import from_record
 
 #: problem name -> "module:Class" (imported lazily, so the CLI starts fast)
 PROBLEMS: dict[str, str] = {
@@ -34,8 +35,16 @@ def make_problem(name: str, resolution: int, **options: Any) -> Problem:
 
 
 def problem_from_config(config: dict[str, Any]) -> Problem:
-    """Rebuild the problem stored in a dataset's config (``Problem.config()``)."""
-    return make_problem(config["problem"], config["resolution"], **config.get("options", {}))
+    """Rebuild the problem stored in a dataset's config (``Problem.config()``).
+
+    Prescribed data are re-read from the recorded files (and checked against
+    the recorded sha256).
+    """
+    problem = make_problem(config["problem"], config["resolution"], **config.get("options", {}))
+    records = config.get("prescribed") or {}
+    if records:
+        problem = problem.prescribe(**{key: from_record(key, rec) for key, rec in records.items()})
+    return problem
 
 
 __all__ = ["PROBLEMS", "AffineDecomposition", "Grid", "LinearSystem", "ParameterSpace", "Problem", "Solution",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -10,8 +10,7 @@ import scipy.sparse as sp
 from . import fd
 from .base import LinearSystem, ParameterSpace, Problem
 from .grid import Grid
-
-Source = Union[float, np.ndarray, Callable[..., np.ndarray]]
+from .lifting import convection_coupling, diffusion_coupling
 
 
 class AdvectionDiffusion(Problem):
@@ -36,6 +35,10 @@ class AdvectionDiffusion(Problem):
     (``h ≤ 2ε/|b|``) or narrow the ``eps`` range. Every system records its
     ``cell_peclet`` in ``LinearSystem.meta``.
 
+    **Prescribed data** (``prescribe``): ``source`` replaces the constant
+    ``f``; ``dirichlet`` gives ``u = g`` on the boundary (lifted:
+    ``b = f_I - (ε L_IB + C_IB) g_B``).
+
     **Fields.** Input ``"b"`` (the wind, channels (b_x, b_y), constant over
     the grid) and ``"eps"`` (constant field); output ``"u"``.
     """
@@ -45,6 +48,7 @@ class AdvectionDiffusion(Problem):
     output_names = ("u",)
     defaults: dict[str, Any] = {"eps_min": 0.01, "eps_max": 1.0, "b_max": 1.0, "f": 1.0}
     min_resolution = 4
+    prescribable = ("source", "dirichlet")
 
     def __init__(self, resolution: int, **options: Any) -> None:
         super().__init__(resolution, **options)
@@ -91,14 +95,19 @@ class AdvectionDiffusion(Problem):
         g = self.grid
         return (eps * fd.diffusion_operator(g, 1.0) + fd.convection_operator(g, tuple(b))).tocsr()
 
-    def _assemble_with_source(self, mu: np.ndarray, source: Source) -> LinearSystem:
-        b = fd.full_to_interior(self.grid, fd.evaluate_source(self.grid, source)).astype(float)
-        symmetric = not np.any(self._mu(mu)[1])
-        return LinearSystem(self.operator(mu), b, symmetric=symmetric, spd=symmetric,
+    def assemble(self, mu: np.ndarray) -> LinearSystem:
+        g = self.grid
+        f = fd.full_to_interior(g, self.data("source", default=float(self.options["f"])))
+        f = f.astype(float)
+        eps, wind = self._mu(mu)
+        if "dirichlet" in self.prescribed:
+            values = self.boundary_values()
+            f = f - (eps * diffusion_coupling(g, [1.0] * g.ndim, values)
+                     + convection_coupling(g, tuple(wind), values))
+        symmetric = not np.any(wind)
+        return LinearSystem(self.operator(mu), f, symmetric=symmetric, spd=symmetric,
                             meta={"cell_peclet": self.cell_peclet(mu)})
 
-    def assemble(self, mu: np.ndarray) -> LinearSystem:
-        return self._assemble_with_source(mu, float(self.options["f"]))
-
     def to_fields(self, mu: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
-        return {"u": fd.interior_to_full(self.grid, np.asarray(x, dtype=float))}
+        return {"u": fd.interior_to_full(self.grid, np.asarray(x, dtype=float),
+                                         self.boundary_values())}

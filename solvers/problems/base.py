@@ -10,10 +10,26 @@ Steady linear problems expose ``assemble(mu) -> LinearSystem`` so that a
 sequence of related systems can be handed to a sequence solver (recycling,
 preconditioner reuse, ...). Time-dependent problems integrate a trajectory in
 ``solve(mu, solver)`` and return the fields on the output time grid.
+
+Prescribed data, the same way for every problem: ``problem.prescribe(source=f,
+dirichlet=g, initial=u0, velocity=v0, impedance=g)`` returns a copy of the
+problem whose ``assemble``/``solve``/``to_fields``/``input_fields`` use the
+given data in place of the default (constant or random) ones; the names a
+problem accepts are its ``prescribable``. A datum is a number, an array of the
+grid's shape (boundary nodes included), a callable of the node coordinates
+``f(*grid.mesh())`` (with the time as last argument, ``f(x, y, t)``, for the
+source and boundary data of a time-dependent problem), or a file
+``"PATH[:NAME]"`` (.npz/.npy/HDF5), see :mod:`solvers.problems.prescribed`.
+Dirichlet data are lifted: the unknowns stay the interior nodes, ``b`` becomes
+``f_I - A_IB g_B`` (:mod:`solvers.problems.lifting`) and ``to_fields`` puts
+``g`` on the boundary. ``config()`` records each datum (a file by path and
+sha256) so that ``problem_from_config`` rebuilds the problem; with nothing
+prescribed every result is bit-identical to the unprescribed problem.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -24,6 +40,7 @@ from scipy.special import ndtri
 from solvers.linear.system import LinearSystem
 
 from .grid import Grid
+from .prescribed import Data, on_grid, read
 
 __all__ = ["AffineDecomposition", "LinearSystem", "ParameterSpace", "Problem", "Solution"]
 
@@ -129,6 +146,9 @@ class Problem:
     ``assemble`` + ``to_fields`` (steady, linear) or ``solve`` (time-dependent).
     Options come from ``rom generate --param KEY=VALUE`` and are stored in the
     dataset's config so that ``problem_from_config`` rebuilds the same problem.
+    Subclasses list the data they take in ``prescribable`` and read them with
+    :meth:`data` / :meth:`boundary_values` (see the module docstring);
+    ``prescribed`` holds them and is not changed in place (``prescribe`` copies).
     """
 
     name: ClassVar[str] = ""
@@ -143,6 +163,8 @@ class Problem:
     #: ``matrix_entries`` / ``rhs_entries`` are implemented: single entries of ``A(mu)`` and
     #: ``b(mu)`` at a cost independent of the grid (the matrix EIM's online stage uses them).
     has_local_entries: ClassVar[bool] = False
+    #: the data :meth:`prescribe` accepts (names from ``prescribed.DATA_NAMES``)
+    prescribable: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, resolution: int, **options: Any) -> None:
         if int(resolution) < self.min_resolution:
@@ -157,6 +179,11 @@ class Problem:
         self.resolution = int(resolution)
         self.options = {**self.defaults, **{k: _coerce(self.defaults[k], v)
                                             for k, v in options.items()}}
+        #: output times of a trajectory; time-dependent problems set them in ``__init__``
+        self._times: np.ndarray | None = None
+        #: prescribed data by name (files already read) and their config records
+        self.prescribed: dict[str, Any] = {}
+        self._records: dict[str, dict[str, Any]] = {}
 
     # -- description -------------------------------------------------------
     @property
@@ -170,11 +197,55 @@ class Problem:
     @property
     def times(self) -> np.ndarray | None:
         """Output times of a trajectory, or ``None`` for steady problems."""
-        return None
+        return self._times
+
+    def flat_parameters(self, mu: np.ndarray) -> np.ndarray:
+        """``mu`` as a flat float vector of ``parameter_space.dim`` entries (else a ``ValueError``)."""
+        flat = np.asarray(mu, dtype=float).ravel()
+        if flat.shape != (self.parameter_space.dim,):
+            raise ValueError(f"{self.name} expects {self.parameter_space.dim} parameters, "
+                             f"got shape {np.shape(mu)}")
+        return flat
 
     def config(self) -> dict[str, Any]:
-        return {"problem": self.name, "resolution": self.resolution,
-                "options": dict(self.options)}
+        out: dict[str, Any] = {"problem": self.name, "resolution": self.resolution,
+                               "options": dict(self.options)}
+        if self._records:
+            out["prescribed"] = {k: dict(v) for k, v in self._records.items()}
+        return out
+
+    # -- prescribed data ---------------------------------------------------
+    def prescribe(self, **data: Data) -> Problem:
+        """A copy of the problem that uses the given data (see the module docstring).
+
+        ``None`` removes a datum prescribed before. Arrays (and files) must have
+        the grid's shape; a name the problem does not take is a ``ValueError``.
+        """
+        unknown = set(data) - set(self.prescribable)
+        if unknown:
+            raise ValueError(f"{self.name} takes no prescribed {', '.join(sorted(unknown))}; "
+                             f"valid: {', '.join(self.prescribable) or 'none'}")
+        new = copy.copy(self)
+        new.prescribed, new._records = dict(self.prescribed), dict(self._records)
+        for key, value in data.items():
+            if value is None:
+                new.prescribed.pop(key, None)
+                new._records.pop(key, None)
+                continue
+            new.prescribed[key], new._records[key] = read(value, key, self.grid.shape)
+        return new
+
+    def data(self, key: str, *time: float, default: Any = None) -> np.ndarray | None:
+        """The prescribed datum ``key`` on the full grid (at ``time``); else ``default``
+        on the grid (``None`` stays ``None``)."""
+        value = self.prescribed.get(key, default)
+        if value is None:
+            return None
+        return on_grid(self.grid, value, f"prescribed {key}", *time)
+
+    def boundary_values(self, *time: float) -> float | np.ndarray:
+        """The Dirichlet data on the full grid (only its boundary entries are used), else 0."""
+        return self.data("dirichlet", *time) if "dirichlet" in self.prescribed else 0.0
 
     # -- steady linear problems --------------------------------------------
     def input_fields(self, mu: np.ndarray) -> dict[str, np.ndarray]:

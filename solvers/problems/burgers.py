@@ -39,6 +39,12 @@ Parameters and sampler
     ``ν`` is an option (FNO: ``0.1``), or with ``nu_max > nu`` a log-uniform
     parameter on ``[nu, nu_max]`` appended to ``mu``. Output times ``linspace(0, t_final, n_out)``
     (``u[0] = u_0``).
+
+Prescribed data (``Problem.prescribe``)
+    ``initial`` ``u_0(x)`` (a callable of the node coordinates, a number or an
+    array of ``N`` values) replaces the random field; its coefficients in
+    ``mu`` are then unused. The equation has no source and the periodic
+    interval no boundary data.
 """
 
 from __future__ import annotations
@@ -140,6 +146,7 @@ class Burgers(Problem):
                                 "n_modes": 32, "u0_sigma": 25.0, "u0_tau": 5.0,
                                 "u0_alpha": 2.0}
     min_resolution = 8
+    prescribable = ("initial",)
 
     def __init__(self, resolution: int, **options: Any) -> None:
         super().__init__(resolution, **options)
@@ -166,18 +173,14 @@ class Burgers(Problem):
     def grid(self) -> Grid:
         return Grid.uniform(self.resolution, ndim=1, periodic=True)
 
-    @property
-    def times(self) -> np.ndarray:
-        return self._times
-
     def input_fields(self, mu: np.ndarray) -> dict[str, np.ndarray]:
+        if "initial" in self.prescribed:
+            return {"u0": self.data("initial").astype(float)}
         return {"u0": self.field.evaluate(np.ravel(mu)[:self.field.dim], self.grid.axes)}
 
     def viscosity(self, mu: np.ndarray) -> float:
         """``ν`` of sample ``mu`` (the option ``nu`` unless ``nu_max`` makes it a parameter)."""
-        mu = np.ravel(mu)
-        if mu.size != self.parameter_space.dim:
-            raise ValueError(f"burgers expects {self.parameter_space.dim} parameters, got {mu.size}")
+        mu = self.flat_parameters(mu)
         return float(mu[-1]) if self.options["nu_max"] else float(self.options["nu"])
 
     def solve(self, mu: np.ndarray, solver: Any = None) -> Solution:

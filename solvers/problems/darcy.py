@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -11,9 +11,8 @@ from scipy.special import ndtri
 from . import fd
 from .base import LinearSystem, ParameterSpace, Problem
 from .grid import Grid
+from .lifting import convection_coupling, diffusion_coupling
 from .random_fields import GaussianRandomField
-
-Source = Union[float, np.ndarray, Callable[..., np.ndarray]]
 
 
 class Darcy(Problem):
@@ -48,8 +47,12 @@ class Darcy(Problem):
       reproduce SKR's benchmark. Right Jacobi preconditioning maps every such
       system to the same ``L/4``.
 
+    **Prescribed data** (``prescribe``): ``source`` replaces the constant
+    ``f``; ``dirichlet`` gives ``u = g`` on the boundary (lifted: ``b = f_I -
+    A_IB g_B`` for the chosen scheme).
+
     **Fields.** Input ``"a"`` (the coefficient on the full grid), output ``"u"``
-    (zero on the boundary).
+    (zero, or ``g``, on the boundary).
 
     **Sampler.** The parameters are i.i.d. standard normal; any unit-cube
     design maps through the inverse normal CDF.
@@ -64,6 +67,7 @@ class Darcy(Problem):
         "zero_mean": True, "basis": "cosine",
     }
     min_resolution = 5
+    prescribable = ("source", "dirichlet")
 
     def __init__(self, resolution: int, **options: Any) -> None:
         super().__init__(resolution, **options)
@@ -127,18 +131,30 @@ class Darcy(Problem):
         A = sp.diags(a_int) @ fd.diffusion_operator(g, 1.0) - fd.convection_operator(g, grad_a)
         return A.tocsr()
 
-    def _assemble_with_source(self, mu: np.ndarray, source: Source,
-                              a: np.ndarray | None = None) -> LinearSystem:
-        """The system for source ``f`` (scalar, nodal array or ``f(x, y)``), optionally ``a`` given."""
-        a = self.coefficient(mu) if a is None else a
+    def assemble(self, mu: np.ndarray) -> LinearSystem:
+        a = self.coefficient(mu)
         A = self.operator(a)
-        b = fd.full_to_interior(self.grid, fd.evaluate_source(self.grid, source)).astype(float)
+        b = fd.full_to_interior(self.grid, self.data("source", default=float(self.options["f"])))
+        b = b.astype(float)
+        if "dirichlet" in self.prescribed:
+            b = b - self.boundary_coupling(a, self.boundary_values())
         spd = self.options["scheme"] == "conservative"
         return LinearSystem(A, b, symmetric=spd, spd=spd,
                             meta={"a_min": float(a.min()), "a_max": float(a.max())})
 
-    def assemble(self, mu: np.ndarray) -> LinearSystem:
-        return self._assemble_with_source(mu, float(self.options["f"]))
+    def boundary_coupling(self, a: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """``A_IB g_B`` of :meth:`operator` (``a`` nodal, ``g`` on the full grid)."""
+        grid = self.grid
+        scheme = self.options["scheme"]
+        if scheme == "conservative":
+            faces = fd.nodal_face_coefficients(grid, a, face=self.options["face"])
+            return diffusion_coupling(grid, faces, g)
+        ones = [1.0] * grid.ndim
+        if scheme == "skr":  # -Δ_h(a u): the Laplacian's coupling to a g
+            return diffusion_coupling(grid, ones, a * g)
+        a_int = fd.full_to_interior(grid, a)
+        return (a_int * diffusion_coupling(grid, ones, g)
+                - convection_coupling(grid, fd.nodal_gradient(grid, a), g))
 
     # -- single entries (the online stage of operator EIM) -------------------------
     has_local_entries = True
@@ -187,11 +203,18 @@ class Darcy(Problem):
         return out
 
     def rhs_entries(self, mu: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """``assemble(mu).b[idx]`` (the source ``f`` is a constant)."""
+        """``assemble(mu).b[idx]``: the constant ``f`` (a prescribed source is read at
+        ``idx``; with Dirichlet data the whole ``b`` is assembled, which is not
+        grid-independent)."""
+        if "dirichlet" in self.prescribed:
+            return self.assemble(mu).b[np.asarray(idx)]
+        if "source" in self.prescribed:
+            return fd.full_to_interior(self.grid, self.data("source")).astype(float)[idx]
         return np.full(np.shape(idx), float(self.options["f"]))
 
     def to_fields(self, mu: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
-        return {"u": fd.interior_to_full(self.grid, np.asarray(x, dtype=float))}
+        return {"u": fd.interior_to_full(self.grid, np.asarray(x, dtype=float),
+                                         self.boundary_values())}
 
 
 def _face_mean(a: np.ndarray, b: np.ndarray, face: str) -> np.ndarray:

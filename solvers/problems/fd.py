@@ -36,7 +36,7 @@ consistent for smooth ``a`` and symmetric positive (semi-)definite.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, Union
+from typing import Sequence, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,7 +49,7 @@ _BCS = ("dirichlet", "periodic", "neumann")
 __all__ = ["axis_bcs", "interior_mask", "unknown_index", "interior_to_full",
            "full_to_interior", "node_weights", "face_shape", "face_centres",
            "nodal_face_coefficients", "diffusion_operator", "diffusion_operator_faces",
-           "laplacian", "evaluate_source",
+           "laplacian",
            "gradient_operator", "convection_operator", "nodal_gradient", "restrict"]
 
 
@@ -465,11 +465,3 @@ def nodal_gradient(grid: Grid, field: np.ndarray) -> tuple[np.ndarray, ...]:
         else:
             out.append(np.gradient(field, h, axis=d, edge_order=2))
     return tuple(out)
-
-
-def evaluate_source(grid: Grid, source: float | np.ndarray | Callable[..., np.ndarray]
-                    ) -> np.ndarray:
-    """A source term on the full grid: a scalar, a nodal array, or ``source(*grid.mesh())``."""
-    if callable(source):
-        return _nodal(grid, source(*grid.mesh()), "source")
-    return _nodal(grid, source, "source")

@@ -37,6 +37,14 @@ Parameters and sampler
     axis). All parameters are standard-normal KL coefficients (kind
     ``normal``): first ``κ``'s, then ``u_0``'s. ``f`` is the constant option
     ``source``.
+
+Prescribed data (``Problem.prescribe``)
+    ``source`` ``f(x, y, t)`` (or a number or nodal array, constant in time),
+    ``dirichlet`` ``g(x, y, t)`` (``u = g`` on ``∂Ω``; lifted: the integrator
+    sees the source ``f_I - A_IB g_B(t)``, and the outputs carry ``g(t)`` on
+    the boundary) and ``initial`` ``u_0(x, y)`` (replaces the random field;
+    its coefficients in ``mu`` are then unused). The orders above hold with
+    them (the source enters each scheme at its own time levels).
 """
 
 from __future__ import annotations
@@ -47,8 +55,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from .base import LinearSystem, ParameterSpace, Problem, Solution
-from .fd import diffusion_operator, full_to_interior, interior_to_full
+from .fd import diffusion_operator, full_to_interior, interior_to_full, nodal_face_coefficients
 from .grid import Grid
+from .lifting import diffusion_coupling
 from .random_fields import GaussianRandomField
 from .time_stepping import (
     SineSeriesGRF,
@@ -130,6 +139,7 @@ class Heat(Problem):
                                 "source": 1.0, "kappa_modes": 4, "kappa_sigma": 3.0,
                                 "u0_modes": 8, "u0_sigma": 10.0}
     min_resolution = 4
+    prescribable = ("source", "dirichlet", "initial")
 
     def __init__(self, resolution: int, **options: Any) -> None:
         super().__init__(resolution, **options)
@@ -153,18 +163,17 @@ class Heat(Problem):
     def grid(self) -> Grid:
         return Grid.uniform(self.resolution, ndim=2)
 
-    @property
-    def times(self) -> np.ndarray:
-        return self._times
-
     def input_fields(self, mu: np.ndarray) -> dict[str, np.ndarray]:
-        mu = np.asarray(mu, dtype=float).ravel()
-        if mu.shape != (self.parameter_space.dim,):
-            raise ValueError(f"heat expects {self.parameter_space.dim} parameters, got shape {mu.shape}")
+        mu = self.flat_parameters(mu)
         nk = self.kappa_field.n_params
         kappa = np.exp(self.kappa_field.evaluate(mu[:nk], self.grid))
-        u0 = self.u0_field.evaluate(mu[nk:], self.grid.axes)
-        return {"kappa": kappa, "u0": interior_to_full(self.grid, full_to_interior(self.grid, u0))}
+        if "initial" in self.prescribed:
+            u0 = self.data("initial")
+        else:
+            u0 = self.u0_field.evaluate(mu[nk:], self.grid.axes)
+        boundary = self.boundary_values(0.0)
+        return {"kappa": kappa,
+                "u0": interior_to_full(self.grid, full_to_interior(self.grid, u0), boundary)}
 
     def trajectory(self, kappa: np.ndarray, u0: np.ndarray, solver: Any = None,
                    source: Source = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -181,7 +190,28 @@ class Heat(Problem):
                                   o["dt"], o["scheme"], solver, src)
         return np.stack([interior_to_full(grid, u) for u in U]), stats
 
+    def interior_source(self, kappa: np.ndarray) -> Source:
+        """The source the integrator sees with the prescribed data: ``f_I(t) - A_IB g_B(t)``
+        (``None`` when neither a source nor Dirichlet data are prescribed)."""
+        if "source" not in self.prescribed and "dirichlet" not in self.prescribed:
+            return None
+        grid = self.grid
+        faces = nodal_face_coefficients(grid, kappa, "dirichlet")
+
+        def source(t: float) -> np.ndarray:
+            f = full_to_interior(grid, self.data("source", t, default=self.options["source"]))
+            if "dirichlet" in self.prescribed:
+                f = f - diffusion_coupling(grid, faces, self.boundary_values(t))
+            return f
+
+        return source
+
     def solve(self, mu: np.ndarray, solver: Any = None) -> Solution:
         inputs = self.input_fields(mu)
-        u, stats = self.trajectory(inputs["kappa"], inputs["u0"], solver)
+        u, stats = self.trajectory(inputs["kappa"], inputs["u0"], solver,
+                                   self.interior_source(inputs["kappa"]))
+        if "dirichlet" in self.prescribed:
+            u = np.stack([interior_to_full(self.grid, full_to_interior(self.grid, uk),
+                                           self.boundary_values(t))
+                          for uk, t in zip(u, self.times)])
         return Solution(inputs, {"u": u}, stats)

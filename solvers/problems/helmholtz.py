@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -10,10 +10,7 @@ import scipy.sparse as sp
 from . import fd
 from .base import LinearSystem, ParameterSpace, Problem
 from .grid import Grid
-
-Source = Union[float, np.ndarray, Callable[..., np.ndarray]]
-#: boundary data ``g(x, y, nx, ny)`` of the impedance condition ``∂u/∂n - i k u = g``
-BoundaryData = Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]
+from .lifting import diffusion_coupling
 
 
 class Helmholtz(Problem):
@@ -49,6 +46,14 @@ class Helmholtz(Problem):
     non-symmetric, so real-only solvers work). The output ``"u"`` of the
     impedance problem has a trailing channel axis ``(real, imag)``.
 
+    **Prescribed data** (``prescribe``): ``source`` replaces the Gaussian
+    ``f`` (real or complex); ``bc="dirichlet"``: ``dirichlet`` gives ``u = g``
+    on the boundary (lifted, ``b = f_I - L_IB g_B``); ``bc="impedance"``:
+    ``impedance`` is the data ``g`` of ``∂u/∂n - i k u = g``, a callable
+    ``g(x, y, nx, ny)`` of the boundary nodes and the outward normal of each
+    side, a number, or a nodal array (its boundary values, the same on both
+    sides at a corner).
+
     **Fields.** Inputs ``"k"`` (wavenumber) and ``"f"`` (source); output ``"u"``.
     """
 
@@ -75,6 +80,10 @@ class Helmholtz(Problem):
     @property
     def impedance(self) -> bool:
         return self.options["bc"] == "impedance"
+
+    @property
+    def prescribable(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("source", "impedance") if self.impedance else ("source", "dirichlet")
 
     @property
     def parameter_space(self) -> ParameterSpace:
@@ -116,7 +125,11 @@ class Helmholtz(Problem):
         return np.exp(-((X - xs) ** 2 + (Y - ys) ** 2) / (2 * s * s)) / (2 * np.pi * s * s)
 
     def input_fields(self, mu: np.ndarray) -> dict[str, np.ndarray]:
-        return {"k": self.wavenumber(mu), "f": self.source(mu)}
+        return {"k": self.wavenumber(mu), "f": self._source(mu)}
+
+    def _source(self, mu: np.ndarray) -> np.ndarray:
+        """The prescribed source, else the Gaussian :meth:`source`."""
+        return self.data("source") if "source" in self.prescribed else self.source(mu)
 
     # -- discretisation -------------------------------------------------------------
     def _boundary_terms(self) -> list[tuple[int, int, np.ndarray, float]]:
@@ -134,39 +147,39 @@ class Helmholtz(Problem):
                 out.append((d, end, nodes, w_other / g.spacing[d]))
         return out
 
-    def assemble_complex(self, mu: np.ndarray, source: Source | None = None,
-                         boundary_data: BoundaryData | None = None) -> LinearSystem:
-        """The complex system (Dirichlet: real). ``source`` replaces ``f`` (scalar, nodal
-        array or ``f(x, y)``); ``boundary_data(x, y, nx, ny)`` is impedance data ``g``."""
+    def assemble_complex(self, mu: np.ndarray) -> LinearSystem:
+        """The complex system (Dirichlet: real), with the prescribed data if any."""
         g = self.grid
         k = self.wavenumber(mu)
-        f = self.source(mu) if source is None else fd.evaluate_source(g, source)
+        f = self._source(mu)
         if not self.impedance:
-            if boundary_data is not None:
-                raise ValueError("boundary_data needs bc='impedance'")
             A = fd.diffusion_operator(g, 1.0) - sp.diags(fd.full_to_interior(g, k ** 2))
             b = fd.full_to_interior(g, f)
+            if "dirichlet" in self.prescribed:
+                b = b - diffusion_coupling(g, [1.0] * g.ndim, self.boundary_values())
             return LinearSystem(A.tocsr(), b, symmetric=True, spd=False,
                                 meta={"k_max": float(k.max())})
         W = fd.node_weights(g, "neumann")
         kf = k.ravel()
         B = np.zeros(kf.size)
         b = (W * f.ravel()).astype(complex)
-        X, Y = g.mesh()
         for d, end, nodes, weight in self._boundary_terms():
             B[nodes] += weight
-            if boundary_data is not None:
-                normal = [0.0, 0.0]
-                normal[d] = -1.0 if end == 0 else 1.0
-                data = boundary_data(np.take(X, end, axis=d), np.take(Y, end, axis=d), *normal)
-                b[nodes] += weight * data
+            if "impedance" in self.prescribed:
+                b[nodes] += weight * self._impedance_data(d, end)
         A = fd.diffusion_operator(g, 1.0, "neumann") - sp.diags(W * kf ** 2) - 1j * sp.diags(B * kf)
         return LinearSystem(A.tocsr(), b, symmetric=True, spd=False,
                             meta={"complex": True, "k_max": float(k.max())})
 
-    def _assemble_with_source(self, mu: np.ndarray, source: Source,
-                              boundary_data: BoundaryData | None = None) -> LinearSystem:
-        return self._real_form(self.assemble_complex(mu, source, boundary_data))
+    def _impedance_data(self, d: int, end: int) -> np.ndarray:
+        """The prescribed impedance data ``g`` on the side ``x_d = end`` (0 or -1)."""
+        value = self.prescribed["impedance"]
+        if not callable(value):
+            return np.take(self.data("impedance"), end, axis=d)
+        X, Y = self.grid.mesh()
+        normal = [0.0, 0.0]
+        normal[d] = -1.0 if end == 0 else 1.0
+        return value(np.take(X, end, axis=d), np.take(Y, end, axis=d), *normal)
 
     @staticmethod
     def _real_form(system: LinearSystem) -> LinearSystem:
@@ -191,7 +204,8 @@ class Helmholtz(Problem):
         g = self.grid
         x = np.asarray(x)
         if not self.impedance:
-            return {"u": fd.interior_to_full(g, np.real_if_close(x).astype(float))}
+            return {"u": fd.interior_to_full(g, np.real_if_close(x).astype(float),
+                                             self.boundary_values())}
         n = int(np.prod(g.shape))
         if np.iscomplexobj(x) and x.size == n:
             z = x

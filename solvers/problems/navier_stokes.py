@@ -43,12 +43,19 @@ Parameters and sampler
     standard-normal KL coefficients of
     :class:`~solvers.problems.time_stepping.PeriodicGRF` (kind ``normal``),
     so a sample is the same initial field at every resolution.
+
+Prescribed data (``Problem.prescribe``)
+    ``initial`` ``w_0(x, y)`` replaces the random vorticity (its coefficients
+    in ``mu`` are then unused); ``source`` replaces the forcing: a nodal array
+    or number (constant in time) or ``f(x, y, t)``, which the schemes read at
+    ``t_n`` (``fno``) or ``t_{n+1/2}`` (``cnab2``), keeping their orders. The
+    input ``f`` is the forcing at ``t = 0``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable, Union
 
 import numpy as np
 import scipy.fft as sfft
@@ -58,6 +65,8 @@ from .grid import Grid
 from .time_stepping import PeriodicGRF, check_positive, normal_parameters, output_times, substeps
 
 SCHEMES = ("fno", "cnab2")
+#: the forcing of :meth:`VorticitySolver.integrate`: Fourier coefficients, or ``t -> nodal field``
+Forcing = Union[np.ndarray, Callable[[float], np.ndarray]]
 
 
 class VorticitySolver:
@@ -93,10 +102,16 @@ class VorticitySolver:
         adv += g[1] * g[3]
         return sfft.rfft2(adv) * self.dealias
 
-    def _advance(self, w_hat: np.ndarray, F_prev: np.ndarray | None, f_hat: np.ndarray,
-                 a: np.ndarray, b: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """``m`` steps ``ŵ <- a ŵ + b (f̂ - explicit advection)``; returns ``ŵ`` and the last ``F̂``."""
-        for _ in range(m):
+    def _advance(self, w_hat: np.ndarray, F_prev: np.ndarray | None, forcing: Forcing,
+                 a: np.ndarray, b: np.ndarray, m: int, t: float, h: float
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``m`` steps ``ŵ <- a ŵ + b (f̂ - explicit advection)`` from time ``t``; returns ``ŵ``
+        and the last ``F̂``. A time-dependent forcing is read at ``t_n`` (fno) or ``t_{n+1/2}``."""
+        shift = 0.5 if self.scheme == "cnab2" else 0.0
+        f_hat = forcing
+        for j in range(m):
+            if callable(forcing):
+                f_hat = sfft.rfft2(forcing(t + (j + shift) * h))
             F = self.advection_hat(w_hat)
             if self.scheme == "cnab2" and F_prev is not None:
                 explicit = f_hat - 1.5 * F + 0.5 * F_prev
@@ -106,14 +121,18 @@ class VorticitySolver:
             F_prev = F
         return w_hat, F_prev
 
-    def integrate(self, w0: np.ndarray, forcing: np.ndarray, times: np.ndarray,
-                  dt: float) -> np.ndarray:
-        """Vorticity at ``times`` (increasing, > 0) from ``w(0) = w0``; shape ``(len(times), n, n)``."""
+    def integrate(self, w0: np.ndarray, forcing: np.ndarray | Callable[[float], np.ndarray],
+                  times: np.ndarray, dt: float) -> np.ndarray:
+        """Vorticity at ``times`` (increasing, > 0) from ``w(0) = w0``; shape ``(len(times), n, n)``.
+
+        ``forcing`` is a nodal array (or number), or ``t -> nodal array``.
+        """
         w0 = np.asarray(w0, dtype=float)
         if w0.shape != (self.n, self.n):
             raise ValueError(f"w0 has shape {w0.shape}, expected {(self.n, self.n)}")
         w_hat = sfft.rfft2(w0)
-        f_hat = sfft.rfft2(np.broadcast_to(np.asarray(forcing, dtype=float), w0.shape))
+        f_hat: Forcing = forcing if callable(forcing) else sfft.rfft2(
+            np.broadcast_to(np.asarray(forcing, dtype=float), w0.shape))
         out = np.empty((len(times),) + w0.shape)
         t, F_prev = 0.0, None
         for i, t_out in enumerate(times):
@@ -121,7 +140,7 @@ class VorticitySolver:
             a = (1 - 0.5 * h * self.nu * self.L) / (1 + 0.5 * h * self.nu * self.L)
             b = h / (1 + 0.5 * h * self.nu * self.L)
             with np.errstate(over="ignore", invalid="ignore"):  # blow-up is checked below
-                w_hat, F_prev = self._advance(w_hat, F_prev, f_hat, a, b, m)
+                w_hat, F_prev = self._advance(w_hat, F_prev, f_hat, a, b, m, t, h)
             out[i] = sfft.irfft2(w_hat, s=w0.shape)
             if not np.all(np.isfinite(out[i])):
                 raise ValueError(f"navier_stokes blew up before t={t_out:g} with dt={dt:g}; "
@@ -148,6 +167,7 @@ class NavierStokes(Problem):
                                 "scheme": "fno", "forcing": 0.1, "n_modes": 12,
                                 "w0_sigma": 7.0 ** 1.5, "w0_tau": 7.0, "w0_alpha": 2.5}
     min_resolution = 8
+    prescribable = ("source", "initial")
 
     def __init__(self, resolution: int, **options: Any) -> None:
         super().__init__(resolution, **options)
@@ -167,10 +187,6 @@ class NavierStokes(Problem):
     def grid(self) -> Grid:
         return Grid.uniform(self.resolution, ndim=2, periodic=True)
 
-    @property
-    def times(self) -> np.ndarray:
-        return self._times
-
     def forcing_field(self) -> np.ndarray:
         """``f = A (sin 2π(x+y) + cos 2π(x+y))`` at the nodes."""
         X, Y = self.grid.mesh()
@@ -178,11 +194,22 @@ class NavierStokes(Problem):
         return self.options["forcing"] * (np.sin(s) + np.cos(s))
 
     def input_fields(self, mu: np.ndarray) -> dict[str, np.ndarray]:
-        return {"w0": self.field.evaluate(np.ravel(mu), self.grid.axes), "f": self.forcing_field()}
+        if "initial" in self.prescribed:
+            w0 = self.data("initial").astype(float)
+        else:
+            w0 = self.field.evaluate(np.ravel(mu), self.grid.axes)
+        return {"w0": w0, "f": self._forcing(0.0)}
+
+    def _forcing(self, t: float) -> np.ndarray:
+        """The prescribed source at ``t``, else :meth:`forcing_field`."""
+        if "source" in self.prescribed:
+            return self.data("source", t).astype(float)
+        return self.forcing_field()
 
     def solve(self, mu: np.ndarray, solver: Any = None) -> Solution:
         """Integrate one trajectory (``solver`` is unused: the scheme has no linear solves)."""
         inputs = self.input_fields(mu)
         stepper = VorticitySolver(self.resolution, self.options["nu"], self.options["scheme"])
-        w = stepper.integrate(inputs["w0"], inputs["f"], self._times, self.options["dt"])
+        forcing = self._forcing if callable(self.prescribed.get("source")) else inputs["f"]
+        w = stepper.integrate(inputs["w0"], forcing, self._times, self.options["dt"])
         return Solution(inputs, {"w": w}, [])

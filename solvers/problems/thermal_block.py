@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -10,8 +10,8 @@ import scipy.sparse as sp
 from . import fd
 from .base import AffineDecomposition, LinearSystem, ParameterSpace, Problem
 from .grid import Grid
+from .lifting import diffusion_coupling
 
-Source = Union[float, np.ndarray, Callable[..., np.ndarray]]
 _TOL = 1e-9
 
 
@@ -26,6 +26,14 @@ def _axis_weights(x: np.ndarray, n_blocks: int) -> np.ndarray:
     hi = np.arange(1, n_blocks + 1) / n_blocks
     w = ((x[:, None] > lo - _TOL) & (x[:, None] < hi + _TOL)).astype(float)
     return w / w.sum(axis=1, keepdims=True)
+
+
+def _one(mu: np.ndarray) -> np.ndarray:
+    return np.ones(1)
+
+
+def _one_and_mu(mu: np.ndarray) -> np.ndarray:
+    return np.concatenate([[1.0], np.asarray(mu, dtype=float).ravel()])
 
 
 class ThermalBlock(Problem):
@@ -49,6 +57,11 @@ class ThermalBlock(Problem):
     ``affine_decomposition()`` gives ``θ_A(μ) = μ``, ``f`` one term, and the
     min-θ reference ``μ_ref = sqrt(mu_min*mu_max)`` in every block.
 
+    **Prescribed data** (``prescribe``): ``source`` replaces the constant
+    ``f``; ``dirichlet`` gives ``u = g`` on the boundary, lifted:
+    ``b(μ) = f_I - Σ_q μ_q A_q,IB g_B``, so the affine decomposition stays exact
+    with ``f_terms = (f_I, -A_1,IB g_B, ...)`` and ``θ_f(μ) = (1, μ)``.
+
     **Fields.** Input ``"mu_field"``: the conductivity at the nodes (interface
     nodes: the mean of the adjacent blocks); output ``"u"``.
     """
@@ -59,6 +72,7 @@ class ThermalBlock(Problem):
     defaults: dict[str, Any] = {"blocks_x": 2, "blocks_y": 2, "mu_min": 0.1, "mu_max": 1.0,
                                 "f": 1.0}
     min_resolution = 3
+    prescribable = ("source", "dirichlet")
 
     def __init__(self, resolution: int, **options: Any) -> None:
         super().__init__(resolution, **options)
@@ -128,32 +142,44 @@ class ThermalBlock(Problem):
                                 for q in range(self.n_blocks))
         return self._terms
 
-    def _load(self, source: Source) -> np.ndarray:
-        return fd.full_to_interior(self.grid, fd.evaluate_source(self.grid, source)).astype(float)
+    def _load(self) -> np.ndarray:
+        """``f_I``: the prescribed source (or the constant ``f``) at the unknowns."""
+        f = self.data("source", default=float(self.options["f"]))
+        return fd.full_to_interior(self.grid, f).astype(float)
 
     has_affine_decomposition = True
 
     def affine_decomposition(self) -> AffineDecomposition:
         lo, hi = float(self.options["mu_min"]), float(self.options["mu_max"])
+        f_terms: tuple[np.ndarray, ...] = (self._load(),)
+        lifted = "dirichlet" in self.prescribed
+        if lifted:
+            g, ind = self.boundary_values(), self.face_indicators()
+            f_terms += tuple(-diffusion_coupling(self.grid, [ind[0][q], ind[1][q]], g)
+                             for q in range(self.n_blocks))
         return AffineDecomposition(
             A_terms=self.block_operators(),
-            f_terms=(self._load(float(self.options["f"])),),
+            f_terms=f_terms,
             theta_A=lambda mu: np.asarray(mu, dtype=float).ravel(),
-            theta_f=lambda mu: np.ones(1),
+            theta_f=_one_and_mu if lifted else _one,
             min_theta_ref=np.full(self.n_blocks, np.sqrt(lo * hi)))
 
     # -- systems --------------------------------------------------------------------
+    def faces(self, mu: np.ndarray) -> list[np.ndarray]:
+        """The face conductivities of ``μ``, one array of ``fd.face_shape`` per axis."""
+        mu = self._check_mu(mu)
+        return [np.tensordot(mu, ind, axes=1) for ind in self.face_indicators()]
+
     def operator(self, mu: np.ndarray) -> sp.csr_matrix:
         """``A(μ)`` assembled directly from the face conductivities of ``μ``."""
-        mu = self._check_mu(mu)
-        faces = [np.tensordot(mu, ind, axes=1) for ind in self.face_indicators()]
-        return fd.diffusion_operator_faces(self.grid, faces)
-
-    def _assemble_with_source(self, mu: np.ndarray, source: Source) -> LinearSystem:
-        return LinearSystem(self.operator(mu), self._load(source), symmetric=True, spd=True)
+        return fd.diffusion_operator_faces(self.grid, self.faces(mu))
 
     def assemble(self, mu: np.ndarray) -> LinearSystem:
-        return self._assemble_with_source(mu, float(self.options["f"]))
+        b = self._load()
+        if "dirichlet" in self.prescribed:
+            b = b - diffusion_coupling(self.grid, self.faces(mu), self.boundary_values())
+        return LinearSystem(self.operator(mu), b, symmetric=True, spd=True)
 
     def to_fields(self, mu: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
-        return {"u": fd.interior_to_full(self.grid, np.asarray(x, dtype=float))}
+        return {"u": fd.interior_to_full(self.grid, np.asarray(x, dtype=float),
+                                         self.boundary_values())}

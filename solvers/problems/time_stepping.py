@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -70,12 +71,9 @@ def check_positive(name: str, value: float) -> float:
 
 
 @dataclass(frozen=True)
-class PeriodicGRF:
-    """Truncated KL expansion of ``N(0, σ²(-Δ+τ²I)^{-α})`` on ``[0,1)^ndim`` (see module docstring).
-
-    ``n_modes`` is ``K``, the largest wavenumber per axis; ``dim`` coefficients
-    (two per wavevector of the half lattice) parametrise a sample.
-    """
+class _KLExpansion:
+    """The settings of a truncated KL expansion of ``N(0, σ²(-Δ + τ²I)^{-α})``:
+    ``ndim`` axes, ``n_modes`` wavenumbers per axis."""
 
     ndim: int
     n_modes: int
@@ -83,11 +81,28 @@ class PeriodicGRF:
     tau: float
     alpha: float
 
+    #: the dimensions the expansion is written for, and how to say so
+    ndims: ClassVar[tuple[int, ...]] = ()
+    kind: ClassVar[str] = ""
+
     def __post_init__(self) -> None:
-        if self.ndim not in (1, 2):
-            raise ValueError(f"periodic random fields are 1-D or 2-D, got ndim={self.ndim}")
+        if self.ndim not in self.ndims:
+            raise ValueError(f"{self.kind} are {self.ndims[0]}-D to {self.ndims[-1]}-D, "
+                             f"got ndim={self.ndim}")
         if self.n_modes < 1:
             raise ValueError(f"n_modes must be at least 1, got {self.n_modes}")
+
+
+@dataclass(frozen=True)
+class PeriodicGRF(_KLExpansion):
+    """Truncated KL expansion of ``N(0, σ²(-Δ+τ²I)^{-α})`` on ``[0,1)^ndim`` (see module docstring).
+
+    ``n_modes`` is ``K``, the largest wavenumber per axis; ``dim`` coefficients
+    (two per wavevector of the half lattice) parametrise a sample.
+    """
+
+    ndims: ClassVar[tuple[int, ...]] = (1, 2)
+    kind: ClassVar[str] = "periodic random fields"
 
     def wavevectors(self) -> np.ndarray:
         """The half lattice ``H`` as integer array ``(n_wave, ndim)``, ordered by ``|k|`` then lexicographically."""
@@ -146,7 +161,7 @@ def normal_parameters(prefix: str, n: int) -> tuple[tuple[str, ...], tuple[str, 
 
 
 @dataclass(frozen=True)
-class SineSeriesGRF:
+class SineSeriesGRF(_KLExpansion):
     """Truncated KL expansion of ``N(0, σ²(-Δ_D + τ²I)^{-α})`` on ``[0, 1]^ndim`` with ``u = 0`` on the boundary.
 
     ``-Δ_D`` is the Dirichlet Laplacian with the L²-orthonormal eigenfunctions
@@ -158,17 +173,8 @@ class SineSeriesGRF:
     resolution.
     """
 
-    ndim: int
-    n_modes: int
-    sigma: float
-    tau: float
-    alpha: float
-
-    def __post_init__(self) -> None:
-        if self.ndim < 1 or self.ndim > 3:
-            raise ValueError(f"sine-series fields are 1-D to 3-D, got ndim={self.ndim}")
-        if self.n_modes < 1:
-            raise ValueError(f"n_modes must be at least 1, got {self.n_modes}")
+    ndims: ClassVar[tuple[int, ...]] = (1, 2, 3)
+    kind: ClassVar[str] = "sine-series fields"
 
     @property
     def dim(self) -> int:

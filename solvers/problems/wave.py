@@ -3,8 +3,8 @@
 Equation
     .. math::
 
-        ∂_{tt} u = c(x)^2 Δu \\quad \\text{in } Ω × (0, T], \\qquad
-        u(·, 0) = u_0, \\quad ∂_t u(·, 0) = 0,
+        ∂_{tt} u = c(x)^2 Δu + f \\quad \\text{in } Ω × (0, T], \\qquad
+        u(·, 0) = u_0, \\quad ∂_t u(·, 0) = v_0,
 
     on ``Ω = (0,1)²`` with ``u = 0`` on ``∂Ω`` (``bc="dirichlet"``) or on the
     periodic unit square (``bc="periodic"``).
@@ -17,10 +17,11 @@ Discretisation
 
     .. math::
 
-        u^{n+1} = 2u^n - u^{n-1} + Δt^2 C^2 Δ_h u^n, \\qquad
-        u^1 = u^0 + \\tfrac{Δt^2}{2} C^2 Δ_h u^0
+        u^{n+1} = 2u^n - u^{n-1} + Δt^2 (C^2 Δ_h u^n + f^n), \\qquad
+        u^1 = u^0 + Δt v_0 + \\tfrac{Δt^2}{2} (C^2 Δ_h u^0 + f^0)
 
-    (the start uses ``∂_t u(0) = 0`` and is second order as well).
+    (the Taylor start is second order as well). By default ``f = 0`` and
+    ``v_0 = 0``.
     With ``K = -Δ_h`` and ``W = C^{-2}`` the scheme conserves exactly the
     discrete energy
 
@@ -45,12 +46,19 @@ Parameters and sampler
     ``[0.3, 0.7]²`` (``initial="pulse"``) or a random field with
     ``u0_modes`` per axis (``initial="grf"``: sine series for Dirichlet,
     :class:`~solvers.problems.time_stepping.PeriodicGRF` when periodic).
+
+Prescribed data (``Problem.prescribe``)
+    ``source`` ``f(x, y, t)``, ``initial`` ``u_0(x, y)`` (replaces the pulse or
+    random field; its parameters are then unused), ``velocity`` ``v_0(x, y)``
+    and, for ``bc="dirichlet"``, ``dirichlet`` ``g(x, y, t)``: lifted, the
+    scheme sees ``f_I - C² K_IB g_B(t)`` and the outputs carry ``g(t)`` on the
+    boundary. The energy identity holds for ``f = 0, g = 0`` only.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,6 +66,7 @@ import scipy.sparse as sp
 from .base import ParameterSpace, Problem, Solution
 from .fd import full_to_interior, interior_to_full, laplacian
 from .grid import Grid
+from .lifting import diffusion_coupling
 from .random_fields import GaussianRandomField
 from .time_stepping import (
     PeriodicGRF,
@@ -78,8 +87,11 @@ def cfl_step(c_max: float, spacing: tuple[float, ...]) -> float:
 
 
 def leapfrog(K: sp.spmatrix, c2: np.ndarray, u0: np.ndarray, t_final: float, n_out: int,
-             dt: float, energy: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """Leapfrog for ``u'' = -C² K u``, ``u(0) = u0``, ``u'(0) = 0`` to ``linspace(0, t_final, n_out)``.
+             dt: float, energy: bool = False, v0: np.ndarray | None = None,
+             source: Callable[[float], np.ndarray] | None = None
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Leapfrog for ``u'' = -C² K u + s(t)``, ``u(0) = u0``, ``u'(0) = v0`` (default 0, and
+    ``s = 0``) to ``linspace(0, t_final, n_out)``.
 
     Returns the states ``(n_out, n)`` and, with ``energy=True``, the discrete
     energies ``E^{n+1/2}`` (unit weights) after every step, else ``None``.
@@ -89,6 +101,10 @@ def leapfrog(K: sp.spmatrix, c2: np.ndarray, u0: np.ndarray, t_final: float, n_o
     w = 1.0 / c2
     u_old = np.asarray(u0, dtype=float).copy()
     u = u_old - 0.5 * h * h * c2 * (K @ u_old)
+    if v0 is not None:
+        u = u + h * np.asarray(v0, dtype=float)
+    if source is not None:
+        u = u + 0.5 * h * h * source(0.0)
     out = np.empty((n_out, u_old.size))
     out[0] = u_old
     energies: list[float] = []
@@ -106,6 +122,8 @@ def leapfrog(K: sp.spmatrix, c2: np.ndarray, u0: np.ndarray, t_final: float, n_o
         if step == steps:
             break
         u_new = 2.0 * u - u_old - h * h * c2 * (K @ u)
+        if source is not None:
+            u_new = u_new + h * h * source(step * h)
         if energy:
             record(u, u_new)
         u_old, u = u, u_new
@@ -115,7 +133,7 @@ def leapfrog(K: sp.spmatrix, c2: np.ndarray, u0: np.ndarray, t_final: float, n_o
 
 
 class Wave(Problem):
-    """Wave equation ``u_tt = c(x)² Δu``, ``u_t(0) = 0``, Dirichlet or periodic.
+    """Wave equation ``u_tt = c(x)² Δu + f``, ``u_t(0) = v_0``, Dirichlet or periodic.
 
     Options: ``bc`` (``dirichlet`` | ``periodic``), ``initial`` (``pulse`` |
     ``grf``), ``t_final``, ``n_out`` (incl. ``t = 0``), ``cfl`` (<= 1),
@@ -132,6 +150,11 @@ class Wave(Problem):
                                 "n_out": 11, "cfl": 0.5, "dt": 0.0, "c0": 1.0, "c_modes": 3,
                                 "c_sigma": 3.0, "pulse_width": 0.05, "u0_modes": 8}
     min_resolution = 5
+
+    @property
+    def prescribable(self) -> tuple[str, ...]:  # type: ignore[override]
+        periodic = self.options["bc"] == "periodic"
+        return ("source", "initial", "velocity") + (() if periodic else ("dirichlet",))
 
     def __init__(self, resolution: int, **options: Any) -> None:
         super().__init__(resolution, **options)
@@ -171,24 +194,21 @@ class Wave(Problem):
     def grid(self) -> Grid:
         return Grid.uniform(self.resolution, ndim=2, periodic=self.options["bc"] == "periodic")
 
-    @property
-    def times(self) -> np.ndarray:
-        return self._times
-
     def input_fields(self, mu: np.ndarray) -> dict[str, np.ndarray]:
-        mu = np.asarray(mu, dtype=float).ravel()
-        if mu.shape != (self.parameter_space.dim,):
-            raise ValueError(f"wave expects {self.parameter_space.dim} parameters, got shape {mu.shape}")
+        mu = self.flat_parameters(mu)
         grid, nc = self.grid, self.c_field.n_params
         c = self.options["c0"] * np.exp(self.c_field.evaluate(mu[:nc], grid))
-        if self.u0_field is None:
+        if "initial" in self.prescribed:
+            u0 = self.data("initial")
+        elif self.u0_field is None:
             X, Y = grid.mesh()
             w = self.options["pulse_width"]
             u0 = np.exp(-((X - mu[nc]) ** 2 + (Y - mu[nc + 1]) ** 2) / (2 * w * w))
         else:
             u0 = self.u0_field.evaluate(mu[nc:], grid.axes)
         bc = self.options["bc"]
-        return {"c": c, "u0": interior_to_full(grid, full_to_interior(grid, u0, bc), bc=bc)}
+        return {"c": c, "u0": interior_to_full(grid, full_to_interior(grid, u0, bc),
+                                               self.boundary_values(0.0), bc=bc)}
 
     def step_size(self, c: np.ndarray) -> float:
         """The leapfrog step bound: ``dt`` if given (checked against CFL), else ``cfl`` × CFL step."""
@@ -203,14 +223,33 @@ class Wave(Problem):
 
     def trajectory(self, c: np.ndarray, u0: np.ndarray, energy: bool = False
                    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The trajectory ``(n_out, N, N)`` from nodal ``c`` and ``u_0`` (and energies if asked)."""
+        """The trajectory ``(n_out, N, N)`` from nodal ``c`` and ``u_0`` (and energies if asked),
+        with the prescribed source, initial velocity and Dirichlet data."""
         grid, bc = self.grid, self.options["bc"]
         K = -laplacian(grid, bc)
         c2 = full_to_interior(grid, np.asarray(c, float), bc) ** 2
+        v0 = self.data("velocity")
         o = self.options
         U, E = leapfrog(K, c2, full_to_interior(grid, u0, bc), o["t_final"], int(o["n_out"]),
-                        self.step_size(c), energy)
-        return np.stack([interior_to_full(grid, u, bc=bc) for u in U]), E
+                        self.step_size(c), energy,
+                        v0=None if v0 is None else full_to_interior(grid, v0, bc),
+                        source=self._interior_source(c2))
+        return np.stack([interior_to_full(grid, u, self.boundary_values(t), bc=bc)
+                         for u, t in zip(U, self.times)]), E
+
+    def _interior_source(self, c2: np.ndarray) -> Callable[[float], np.ndarray] | None:
+        """``f_I(t) - C² K_IB g_B(t)``, or ``None`` without a prescribed source or Dirichlet data."""
+        if "source" not in self.prescribed and "dirichlet" not in self.prescribed:
+            return None
+        grid, bc = self.grid, self.options["bc"]
+
+        def source(t: float) -> np.ndarray:
+            f = full_to_interior(grid, self.data("source", t, default=0.0), bc)
+            if "dirichlet" in self.prescribed:
+                f = f - c2 * diffusion_coupling(grid, [1.0] * grid.ndim, self.boundary_values(t))
+            return f
+
+        return source
 
     def solve(self, mu: np.ndarray, solver: Any = None) -> Solution:
         """Integrate one trajectory (``solver`` is unused: leapfrog is explicit)."""

@@ -14,10 +14,10 @@ import h5py
 import numpy as np
 import pytest
 
-from cli.generate import parse_value
-from cli.main import main
+from cli.params import parse_literal
 from data import journal as jr
 from data.dataset import Dataset
+from tests.helpers.cli import rom
 from tests.helpers.toys import write_toy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,17 +28,6 @@ RUNNER = ("import sys; from solvers.problems import PROBLEMS; from tests.helpers
 @pytest.fixture(autouse=True)
 def _toys(toys):
     return toys
-
-
-def rom(capsys, *args) -> tuple[int, str, str]:
-    """Run ``rom ARGS`` in process; return (exit code, stdout, stderr)."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def spawn(*args) -> subprocess.Popen:
@@ -65,6 +54,14 @@ def wait_for_records(journal: Path, k: int, proc: subprocess.Popen, timeout: flo
     raise AssertionError("journal did not grow in time")
 
 
+def interrupt(out: Path, n: int, records: int, sig: int) -> subprocess.Popen:
+    """Start ``gen_args(out, n)`` in a child, send ``sig`` once ``records`` samples are journalled."""
+    proc = spawn(*gen_args(out, n=n))
+    wait_for_records(out.with_name(out.name + ".journal"), records, proc)
+    proc.send_signal(sig)
+    return proc
+
+
 def gen_args(out: Path, n: int = 40, delay: float = 0.03) -> list:
     return ["generate", "toy_poisson1d", "-n", n, "--resolution", 16, "--seed", 11,
             "--sampler", "sobol", "--param", f"delay={delay}", "--quiet", "-o", out]
@@ -79,30 +76,30 @@ def assert_same(a: Path, b: Path) -> None:
         assert np.array_equal(x.outputs()["u"], y.outputs()["u"])
 
 
+def assert_resume_equals_uninterrupted(capsys, out: Path, n: int) -> None:
+    """The same command finishes the interrupted run ``out`` (its journal is gone after) and
+    gives the file an uninterrupted run writes."""
+    code, _, err = rom(capsys, *gen_args(out, n=n))
+    assert code == 0, err
+    assert not out.with_name(out.name + ".journal").exists()
+    ref = out.with_name("ref.h5")
+    assert rom(capsys, *gen_args(ref, n=n, delay=0.0))[0] == 0
+    assert_same(ref, out)
+
+
 # --------------------------------------------------------------------------- crash safety
 def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path, capsys):
     out = tmp_path / "d.h5"
-    proc = spawn(*gen_args(out))
-    wait_for_records(out.with_name("d.h5.journal"), 5, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    interrupt(out, 40, 5, signal.SIGKILL).wait()
     assert not out.exists() and out.with_name("d.h5.journal").exists()
     code, _, err = rom(capsys, "info", out)
     assert code == 1 and "journal holds" in err and "/40 solved samples" in err
-    code, _, err = rom(capsys, *gen_args(out))  # the same command resumes
-    assert code == 0, err
-    assert not out.with_name("d.h5.journal").exists()
-    ref = tmp_path / "ref.h5"
-    assert rom(capsys, *gen_args(ref, delay=0.0))[0] == 0
-    assert_same(ref, out)
+    assert_resume_equals_uninterrupted(capsys, out, n=40)
 
 
 def test_kill_9_with_damaged_journal_tail(tmp_path, capsys):
     out = tmp_path / "d.h5"
-    proc = spawn(*gen_args(out, n=30))
-    wait_for_records(out.with_name("d.h5.journal"), 3, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    interrupt(out, 30, 3, signal.SIGKILL).wait()
     journal = out.with_name("d.h5.journal")
     records, end = jr.scan(journal)
     with open(journal, "r+b") as fh:  # flip a byte of the last record's payload
@@ -110,17 +107,12 @@ def test_kill_9_with_damaged_journal_tail(tmp_path, capsys):
         b = fh.read(1)
         fh.seek(-1, os.SEEK_CUR)
         fh.write(bytes([b[0] ^ 0x5A]))
-    assert rom(capsys, *gen_args(out, n=30))[0] == 0
-    ref = tmp_path / "ref.h5"
-    assert rom(capsys, *gen_args(ref, n=30, delay=0.0))[0] == 0
-    assert_same(ref, out)
+    assert_resume_equals_uninterrupted(capsys, out, n=30)
 
 
 def test_sigterm_leaves_incomplete_file_then_resume(tmp_path, capsys):
     out = tmp_path / "d.h5"
-    proc = spawn(*gen_args(out, n=30))
-    wait_for_records(out.with_name("d.h5.journal"), 3, proc)
-    proc.send_signal(signal.SIGTERM)
+    proc = interrupt(out, 30, 3, signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err
     code, text, _ = rom(capsys, "info", out, "--json")
@@ -129,9 +121,7 @@ def test_sigterm_leaves_incomplete_file_then_resume(tmp_path, capsys):
     code, text, _ = rom(capsys, "info", out)
     assert f"complete: no ({d['n_done']}/30 samples done)" in text
     assert rom(capsys, "info", out, "--check")[0] == 0
-    assert rom(capsys, *gen_args(out, n=30))[0] == 0
-    with Dataset(out) as ds:
-        assert ds.complete and np.isfinite(ds.outputs()["u"]).all()
+    assert_resume_equals_uninterrupted(capsys, out, n=30)
 
 
 def test_second_writer_is_refused(tmp_path, capsys):
@@ -147,6 +137,18 @@ def test_second_writer_is_refused(tmp_path, capsys):
         proc.wait()
 
 
+def test_rerun_announces_what_it_resumes(tmp_path, capsys):
+    out = tmp_path / "d.h5"
+    args = ["generate", "toy_poisson1d", "-n", 10, "--resolution", 8, "--param",
+            "interrupt_at=3", "-o", out]
+    assert rom(capsys, *args)[0] == 130
+    code, _, err = rom(capsys, *args)  # each process stops after its own third solve
+    assert code == 130
+    assert f"resuming {out}: 3/10 samples already solved (journal d.h5.journal)" in err
+    with Dataset(out) as ds:
+        assert int(ds.done.sum()) == 6
+
+
 # --------------------------------------------------------------------------- generate CLI
 def test_generate_then_info_json(tmp_path, capsys):
     out = tmp_path / "d.h5"
@@ -159,7 +161,10 @@ def test_generate_then_info_json(tmp_path, capsys):
     assert d["problem"] == "toy_poisson2d" and d["n_samples"] == 3 and d["complete"] is True
     assert d["fields"] == {"f": [3, 6, 6], "u": [3, 6, 6], "grad": [3, 6, 6, 2]}
     assert d["solver_stats"]["iterations"] == 3 and d["solver_stats"]["matvecs"] == 0
-    assert d["solver_stats"]["solve_seconds"] > 0
+    with Dataset(out) as ds:  # totals over the samples; the solves are part of each sample's wall time
+        assert d["solver_stats"]["solve_seconds"] == pytest.approx(ds.stats["solve_seconds"].sum())
+        assert d["solver_stats"]["wall_seconds"] == pytest.approx(ds.stats["seconds"].sum())
+    assert 0 < d["solver_stats"]["solve_seconds"] <= d["solver_stats"]["wall_seconds"]
     assert d["solver_settings"]["rtol"] == 1e-10 and d["sampler"] == "lhs"
     code, text, _ = rom(capsys, "info", out)
     assert code == 0 and "toy_poisson2d" in text and "grad" in text and "complete: yes" in text
@@ -221,9 +226,9 @@ def test_generate_refuses_bad_outputs(tmp_path, capsys):
 
 
 def test_parse_value():
-    assert parse_value("3") == 3 and parse_value("1e-6") == 1e-6
-    assert parse_value("true") is True and parse_value("Off") is False
-    assert parse_value("none") is None and parse_value("ilu") == "ilu"
+    assert parse_literal("3") == 3 and parse_literal("1e-6") == 1e-6
+    assert parse_literal("true") is True and parse_literal("Off") is False
+    assert parse_literal("none") is None and parse_literal("ilu") == "ilu"
 
 
 # --------------------------------------------------------------------------- info CLI
@@ -264,6 +269,6 @@ def test_info_delegates_model_dirs(tmp_path, capsys, monkeypatch):
 
     write_model_meta(tmp_path / "m", "pod", rank=3)
     fake = types.SimpleNamespace(describe=lambda p: {"kind": "pod", "rank": 3})
-    monkeypatch.setattr("cli.models.serving_module", lambda p: ({}, fake))
+    monkeypatch.setattr("data.model_kinds.kind_of", lambda p: ({}, fake))
     code, text, _ = rom(capsys, "info", tmp_path / "m", "--json")
     assert code == 0 and json.loads(text) == {"kind": "pod", "rank": 3}

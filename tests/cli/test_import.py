@@ -9,10 +9,11 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 import scipy.io
 from click.testing import CliRunner
 
-from cli.main import cli
+from cli.main import cli, main
 from data.dataset import Dataset
 
 ROM = Path(sys.executable).with_name("rom")
@@ -95,6 +96,27 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path):
 
     res = _run("import", str(bad), "-o", str(tmp_path / "o.h5"), "--format", "hdf4")
     assert res.returncode == 2 and "hdf4" in res.stderr
+
+
+def test_a_foreign_file_given_as_a_dataset_names_its_format_and_the_import(tmp_path, capsys):
+    src = _darcy(tmp_path / "darcy.hdf5")
+    hint = (f"{src}: not a rom dataset; looks like a PDEBench file; convert it with "
+            f"`rom import {src} --format pdebench -o OUT.h5`")
+    with pytest.raises(SystemExit) as exit_:
+        main(["info", str(src)])
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == f"rom: error: {hint}\n"
+    with pytest.raises(SystemExit):
+        main(["info", str(src), "--check", "--json"])
+    out, err = capsys.readouterr()
+    assert json.loads(out)["problems"] == [hint] and hint in err
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(SystemExit):
+        main(["info", str(plain)])
+    assert capsys.readouterr().err == (f"rom: error: {plain}: not a rom dataset "
+                                       "(no format='rom-dataset' attribute)\n")
 
 
 def test_imported_npz_trains_a_pod_model(tmp_path):

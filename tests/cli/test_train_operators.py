@@ -1,4 +1,4 @@
-"""`rom train fno|lsm|scot`, `rom info MODEL` and operators.api.evaluate: end to end and bad input."""
+"""`rom train fno|lsm|scot`, `rom info MODEL` and operators.evaluation.evaluate: end to end and bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from cli.main import main
 from data.model_dir import write_model_meta
-from operators.api import describe, evaluate
+from operators.evaluation import evaluate
+from operators.kinds import FNO
 from tests.helpers.fields import write_heat, write_steady
 
 TINY = ["--width", "8", "--modes", "4", "--layers", "2", "--projection-channels", "16"]
@@ -45,7 +46,7 @@ def test_train_prints_summary_and_info_describes(trained, capsys, tmp_path):
     desc = json.loads(out)
     assert desc["arch"]["factorization"] == "cp" and desc["arch"]["modes"] == [4, 3]
     assert desc["parameters"] == sum(desc["blocks"].values()) > 0
-    assert describe(model)["outputs"] == ["u"]
+    assert FNO.describe(model)["outputs"] == ["u"]
 
 
 def test_evaluate_metrics_and_outputs(trained, tmp_path):
@@ -85,7 +86,7 @@ def test_trajectory_evaluation_reports_per_step_errors(tmp_path, capsys):
 @pytest.mark.parametrize("args,message", [
     (["train", "fno", "missing.h5", "-o", "M"], "missing.h5: no such file"),
     (["train", "fno", "{data}", "-o", "M", "--inputs", "b"], "no field(s) b"),
-    (["train", "fno", "{data}", "-o", "M", "--amp", "fp16"], "--amp fp16 needs --device cuda"),
+    (["train", "fno", "{data}", "-o", "M", "--amp", "fp16"], "fp16 autocast needs a CUDA device"),
     (["train", "fno", "{data}", "-o", "{tmp}/new", "--resume"], "not a rom model"),
     (["train", "fno", "{data}", "-o", "M", "--time-mode", "all2all"], "no time axis"),
     (["train", "fno", "{data}", "-o", "M", "--arch", "depth=3"], "unknown architecture option"),

@@ -1,4 +1,4 @@
-"""CLI round trips of `rom train rb|pod|eim` + rom.api.evaluate on a tiny thermal block."""
+"""CLI round trips of `rom train rb|pod|eim` + the kinds' evaluate on a tiny thermal block."""
 
 import json
 
@@ -7,7 +7,12 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from rom import api
+from data.model_kinds import kind_of, model_kind
+
+
+def evaluate(model_dir, data, **options):
+    """``evaluate`` of the model directory's kind (what `rom evaluate` calls)."""
+    return kind_of(model_dir)[1].evaluate(model_dir, data, **options)
 
 
 def run(*args):
@@ -31,7 +36,7 @@ def test_rb_round_trip_is_certified(tb):
     assert res.exit_code == 0, res.output
     meta = json.loads(res.output)
     assert meta["N"] >= 2 and meta["estimator"] == "stable"
-    rec = api.evaluate(d / "rb", data, out_dir=d / "ev_rb")
+    rec = evaluate(d / "rb", data, out_dir=d / "ev_rb")
     assert rec["model"] == "rb" and rec["n_samples"] == 40
     assert rec["rel_l2"]["max"] < 1e-7
     assert rec["bound"]["violations"] == 0 and rec["bound"]["min_effectivity"] >= 1.0
@@ -42,7 +47,7 @@ def test_rb_round_trip_is_certified(tb):
     for name in ("metrics.json", "predictions.h5", "greedy.png", "effectivities.png",
                  "error_vs_N.png"):
         assert (d / "ev_rb" / name).is_file()
-    info = api.describe(d / "rb")
+    info = kind_of(d / "rb")[1].describe(d / "rb")
     assert info["kind"] == "rb" and info["N"] == meta["N"]
     res = run("evaluate", d / "rb", data, "--json")   # the public command, same record
     assert res.exit_code == 0, res.output
@@ -55,7 +60,7 @@ def test_rb_standard_estimator_option(tb):
     res = run("train", "rb", data, "-o", d / "rb_std", "--train-size", 50, "--max-basis", 4,
               "--estimator", "standard", "--quiet")
     assert res.exit_code == 0, res.output
-    rec = api.evaluate(d / "rb_std", data)
+    rec = evaluate(d / "rb_std", data)
     assert rec["N"] == 4 and rec["bound"]["violations"] == 0
     assert rec["bound"]["estimator"] == "standard"
 
@@ -65,14 +70,14 @@ def test_pod_round_trip(tb, reg, train_tol):
     d, data = tb
     res = run("train", "pod", data, "-o", d / f"pod_{reg}", "--tol", 1e-6, "--regressor", reg)
     assert res.exit_code == 0, res.output
-    rec = api.evaluate(d / f"pod_{reg}", data, out_dir=d / f"ev_pod_{reg}")
+    rec = evaluate(d / f"pod_{reg}", data, out_dir=d / f"ev_pod_{reg}")
     assert rec["model"] == "pod" and rec["n_modes"] >= 1
     assert rec["rel_l2"]["max"] < train_tol     # RBF interpolates; the GP has a nugget
     held_out = d / "held_out.h5"
     if not held_out.exists():
         run("generate", "thermal_block", "-n", 6, "--resolution", 13, "--seed", 99,
             "-o", held_out)
-    assert api.evaluate(d / f"pod_{reg}", held_out)["rel_l2"]["max"] < 0.2
+    assert evaluate(d / f"pod_{reg}", held_out)["rel_l2"]["max"] < 0.2
     assert (d / f"ev_pod_{reg}" / "singular_values.png").is_file()
 
 
@@ -82,7 +87,7 @@ def test_eim_of_affine_input_field_is_exact(tb):
     assert res.exit_code == 0, res.output
     meta = json.loads(res.output)
     assert meta["field"] == "mu_field" and meta["M"] == 4   # four blocks: four terms
-    rec = api.evaluate(d / "eim", data)
+    rec = evaluate(d / "eim", data)
     assert rec["rel_l2"]["max"] < 1e-12 and rec["generalises"]
 
 
@@ -101,7 +106,7 @@ def test_bad_inputs(tb, tmp_path):
     res = run("train", "pod", data, "-o", tmp_path / "m", "--field", "nope")
     assert res.exit_code != 0 and "no field" in str(res.exception)
     with pytest.raises(FileNotFoundError):
-        api.evaluate(tmp_path / "nomodel", data)
+        evaluate(tmp_path / "nomodel", data)
 
 
 def test_model_on_other_grid_is_rejected(tb, tmp_path):
@@ -111,7 +116,7 @@ def test_model_on_other_grid_is_rejected(tb, tmp_path):
     if not (d / "rb").exists():
         run("train", "rb", data, "-o", d / "rb", "--train-size", 30, "--max-basis", 3, "--quiet")
     with pytest.raises(ValueError, match="does not match"):
-        api.evaluate(d / "rb", other)
+        evaluate(d / "rb", other)
 
 
 def test_pod_warns_outside_training_box(tb, tmp_path):
@@ -123,8 +128,8 @@ def test_pod_warns_outside_training_box(tb, tmp_path):
     res = run("train", "pod", narrow, "-o", tmp_path / "pn")
     assert res.exit_code == 0, res.output
     with pytest.warns(RuntimeWarning, match="outside"):
-        api.evaluate(tmp_path / "pn", data)
-    assert np.isfinite(api.evaluate(tmp_path / "pn", narrow)["rel_l2"]["max"])
+        evaluate(tmp_path / "pn", data)
+    assert np.isfinite(evaluate(tmp_path / "pn", narrow)["rel_l2"]["max"])
 
 
 def test_pod_on_time_dependent_dataset(tmp_path):
@@ -135,7 +140,7 @@ def test_pod_on_time_dependent_dataset(tmp_path):
     assert res.exit_code == 0, res.output
     meta = json.loads(res.output)
     assert len(meta["field_shape"]) == 3          # (n_times, nx, ny)
-    rec = api.evaluate(tmp_path / "p", data, out_dir=tmp_path / "ev")
+    rec = evaluate(tmp_path / "p", data, out_dir=tmp_path / "ev")
     assert rec["rel_l2"]["max"] < 1e-6             # interpolation at the training samples
     import h5py
 
@@ -153,7 +158,7 @@ def test_eim_operator_recovers_affine_structure_non_intrusively(tmp_path):
     assert res.exit_code == 0, res.output
     meta = json.loads(res.output)
     assert meta["M"] == 3 and meta["M_rhs"] == 1 and meta["eim_train_error_rel_sup"] < 1e-13
-    rec = api.evaluate(tmp_path / "m", data)
+    rec = evaluate(tmp_path / "m", data)
     assert rec["target"] == "operator" and rec["bound"]["violations"] == 0
     assert rec["rel_l2"]["max"] < 1e-3
 
@@ -168,9 +173,9 @@ def test_rb_without_min_theta_uses_scm(tb, tmp_path, monkeypatch):
     monkeypatch.setattr(ThermalBlock, "affine_decomposition",
                         lambda self: replace(original(self), min_theta_ref=None))
     d, data = tb
-    meta = api.train_rb(data, tmp_path / "scm", tol=1e-6, max_basis=10, train_size=30)
+    meta = model_kind("rb").train(data, tmp_path / "scm", tol=1e-6, max_basis=10, train_size=30)
     assert meta["coercivity"]["kind"] == "scm" and meta["train"]["greedy_train_size"] == 30
-    rec = api.evaluate(tmp_path / "scm", data)
+    rec = evaluate(tmp_path / "scm", data)
     assert rec["bound"]["violations"] == 0 and np.isfinite(rec["bound"]["max_effectivity"])
 
 
@@ -183,7 +188,7 @@ def test_damaged_model_directories(tb, tmp_path):
     shutil.copytree(tmp_path / "m", tmp_path / "no_tensors")
     (tmp_path / "no_tensors" / "tensors.h5").unlink()
     with pytest.raises(FileNotFoundError, match="tensors.h5"):
-        api.evaluate(tmp_path / "no_tensors", data)
+        evaluate(tmp_path / "no_tensors", data)
     (tmp_path / "m" / "tensors.h5").write_bytes(b"not hdf5")
     with pytest.raises(ValueError, match="corrupt"):
-        api.evaluate(tmp_path / "m", data)
+        evaluate(tmp_path / "m", data)

@@ -7,15 +7,17 @@ and test_export.py (imported as ``test_dataset``; tests/ is on sys.path under py
 from __future__ import annotations
 
 import json
+import pickle
+import subprocess
 import sys
-import types
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
 
-from data.dataset import FORMAT_VERSION, Dataset
+from data.dataset import FORMAT_VERSION, Dataset, NotARomDataset, describe
 from tests.helpers.toys import Heat1D, Poisson1D, Poisson2D, write_toy
 
 
@@ -136,18 +138,24 @@ def test_wrong_version(tmp_path):
         Dataset(tmp_path / "d.h5")
 
 
-def test_foreign_hdf5_is_named(tmp_path, monkeypatch):
+def test_foreign_hdf5_is_not_a_rom_dataset(tmp_path):
+    """The reader names the file and the missing attribute; which foreign format it is
+    (and the `rom import` hint, tests/cli/test_import.py) is the importers' business."""
     with h5py.File(tmp_path / "f.h5", "w") as f:
         f["tensor"] = np.zeros((2, 3))
-    monkeypatch.setitem(sys.modules, "data.formats.detect",
-                        types.SimpleNamespace(detect_format=lambda p: None))
-    with pytest.raises(ValueError, match="not a rom dataset"):
+    with pytest.raises(NotARomDataset, match=r"f.h5: not a rom dataset \(no format='rom-dataset'"
+                                             r" attribute\)") as err:
         Dataset(tmp_path / "f.h5")
-    monkeypatch.setitem(sys.modules, "data.formats.detect",
-                        types.SimpleNamespace(detect_format=lambda p: "pdebench"))
-    with pytest.raises(ValueError, match=r"looks like a PDEBench file; convert it with "
-                                         r"`rom import .*f.h5 --format pdebench -o OUT.h5`"):
-        Dataset(tmp_path / "f.h5")
+    assert err.value.path == tmp_path / "f.h5" and isinstance(err.value, ValueError)
+    again = pickle.loads(pickle.dumps(err.value))  # errors cross process boundaries (Dask)
+    assert str(again) == str(err.value) and again.path == err.value.path
+
+
+def test_dataset_module_does_not_import_the_formats():
+    code = "import sys, data.dataset; print('data.formats' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    assert res.stdout.strip() == "False"
 
 
 def test_missing_group_is_reported(tmp_path):
@@ -187,3 +195,34 @@ def test_complex_fields_round_trip_and_fill_with_nan(tmp_path):
 
         d = create_field(f, "w", (2, 4), np.complex128)
         assert np.isnan(d[1]).all() and d.chunks == (1, 4)
+
+
+# --------------------------------------------------------------------------- summary
+def test_describe_totals_only_solved_samples_and_is_strict_json(tmp_path):
+    n = 5
+    done = np.array([True, True, False, True, False])
+    stats = {"iterations": np.array([3, 4, 100, 5, 100]), "matvecs": np.array([6, 8, 0, 10, 0]),
+             "seconds": np.array([1.0, 2.0, 50.0, 4.0, 50.0]),
+             "solve_seconds": np.array([0.5, 1.0, 9.0, 2.0, 9.0]),
+             "residual": np.array([1e-9, np.nan, 1.0, 3e-9, 1.0]),
+             "converged": np.array([True, False, False, True, False])}
+    write_toy(tmp_path / "d.h5", n=n, stats=stats, done=done, complete=False)
+    d = describe(tmp_path / "d.h5")
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+    assert (d["kind"], d["problem"], d["n_samples"], d["n_done"], d["complete"]) == \
+        ("dataset", "toy_poisson1d", 5, 3, False)
+    assert d["solver_stats"] == {"iterations": 12, "matvecs": 24, "solve_seconds": 3.5,
+                                 "wall_seconds": 7.0, "max_residual": 3e-9, "not_converged": 1}
+    assert d["grid"] == {"shape": [9], "periodic": [False], "bounds": [[0.0, 1.0]]}
+    assert d["fields"] == {"f": [5, 9], "u": [5, 9]} and d["inputs"] == ["f"]
+    assert d["outputs"] == ["u"] and d["n_times"] is None
+    assert list(d["parameters"]) == ["a", "s"] and d["seed"] == 7 and d["sampler"] == "random"
+    assert d["solver"] == "direct" and d["solver_settings"] == {"rtol": 1e-8}
+    assert d["size_bytes"] == (tmp_path / "d.h5").stat().st_size
+
+
+def test_describe_without_statistics_says_none(tmp_path):
+    write_toy(tmp_path / "d.h5", stats=None)
+    s = describe(tmp_path / "d.h5")["solver_stats"]
+    assert s == {"iterations": None, "matvecs": None, "solve_seconds": None,
+                 "wall_seconds": None, "max_residual": None, "not_converged": None}

@@ -23,7 +23,7 @@ from data.generate import generate, run_config
 from data.shards import shard_name
 from solvers.linear import make_solver
 from solvers.problems import make_problem
-from tests.helpers.runs import assert_same_run
+from tests.helpers.runs import assert_same_run, interrupt_at_call
 
 distributed = pytest.importorskip("distributed")
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
@@ -104,16 +104,7 @@ def test_half_done_shard_resumes_from_its_journal(client, single, tmp_path):
     out = tmp_path / "d.h5"
     # as if a driver had been killed while shard 0 was being solved: its journal holds
     # one sample; shard 1 never started
-    p = darcy()
-    solve, calls = p.solve, []
-
-    def stop_second(mu, solver):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return solve(mu, solver)
-
-    p.solve = stop_second
+    p = interrupt_at_call(darcy(), 2)
     sdir = tmp_path / "d.h5.shards"
     sdir.mkdir()
     cfg = run_config(p, N, seed=4, sampler="random", solver=make_solver("direct"),

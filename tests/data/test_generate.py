@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
@@ -235,9 +232,8 @@ def test_bad_arguments(tmp_path):
 
 
 def test_sorted_order_stores_original_order(tmp_path, monkeypatch):
-    fake = types.ModuleType("solvers.ordering")
-    fake.order_systems = lambda problem, mu: np.argsort(mu[:, 0])[::-1]
-    monkeypatch.setitem(sys.modules, "solvers.ordering", fake)
+    monkeypatch.setattr("data.generate.order_systems",
+                        lambda problem, mu: np.argsort(mu[:, 0])[::-1])
     ref = _gen(Poisson1D(8), tmp_path / "ref.h5")
     out = _gen(Poisson1D(8), tmp_path / "s.h5", order="sorted")
     with Dataset(ref) as x, Dataset(out) as y:
@@ -272,11 +268,8 @@ def test_journal_chunks_are_hdf5_chunks(tmp_path, dtype):
         assert np.array_equal(f["u"][()], a)
 
 
-def test_background_journal_thread_gives_the_same_file(tmp_path, monkeypatch):
-    import data.generate as gen
-
+def test_background_journal_thread_gives_the_same_file(tmp_path):
     ref = _gen(Poisson1D(10), tmp_path / "ref.h5")
-    monkeypatch.setattr(gen, "THREAD_MIN_BYTES", 0)  # every record through the thread
     out = tmp_path / "d.h5"
     with pytest.raises(KeyboardInterrupt):
         _gen_fixed(Poisson1D(10, interrupt_at=3), out)
@@ -289,10 +282,6 @@ def test_background_journal_thread_gives_the_same_file(tmp_path, monkeypatch):
 
 
 def test_journal_write_errors_surface(tmp_path, monkeypatch):
-    import data.generate as gen
-
-    monkeypatch.setattr(gen, "THREAD_MIN_BYTES", 0)
-
     def broken(self, *a, **k):
         raise OSError("disk full")
 
@@ -324,15 +313,13 @@ def test_crash_during_final_write_resumes_without_solving(tmp_path, monkeypatch)
 
 
 def test_resume_reuses_the_recorded_solve_order(tmp_path, monkeypatch):
-    fake = types.ModuleType("solvers.ordering")
     calls = []
 
     def order_systems(problem, mu):  # not reproducible: a resume must not recompute it
         calls.append(1)
         return np.random.default_rng(len(calls)).permutation(mu.shape[0])
 
-    fake.order_systems = order_systems
-    monkeypatch.setitem(sys.modules, "solvers.ordering", fake)
+    monkeypatch.setattr("data.generate.order_systems", order_systems)
     out = tmp_path / "d.h5"
     with pytest.raises(KeyboardInterrupt):
         _gen_fixed(Poisson1D(8, interrupt_at=2), out, order="sorted")

@@ -12,7 +12,7 @@ from data.dataset import Dataset
 from data.generate import generate
 from data.shards import merge_shards, parse_shard, plan_shard, shard_name
 from solvers.problems import make_problem
-from tests.helpers.runs import assert_same_run
+from tests.helpers.runs import assert_same_run, interrupt_at_call
 
 N = 7
 
@@ -117,16 +117,7 @@ def test_merge_refuses_other_runs(shards, tmp_path):
 
 
 def test_interrupted_shard_resumes(tmp_path, single):
-    p = darcy()
-    solve, calls = p.solve, []
-
-    def flaky(mu, solver):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return solve(mu, solver)
-
-    p.solve = flaky
+    p = interrupt_at_call(darcy(), 2)
     path = tmp_path / "s.h5"
     with pytest.raises(KeyboardInterrupt):
         generate(p, N, path, seed=5, order="sorted", progress=False, shard=(0, 2))

@@ -1,4 +1,5 @@
-"""A smooth toy operator batch and a short overfitting loop for the model tests."""
+"""A smooth toy operator batch and a short overfitting loop for the model tests, and a
+trainer callback that interrupts a run (as Ctrl-C) for the resume tests."""
 
 from __future__ import annotations
 
@@ -31,3 +32,14 @@ def overfit(model: torch.nn.Module, a: torch.Tensor, u: torch.Tensor, steps: int
         sched.step()
     with torch.no_grad():
         return ((model(a, t) - u).norm() / u.norm()).item()
+
+
+class InterruptAfter:
+    """Trainer callback: raise ``KeyboardInterrupt`` (as Ctrl-C) at the end of epoch ``after``."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+
+    def __call__(self, trainer, record) -> None:
+        if record["epoch"] == self.after:
+            raise KeyboardInterrupt

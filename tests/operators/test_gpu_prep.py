@@ -11,7 +11,6 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from operators import checkpoint as ckpt
 from operators import trainer as trainer_module
-from operators.api import train_operator
 from operators.trainer import (
     DeviceBatches,
     TrainConfig,
@@ -20,18 +19,14 @@ from operators.trainer import (
     fits_on_device,
     read_log,
 )
-from tests.helpers.fields import write_steady
+from operators.training import train_operator
+from tests.helpers.training import InterruptAfter
 
 ARCH = {"width": 8, "modes": 4, "layers": 2, "projection_channels": 16}
 
 
 def _config(**kw) -> TrainConfig:
     return TrainConfig(**{"epochs": 3, "batch_size": 5, "lr": 3e-3, "quiet": True, **kw})
-
-
-@pytest.fixture(scope="module")
-def steady(tmp_path_factory):
-    return write_steady(tmp_path_factory.mktemp("d") / "s.h5", n=16, res=16)
 
 
 def _items(n: int) -> list[dict[str, torch.Tensor]]:
@@ -85,8 +80,8 @@ def test_divergence_is_caught_before_the_next_checkpoint(steady, tmp_path, sync_
 
 
 def test_new_options_are_validated():
-    for bad, msg in ((dict(compile="fast"), "unknown --compile"),
-                     (dict(sync_every=-1), "--sync-every")):
+    for bad, msg in ((dict(compile="fast"), "unknown compile mode"),
+                     (dict(sync_every=-1), "sync interval")):
         with pytest.raises(ValueError, match=msg):
             TrainConfig(**bad).validate()
     for mode in ("none", "default", "reduce-overhead", "max-autotune"):
@@ -113,22 +108,13 @@ def test_compile_trains_the_same_model_as_eager(steady, tmp_path, monkeypatch):
         torch.testing.assert_close(wc[k], we[k], rtol=1e-3, atol=1e-5)
 
 
-class _Interrupt:
-    def __init__(self, after: int) -> None:
-        self.after = after
-
-    def __call__(self, trainer, record) -> None:
-        if record["epoch"] == self.after:
-            raise KeyboardInterrupt
-
-
 def test_checkpoint_every_resumes_exactly_from_the_last_written_epoch(steady, tmp_path):
     cfg = dict(epochs=5, checkpoint_every=2)
     train_operator("fno", steady, tmp_path / "a", arch=ARCH, outputs="u", config=_config(**cfg))
     assert ckpt.load_training_state(tmp_path / "a")["epoch"] == 5  # the last epoch is written
     with pytest.raises(KeyboardInterrupt):
         train_operator("fno", steady, tmp_path / "b", arch=ARCH, outputs="u",
-                       config=_config(**cfg), callbacks=(_Interrupt(3),))
+                       config=_config(**cfg), callbacks=(InterruptAfter(3),))
     assert ckpt.load_training_state(tmp_path / "b")["epoch"] == 2
     train_operator("fno", steady, tmp_path / "b", config=_config(**cfg), resume=True)
     la, lb = read_log(tmp_path / "a"), read_log(tmp_path / "b")
@@ -137,44 +123,6 @@ def test_checkpoint_every_resumes_exactly_from_the_last_written_epoch(steady, tm
     wa, wb = ckpt.load_weights(tmp_path / "a"), ckpt.load_weights(tmp_path / "b")
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
-
-
-def test_benchmark_helpers_presets_budget_and_interleaved_timing():
-    import argparse
-
-    from benchmarks.gpu.common import (
-        apply_presets,
-        interleaved_step_times,
-        log_throughput,
-        train_with_budget,
-    )
-
-    args = argparse.Namespace(paper=True, quick=False, epochs=4, lr=0.1, n_train=3)
-    apply_presets(args, ["--paper", "--epochs", "100"],
-                  {"paper": {"epochs": 500, "lr": 1e-3}, "quick": {"n_train": 1}})
-    assert (args.epochs, args.lr, args.n_train) == (4, 1e-3, 3)  # explicit --epochs wins
-
-    calls = {"a": 0, "b": 0}
-
-    def bump(k):
-        return lambda: calls.__setitem__(k, calls[k] + 1)
-
-    med = interleaved_step_times({"a": bump("a"), "b": bump("b")}, rounds=3, block=2,
-                                 device=torch.device("cpu"))
-    assert calls == {"a": 8, "b": 8} and set(med) == {"a", "b"} and min(med.values()) >= 0
-
-    def train(callbacks, epochs):
-        for e in range(1, epochs + 1):
-            for cb in callbacks:
-                cb(None, {"epoch": e})
-        return {"epochs": epochs}
-
-    assert train_with_budget(train, 0.0, epochs=3) == {"stopped": "completed", "epochs": 3}
-    assert train_with_budget(train, 1e-9, epochs=3)["stopped"].endswith("after epoch 1")
-    log = [{"seconds": 2.0, "samples_per_second": 10.0}, {"seconds": 1.0, "samples_per_second": 40.0}]
-    tp = log_throughput(log)
-    assert tp["train_samples_per_s"] == pytest.approx(20.0)  # 60 samples in 3 s
-    assert tp["train_samples_per_s_after_epoch1"] == pytest.approx(40.0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (GPU machine)")

@@ -133,7 +133,9 @@ def test_overfits_one_smooth_batch():
 
 
 def test_defaults_are_json_and_bad_input_is_rejected():
-    assert json.loads(json.dumps(LSM.arch_defaults())) == DEFAULTS == LSM.ARCH_DEFAULTS
+    from operators.registry import arch_defaults
+
+    assert json.loads(json.dumps(arch_defaults("lsm"))) == DEFAULTS == LSM.ARCH_DEFAULTS
     with pytest.raises(ValueError, match="1-, 2- or 3-D"):
         LSM(1, 1, 4)
     with pytest.raises(ValueError, match=">= 1"):
@@ -144,12 +146,19 @@ def test_defaults_are_json_and_bad_input_is_rejected():
 
 def test_trains_through_the_shared_trainer(tmp_path):
     """``build_model("lsm", ...)`` via the registry, two optimiser steps with the trainer."""
-    from operators.api import load_model, train_operator
+    from operators import checkpoint as ckpt
     from operators.registry import build_model
     from operators.trainer import TrainConfig, read_log
+    from operators.training import load_model, train_operator
     from tests.helpers.fields import write_steady
 
-    assert isinstance(build_model("lsm", 2, 1, 2, width=4), LSM)
+    torch.manual_seed(0)
+    registered = build_model("lsm", 2, 1, 2, width=4)
+    torch.manual_seed(0)
+    direct = LSM(2, 1, 2, width=4)
+    x = torch.randn(2, 2, 12, 12)
+    with torch.no_grad():  # the registry builds the same network (defaults, initialisation)
+        assert torch.equal(registered(x), direct(x))
     path = write_steady(tmp_path / "s.h5", n=6, res=12)
     arch = {"width": 4, "num_token": 2, "num_basis": 2, "patch_size": 4, "levels": 1}
     config = TrainConfig(epochs=2, batch_size=8, lr=1e-3, quiet=True)
@@ -159,6 +168,8 @@ def test_trains_through_the_shared_trainer(tmp_path):
     assert summary["epochs"] == 2 and len(log) == 2
     assert all(math.isfinite(r["train_loss"]) for r in log)
     wrapper, meta = load_model(tmp_path / "m")
-    assert meta["arch"] == {**DEFAULTS, **arch} and isinstance(wrapper.model, LSM)
+    assert meta["arch"] == {**DEFAULTS, **arch}
+    saved = ckpt.load_weights(tmp_path / "m")  # the trained weights, not a fresh network
+    assert all(torch.equal(v, saved[k]) for k, v in wrapper.state_dict().items())
     with torch.no_grad():
         assert wrapper(torch.randn(2, 1, 12, 12)).shape == (2, 1, 12, 12)

@@ -199,7 +199,9 @@ def test_overfits_one_smooth_batch():
 
 
 def test_defaults_are_json_and_bad_configs_are_rejected():
-    assert json.loads(json.dumps(ScOT.arch_defaults())) == DEFAULTS == ScOT.ARCH_DEFAULTS
+    from operators.registry import arch_defaults
+
+    assert json.loads(json.dumps(arch_defaults("scot"))) == DEFAULTS == ScOT.ARCH_DEFAULTS
     with pytest.raises(ValueError, match="2-D"):
         ScOT(1, 1, 1)
     with pytest.raises(ValueError, match="same length"):
@@ -239,11 +241,17 @@ def _write_heat_2d(path, n: int = 6, res: int = 8, n_times: int = 3):
 def test_trains_and_fine_tunes_through_the_shared_trainer(tmp_path):
     """Registry build, two trainer steps on lead-time pairs, then fine-tuning with new outputs."""
     from operators import checkpoint as ckpt
-    from operators.api import load_model, train_operator
     from operators.registry import build_model
     from operators.trainer import TrainConfig, read_log
+    from operators.training import load_model, train_operator
 
-    assert isinstance(build_model("scot", 1, 1, 2, **TINY), ScOT)
+    torch.manual_seed(0)
+    registered = build_model("scot", 1, 1, 2, **TINY)
+    torch.manual_seed(0)
+    direct = ScOT(1, 1, 2, **TINY)
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([0.0, 0.5])
+    with torch.no_grad():  # the registry builds the same network (defaults, initialisation)
+        assert torch.equal(registered(x, t), direct(x, t))
     path = _write_heat_2d(tmp_path / "h.h5")
     config = TrainConfig(epochs=2, batch_size=64, lr=1e-3, quiet=True)
     train_operator("scot", path, tmp_path / "base", arch=TINY, outputs="u", config=config,

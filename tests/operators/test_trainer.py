@@ -11,21 +11,17 @@ import torch
 
 from data.model_dir import read_model_meta, write_model_meta
 from operators import checkpoint as ckpt
-from operators.api import load_model, train_operator
 from operators.normalization import Normalizer, RunningMoments
 from operators.trainer import TrainConfig, TrainingDiverged, lr_factor, read_log
-from tests.helpers.fields import write_heat, write_steady
+from operators.training import load_model, train_operator
+from tests.helpers.fields import write_heat
+from tests.helpers.training import InterruptAfter
 
 ARCH = {"width": 8, "modes": 4, "layers": 2, "projection_channels": 16}
 
 
 def _config(**kw) -> TrainConfig:
     return TrainConfig(**{"epochs": 4, "batch_size": 4, "lr": 3e-3, "quiet": True, **kw})
-
-
-@pytest.fixture(scope="module")
-def steady(tmp_path_factory):
-    return write_steady(tmp_path_factory.mktemp("d") / "s.h5", n=16, res=16)
 
 
 def test_loss_decreases(steady, tmp_path):
@@ -41,21 +37,12 @@ def test_loss_decreases(steady, tmp_path):
         == list(range(16))
 
 
-class _Interrupt:
-    def __init__(self, after: int) -> None:
-        self.after = after
-
-    def __call__(self, trainer, record) -> None:
-        if record["epoch"] == self.after:
-            raise KeyboardInterrupt
-
-
 def test_resume_is_exact(steady, tmp_path):
     cfg = dict(epochs=4, scheduler="cosine")
     train_operator("fno", steady, tmp_path / "a", arch=ARCH, config=_config(**cfg))
     with pytest.raises(KeyboardInterrupt):
         train_operator("fno", steady, tmp_path / "b", arch=ARCH, config=_config(**cfg),
-                       callbacks=(_Interrupt(2),))
+                       callbacks=(InterruptAfter(2),))
     assert len(read_log(tmp_path / "b")) == 2
     train_operator("fno", steady, tmp_path / "b", config=_config(**cfg), resume=True)
     la, lb = read_log(tmp_path / "a"), read_log(tmp_path / "b")
@@ -115,7 +102,7 @@ def test_schedules_and_config_errors():
 
 def test_training_state_refuses_pickled_objects(tmp_path):
     (tmp_path / "checkpoint").mkdir()
-    torch.save({"epoch": 1, "evil": _Interrupt(1)}, tmp_path / ckpt.LAST)
+    torch.save({"epoch": 1, "evil": InterruptAfter(1)}, tmp_path / ckpt.LAST)
     with pytest.raises(ValueError, match="cannot read training checkpoint"):
         ckpt.load_training_state(tmp_path)
     with pytest.raises(FileNotFoundError, match="no training checkpoint"):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from rom.pod import GramSchmidt, pod, truncation_rank
+from rom.gram_schmidt import GramSchmidt
+from rom.pod import pod, truncation_rank
 
 
 def graded_snapshots(n=200, m=30, decay=0.5, seed=0):
@@ -93,7 +94,7 @@ def test_extended_product_avoids_stencil_cancellation():
     """X v for smooth v: compare with exact rational arithmetic on the stored doubles."""
     from fractions import Fraction
 
-    from rom.pod import ExtendedProduct
+    from rom.gram_schmidt import ExtendedProduct
 
     n = 4000
     X = sp.csr_matrix(sp.diags([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1])

@@ -11,6 +11,7 @@ from data.dataset import Dataset, write_dataset
 from data.formats import detect_format, export_pdebench, import_file, read_foreign
 from data.formats.common import FieldSource, ImportPlan, write_plan
 from solvers.problems import Grid, ParameterSpace
+from tests.helpers.runs import assert_holds
 
 RNG = np.random.default_rng(7)
 
@@ -156,30 +157,19 @@ def test_missing_time_coordinate_is_named(tmp_path):
     assert not (tmp_path / "o.h5").exists()
 
 
-def test_missing_x_coordinate_is_named(tmp_path):
+@pytest.mark.parametrize("datasets, message", [
+    ({"tensor": np.zeros((2, 3, 4))}, "missing dataset 'x-coordinate'"),
+    ({"tensor": np.zeros((2, 3, 4)), "x-coordinate": np.arange(5.0),
+      "t-coordinate": np.arange(3.0)}, "'x-coordinate' has 5 entries but the data has 4"),
+    ({"0000/data": np.zeros((3, 4, 1))}, "missing group '0000/grid'"),
+])
+def test_malformed_file_is_named(tmp_path, datasets, message):
     src = tmp_path / "bad.hdf5"
     with h5py.File(src, "w") as f:
-        f["tensor"] = np.zeros((2, 3, 4))
-    assert detect_format(src) == "pdebench"  # "tensor" alone is distinctive
-    with pytest.raises(ValueError, match="missing dataset 'x-coordinate'"):
-        import_file(src, tmp_path / "o.h5")
-
-
-def test_coordinate_length_mismatch(tmp_path):
-    src = tmp_path / "bad.hdf5"
-    with h5py.File(src, "w") as f:
-        f["tensor"] = np.zeros((2, 3, 4))
-        f["x-coordinate"] = np.arange(5.0)
-        f["t-coordinate"] = np.arange(3.0)
-    with pytest.raises(ValueError, match="'x-coordinate' has 5 entries but the data has 4"):
-        import_file(src, tmp_path / "o.h5")
-
-
-def test_seed_without_grid_is_named(tmp_path):
-    src = tmp_path / "bad.h5"
-    with h5py.File(src, "w") as f:
-        f["0000/data"] = np.zeros((3, 4, 1))
-    with pytest.raises(ValueError, match="missing group '0000/grid'"):
+        for name, value in datasets.items():
+            f[name] = value
+    assert detect_format(src) == "pdebench"  # "tensor" or "<seed>/data" alone is distinctive
+    with pytest.raises(ValueError, match=message):
         import_file(src, tmp_path / "o.h5")
 
 
@@ -203,16 +193,9 @@ def test_round_trip_exact_with_float64(tmp_path, steady):
     back = import_file(p, tmp_path / "back.h5")
     with Dataset(back) as ds:
         assert ds.problem == "toy"
-        assert ds.grid == grid
-        assert (ds.times is None) == steady
-        if not steady:
-            np.testing.assert_array_equal(ds.times, times)
+        assert_holds(ds, grid, None if steady else times, inputs, outputs)
         assert ds.parameter_names == ["mu", "beta"]
         np.testing.assert_array_equal(ds.parameters, params)
-        assert sorted(ds.input_names) == sorted(inputs)
-        assert sorted(ds.output_names) == sorted(outputs)
-        for k, v in {**inputs, **outputs}.items():
-            np.testing.assert_array_equal(ds.field(k)[()], v)
 
 
 def test_export_layout_matches_pdebench(tmp_path):

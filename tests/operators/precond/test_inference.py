@@ -14,16 +14,14 @@ from operators.precond.graph import build_graph, csr_rows, scale_matrix
 from operators.precond.infer import FastNet, node_features
 from operators.precond.model import LearnedPreconditioner
 from operators.precond.pattern import split_pattern
+from operators.precond.train import sampled_systems
 from solvers.linear.krylov import cg
-from solvers.problems import make_problem
 
 torch.set_num_threads(1)
 
 
 def darcy(seed=0, resolution=14, coefficient="piecewise"):
-    p = make_problem("darcy", resolution, coefficient=coefficient)
-    s = p.assemble(np.random.default_rng(seed).standard_normal(len(p.parameter_space.names)))
-    return sp.csr_matrix(s.A), np.asarray(s.b, dtype=float)
+    return sampled_systems("darcy", resolution, 1, seed, coefficient=coefficient)[0]
 
 
 def mixed_sign_spd(n=50, seed=1):

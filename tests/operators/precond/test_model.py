@@ -16,22 +16,15 @@ from operators.precond.gnn import PrecondGNN
 from operators.precond.graph import build_graph, collate, scale_matrix, spmv
 from operators.precond.losses import factor_loss, inverse_loss
 from operators.precond.model import LearnedPreconditioner, load
-from operators.precond.train import fit, prepare_system
+from operators.precond.train import fit, prepare_system, sampled_systems
 from solvers.linear.krylov import cg
-from solvers.problems import make_problem
 
 torch.set_num_threads(1)
 
 
 def darcy_systems(n, seed, coefficient="lognormal", resolution=18):
     """``n`` Darcy systems with 16² unknowns (resolution 18 incl. boundary)."""
-    p = make_problem("darcy", resolution, coefficient=coefficient)
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        s = p.assemble(rng.standard_normal(len(p.parameter_space.names)))
-        out.append((sp.csr_matrix(s.A), np.asarray(s.b, dtype=float)))
-    return out
+    return sampled_systems("darcy", resolution, n, seed, coefficient=coefficient)
 
 
 def random_net(hidden=8, layers=2, seed=0, scale=0.1, edge_states=False):
@@ -47,6 +40,15 @@ def random_net(hidden=8, layers=2, seed=0, scale=0.1, edge_states=False):
 @pytest.fixture(scope="module")
 def system():
     return darcy_systems(1, 0)[0]
+
+
+def test_sampled_systems_are_reproducible_and_need_normal_parameters():
+    (A1, b1), (A2, _) = darcy_systems(2, 4)
+    (B1, c1), _ = darcy_systems(2, 4)
+    assert abs(A1 - B1).max() == 0 and np.array_equal(b1, c1)  # same seed, same systems
+    assert abs(A1 - A2).max() > 0  # independent draws
+    with pytest.raises(ValueError, match="standard-normal parameters"):
+        sampled_systems("thermal_block", 9, 1, 0)
 
 
 # ---------------------------------------------------------------- graph
@@ -351,7 +353,8 @@ def test_cli_train_and_evaluate(tmp_path):
 
 def test_evaluate_at_another_resolution_and_non_spd_data(tmp_path):
     from cli.main import cli
-    from operators.precond_api import describe, evaluate
+    from operators.precond.evaluation import evaluate
+    from operators.precond.kind import KIND
 
     run = lambda *a: CliRunner().invoke(cli, [str(x) for x in a])  # noqa: E731
     res = run("generate", "darcy", "-n", 4, "--resolution", 10, "-o", tmp_path / "d.h5")
@@ -360,11 +363,11 @@ def test_evaluate_at_another_resolution_and_non_spd_data(tmp_path):
               "--loss", "supervised", "--quiet")
     assert res.exit_code == 0, res.output
     rec = evaluate(tmp_path / "m", tmp_path / "d.h5", resolution=14, baselines=("jacobi",),
-                   quiet=True, out_dir=tmp_path / "ev")
+                   out_dir=tmp_path / "ev")
     assert rec["n_unknowns"] == 144 and rec["best_baseline"] == "jacobi"
     assert rec["rel_l2"]["max"] < 1e-6 and rec["converged"]["learned"] == 4
     assert (tmp_path / "ev" / "metrics.json").is_file() and (tmp_path / "ev" / "iterations.png").is_file()
-    info = describe(tmp_path / "m")
+    info = KIND.describe(tmp_path / "m")
     assert info["variant"] == "inverse" and info["parameters"] > 0
     res = run("generate", "darcy", "-n", 2, "--resolution", 8, "--param", "scheme=nonconservative",
               "-o", tmp_path / "nc.h5")

@@ -161,8 +161,7 @@ def test_auto_warm_start_and_extrapolation():
     assert A.shape[0] > 5000
     rng = np.random.default_rng(2)
     u = rng.standard_normal(A.shape[0])
-    auto = make_solver("auto")
-    auto.choose = lambda system, A: "spd-cg"
+    auto = make_solver("auto")  # SPD, more than 5000 unknowns: CG
     # a sequence whose solutions move linearly: x_i = u + i v, so extrapolation is exact
     v = 0.01 * rng.standard_normal(A.shape[0])
     labels, iters = [], []
@@ -170,13 +169,13 @@ def test_auto_warm_start_and_extrapolation():
         xs = u + i * v
         x, st = auto.solve(LinearSystem(A, A @ xs, True, True))
         assert st.converged and np.linalg.norm(x - xs) <= 1e-6 * np.linalg.norm(xs)
+        assert st.info["auto_choice"] == "spd-cg"
         labels.append(st.info["warm_start"])
         iters.append(st.iterations)
     assert labels[0] == "zero" and labels[1] == "previous" and labels[3] == "extrapolated"
     assert iters[3] < iters[0]
     # without warm start every solve starts from zero
     cold = make_solver("auto", warm_start=False)
-    cold.choose = lambda system, A: "spd-cg"
     cold.solve(LinearSystem(A, A @ u, True, True))
     _, st = cold.solve(LinearSystem(A, A @ (u + v), True, True))
     assert st.info["warm_start"] == "zero" and st.iterations > iters[1]
@@ -186,7 +185,6 @@ def test_auto_switches_preconditioner_when_iterations_are_high():
     A = diffusion(72, seed=7)
     b = np.ones(A.shape[0])
     auto = make_solver("auto", spd_max_iterations=1)
-    auto.choose = lambda system, A: "spd-cg"
     x, st = auto.solve(LinearSystem(A, b, True, True))
     assert st.converged and st.info["auto_switch"] == "amg-cg"
     x, st = auto.solve(LinearSystem(A, 2 * b, True, True))

@@ -1,14 +1,13 @@
-"""``rom evaluate`` / ``rom info`` for learned preconditioners (kind ``precond``).
+"""Evaluation of a learned preconditioner: PCG against the classical preconditioners.
 
-``evaluate`` rebuilds every system of a dataset and solves it with CG
+:func:`evaluate` rebuilds every system of a dataset and solves it with CG
 (:func:`solvers.linear.krylov.cg`, tolerance ``rtol`` on the true residual)
 under each preconditioner: none, Jacobi, IC(0), AMG (pyamg smoothed
 aggregation) and the learned one. Time per system is *build + solve*; the
 learned preconditioner's build is its share of building ``batch_size`` systems
 (inference + assembly + coarse space; one batched network pass on a GPU or
 with edge states, the fast per-matrix path of :mod:`operators.precond.infer`
-on the CPU). Reported (contract of
-:mod:`cli.models`):
+on the CPU). Reported (at least :func:`data.metrics.evaluation_record`'s keys):
 
 * ``rel_l2``: ``‖x_learned - x_ref‖ / ‖x_ref‖`` against the dataset's
   solutions (direct solves when evaluated at another resolution);
@@ -18,37 +17,40 @@ on the CPU). Reported (contract of
   preconditioner beat every baseline measured in this run;
 * ``iterations`` / ``time``: per method ``{mean, median, max}``;
 * ``learned_build_s``: mean inference and assembly seconds per system.
+
+With ``out_dir`` it writes ``metrics.json``, ``per_sample.json`` (iterations,
+seconds, residuals and errors of every system) and ``iterations.png``
+through :mod:`data.evaluation`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from data.evaluation import pyplot, save_figure, write_metrics
 from data.metrics import evaluation_record, relative_l2, summary
-from data.model_dir import read_model_meta
+from solvers.linear.krylov import cg
+from solvers.linear.precond import make_precond
+
+from .model import LearnedPreconditioner, load
+from .train import dataset_systems
 
 BASELINES = ("none", "jacobi", "ic0", "amg")
 
 
 def _solve(A: Any, b: np.ndarray, M: Any, rtol: float) -> tuple[np.ndarray, Any, float]:
-    from solvers.linear.krylov import cg
-
     t0 = time.perf_counter()
     x, st = cg(A, b, rtol=rtol, M=M)
     return x, st, time.perf_counter() - t0
 
 
-def compare(model: Any, matrices: list, rhs: list, *, rtol: float = 1e-8,
-            baselines: tuple[str, ...] = BASELINES, batch_size: int = 8,
-            progress: Any = None) -> dict[str, Any]:
+def compare(model: LearnedPreconditioner, matrices: list, rhs: list, *, rtol: float = 1e-8,
+            baselines: tuple[str, ...] = BASELINES, batch_size: int = 8) -> dict[str, Any]:
     """Side-by-side PCG runs; returns per-method lists of iterations/seconds and the learned x."""
-    from solvers.linear.precond import make_precond
-
     methods = list(baselines) + ["learned"]
     its = {m: [] for m in methods}
     secs = {m: [] for m in methods}
@@ -77,8 +79,6 @@ def compare(model: Any, matrices: list, rhs: list, *, rtol: float = 1e-8,
                 its[name].append(stb.iterations)
                 secs[name].append(tb + t)
                 conv[name].append(stb.converged)
-            if progress is not None:
-                progress(k)
     n = max(len(matrices), 1)
     return {"iterations": its, "seconds": secs, "converged": conv, "x": xs, "residual": res,
             "build": {k: v / n for k, v in build.items()}}
@@ -86,25 +86,12 @@ def compare(model: Any, matrices: list, rhs: list, *, rtol: float = 1e-8,
 
 def evaluate(model_dir: str | Path, data_path: str | Path, *, out_dir: str | Path | None = None,
              resolution: int | None = None, batch_size: int | None = None, device: str = "cpu",
-             quiet: bool = False, rtol: float = 1e-8, max_samples: int | None = None,
+             rtol: float = 1e-8, max_samples: int | None = None,
              baselines: tuple[str, ...] = BASELINES) -> dict[str, Any]:
     """Learned PCG vs CG / Jacobi-CG / IC(0)-CG / AMG-CG on a dataset's systems (see module doc)."""
-    from operators.precond.model import load
-    from operators.precond.train import dataset_systems
-
     model = load(model_dir, device=device)
     mats, rhs, sols, info = dataset_systems(data_path, max_samples, resolution)
-    bar = None
-    if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(mats), desc="precond", disable=None, leave=False)
-    try:
-        r = compare(model, mats, rhs, rtol=rtol, baselines=baselines, batch_size=batch_size or 8,
-                    progress=(lambda _: bar.update(1)) if bar is not None else None)
-    finally:
-        if bar is not None:
-            bar.close()
+    r = compare(model, mats, rhs, rtol=rtol, baselines=baselines, batch_size=batch_size or 8)
     mean_t = {m: float(np.mean(v)) for m, v in r["seconds"].items()}
     best = min(baselines, key=lambda m: mean_t[m]) if baselines else "learned"
     rel = relative_l2(np.stack(r["x"]), np.stack(sols))
@@ -118,23 +105,17 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, out_dir: str | Pat
         variant=model.variant.name, coarse_levels=model.coarse_levels,
         resolution=info["resolution"], n_unknowns=int(mats[0].shape[0]))
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(record, indent=2))
+        write_metrics(out_dir, record)
         per = {"iterations": r["iterations"], "seconds": r["seconds"],
                "residual": r["residual"], "rel_l2": rel.tolist()}
-        (out / "per_sample.json").write_text(json.dumps(per))
-        _figure(r, out / "iterations.png")
+        write_metrics(out_dir, per, name="per_sample.json")
+        _figure(r, Path(out_dir) / "iterations.png")
     return record
 
 
 def _figure(r: dict[str, Any], path: Path) -> None:
     """Bar chart of mean iterations and mean seconds per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = list(r["iterations"])
     fig, ax = plt.subplots(1, 2, figsize=(8, 3))
     ax[0].bar(names, [np.mean(r["iterations"][m]) for m in names])
@@ -142,17 +123,4 @@ def _figure(r: dict[str, Any], path: Path) -> None:
     ax[1].bar(names, [np.mean(r["seconds"][m]) for m in names])
     ax[1].set_ylabel("build + solve [s]")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def describe(model_dir: str | Path) -> dict[str, Any]:
-    """Variant, pattern, coarse levels, architecture and parameter count of a precond model."""
-    from operators.precond.model import load
-
-    meta = read_model_meta(model_dir, "precond")
-    model = load(model_dir)
-    return {"kind": "precond", "variant": meta["variant"], "pattern_power": meta["pattern_power"],
-            "coarse_levels": meta["coarse_levels"], "eps": meta["eps"], "arch": meta["arch"],
-            "parameters": int(sum(p.numel() for p in model.net.parameters())),
-            "dataset": meta.get("dataset", {}), "training": meta.get("training", {})}
+    save_figure(fig, path, dpi=100)

@@ -1,4 +1,4 @@
-"""Train, load, evaluate and describe neural operators (serves ``fno``, ``lsm``, ``scot``).
+"""Train and load neural operators (``fno``, ``lsm``, ``scot``; served by :mod:`operators.kinds`).
 
 ``train_operator`` builds the paired torch datasets of a rom dataset, the
 train/val/test split by sample index, the normalisation statistics of the
@@ -10,14 +10,15 @@ that rebuilds the model is written to ``model.json``:
     split {train, val, test}, normalization {input, output}, time_channel,
     t_scale, training (TrainConfig), dataset (fingerprint), result.
 
-``evaluate`` / ``describe`` follow the contract of :mod:`cli.models`.
+A resumed run continues as stored (no new architecture, no initial model); a
+fine-tuned run takes its architecture from the initial model.
+:func:`load_model` rebuilds the trained operator from that record.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from data.model_dir import read_model_meta, write_model_meta
 from data.torch_dataset import OperatorDataset, dataset_from_meta, split_indices
 
 from . import checkpoint as ckpt
+from .ddp import env_info
 from .normalization import NormalizedOperator, Normalizer, RunningMoments
 from .registry import MODELS, arch_defaults, build_model, count_parameters, model_class
 from .trainer import TrainConfig, Trainer
@@ -45,7 +47,7 @@ def dataset_fingerprint(ds: Dataset) -> dict[str, Any]:
             "n_samples": ds.n_samples, "seed": ds.seed, "config_sha256": digest.hexdigest()[:16]}
 
 
-def _same_dataset(a: dict[str, Any], b: dict[str, Any]) -> bool:
+def same_dataset(a: dict[str, Any], b: dict[str, Any]) -> bool:
     keys = ("problem", "n_samples", "seed", "config_sha256")
     return all(a.get(k) == b.get(k) for k in keys)
 
@@ -77,7 +79,7 @@ def _init_from(kind: str, init: str | Path, in_channels: int, out_channels: int,
     """Fine-tuning: the model of ``init`` with embedding/recovery replaced when channels differ."""
     meta = read_model_meta(init, kind)
     if meta["ndim"] != ndim:
-        raise ValueError(f"--init {init}: model is {meta['ndim']}-D, data is {ndim}-D")
+        raise ValueError(f"initial model {init} is {meta['ndim']}-D, the data are {ndim}-D")
     model = build_model(kind, meta["in_channels"], meta["out_channels"], ndim, **meta["arch"])
     state = {k[len("model."):]: v for k, v in ckpt.load_weights(init).items()
              if k.startswith("model.")}
@@ -98,7 +100,19 @@ def train_operator(kind: str, data_path: str | Path, out_dir: str | Path, *,
                    val_fraction: float = 0.1, test_fraction: float = 0.1,
                    resume: bool = False, init: str | Path | None = None,
                    callbacks: tuple = ()) -> dict[str, Any]:
-    """Train a ``kind`` operator on ``data_path`` into ``out_dir``; returns the summary."""
+    """Train a ``kind`` operator on ``data_path`` into ``out_dir``; returns the summary.
+
+    ``arch`` overrides the architecture defaults; ``resume`` continues the run
+    stored in ``out_dir`` (only the epoch count and the run-time settings may
+    change); ``init``, another model directory, is fine-tuned (its architecture
+    and weights, with new input/output layers if the channel counts differ).
+    """
+    if resume and (arch or init is not None):
+        raise ValueError("a resumed run continues as stored: it takes neither architecture "
+                         "options nor an initial model")
+    if init is not None and arch:
+        raise ValueError(f"a fine-tuned model takes its architecture from {init}; got "
+                         f"architecture options {', '.join(sorted(arch))}")
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     if resume:
@@ -125,7 +139,7 @@ def train_operator(kind: str, data_path: str | Path, out_dir: str | Path, *,
         val_set = dataset_from_meta(data_path, data_meta, split["val"]) if split["val"] else None
         model, meta = _new_model(kind, train_set, arch or {}, config, init)
         meta.update(data=data_meta, split=split, dataset=fingerprint, training=vars(config).copy())
-        if _is_main():
+        if env_info().is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
             write_model_meta(out_dir, kind, **meta)
     trainer = Trainer(model, train_set, val_set, config, out_dir,
@@ -139,17 +153,11 @@ def train_operator(kind: str, data_path: str | Path, out_dir: str | Path, *,
     return summary
 
 
-def _is_main() -> bool:
-    from .ddp import env_info
-
-    return env_info().is_main
-
-
 def _new_model(kind: str, train_set: OperatorDataset, arch: dict[str, Any],
                config: TrainConfig, init: str | Path | None
                ) -> tuple[NormalizedOperator, dict[str, Any]]:
     cls = model_class(kind)
-    time_channel = train_set.time_dependent and not getattr(cls, "USES_TIME", kind == "scot")
+    time_channel = train_set.time_dependent and not getattr(cls, "USES_TIME", False)
     in_ch = train_set.in_channels + int(time_channel)
     out_ch, ndim = train_set.out_channels, train_set.ndim
     torch.manual_seed(config.seed)
@@ -191,52 +199,3 @@ def load_model(model_dir: str | Path, device: str = "cpu", weights: bool = True
             detail = " ".join(str(exc).split()[6:])[:300]  # drop "Error(s) in loading ..."
             raise ValueError(f"{model_dir}: weights do not match model.json ({detail})") from None
     return wrapper.to(device).eval(), meta
-
-
-def describe(model_dir: str | Path) -> dict[str, Any]:
-    """Architecture, sizes, data selection and training summary for ``rom info MODEL``."""
-    wrapper, meta = load_model(model_dir)
-    model = wrapper.model
-    blocks = {name: count_parameters(child) for name, child in model.named_children()}
-    return {"kind": meta["kind"], "class": type(model).__name__, "arch": meta["arch"],
-            "in_channels": meta["in_channels"], "out_channels": meta["out_channels"],
-            "ndim": meta["ndim"], "parameters": count_parameters(model), "blocks": blocks,
-            "inputs": meta["data"]["inputs"], "outputs": meta["data"]["outputs"],
-            "time_mode": meta["data"]["time_mode"], "time_channel": meta["time_channel"],
-            "grid_shape": meta["data"].get("grid_shape"),
-            "split": {k: len(v) for k, v in meta["split"].items()},
-            "dataset": meta.get("dataset"), "training": meta.get("training"),
-            "result": meta.get("result"), "created": meta.get("created")}
-
-
-def evaluate(model_dir: str | Path, data_path: str | Path, *, out_dir: str | Path | None = None,
-             resolution: int | None = None, batch_size: int | None = None,
-             device: str = "cpu", quiet: bool = False) -> dict[str, Any]:
-    """Metrics of a trained operator on a dataset (held-out split if it is the training file)."""
-    from .evaluation import run_evaluation
-
-    wrapper, meta = load_model(model_dir, device)
-    with Dataset(data_path) as ds:
-        fingerprint = dataset_fingerprint(ds)
-        solver_seconds = ds.solver_seconds_per_sample()
-        done = np.flatnonzero(ds.done)
-    split = meta.get("split", {})
-    if _same_dataset(fingerprint, meta.get("dataset", {})) and (split.get("test") or split.get("val")):
-        which = "test" if split.get("test") else "val"
-        indices = split[which]
-    else:
-        which, indices = "all", done.tolist()
-    eval_set = dataset_from_meta(data_path, meta["data"], indices)
-    need = meta["in_channels"] - int(meta["time_channel"])
-    if eval_set.in_channels != need or eval_set.out_channels != meta["out_channels"]:
-        raise ValueError(f"{data_path}: fields give {eval_set.in_channels} input / "
-                         f"{eval_set.out_channels} output channels; the model needs {need} / "
-                         f"{meta['out_channels']}")
-    if eval_set.ndim != meta["ndim"]:
-        raise ValueError(f"{data_path}: data is {eval_set.ndim}-D, the model {meta['ndim']}-D")
-    t0 = time.perf_counter()
-    record = run_evaluation(wrapper, meta, eval_set, solver_seconds, split=which,
-                            resolution=resolution, batch_size=batch_size or 16,
-                            device=device, out_dir=out_dir, model_dir=model_dir)
-    record["seconds"] = time.perf_counter() - t0
-    return record

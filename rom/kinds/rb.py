@@ -1,0 +1,221 @@
+"""Kind ``rb``: certified Galerkin reduced basis of a dataset's problem (weak greedy).
+
+Needs the problem's affine decomposition ``A(mu) = sum_q theta_q(mu) A_q``
+(``problem.has_affine_decomposition``). Training draws a training set of the
+parameter space, builds the reduced basis by the weak greedy on the relative
+a-posteriori bound (:mod:`rom.reduced_basis`, :func:`rom.greedy.weak_greedy`)
+and stores the online data: projected terms, estimator data and the
+coercivity lower bound (min-theta when the decomposition allows it, else SCM
+fitted at the centre of the box, whose training points the greedy then uses).
+
+Evaluation solves every dataset parameter online (batched), compares with
+the truth solution (:func:`rom.truth.truth_solve`, so the bound is checked
+against the exact discrete solution) in the energy norm at ``mu_ref`` and
+reports bound violations, effectivities and the error/bound decay with ``N``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data.dataset import Dataset
+from data.evaluation import (
+    check_same_problem,
+    dataset_record,
+    online_seconds,
+    parameter_box,
+    semilogy,
+    solved_index,
+    write_outputs,
+)
+from data.metrics import evaluation_record, relative_l2
+from data.model_dir import load_model, require_tensors, save_model
+from data.model_kinds import Option
+from solvers.problems import problem_from_config
+from solvers.problems.base import AffineDecomposition, Problem
+from solvers.problems.sampling import sample_unit
+
+from ..coercivity import SCM, MinTheta
+from ..estimators import ESTIMATORS, STABLE_FLOOR, STANDARD_FLOOR, bound_statistics, effectivities
+from ..reduced_basis import OnlineRB, ReducedBasis, batch_thetas, energy_product
+from ..truth import truth_solve
+from . import RomKind, greedy_figure
+
+
+@dataclass
+class RBModel:
+    """A loaded ``rb`` model: ``online(mus, N)`` gives ``(u_N, Delta)``; ``basis`` lifts
+    ``u_N`` to the truth unknowns."""
+
+    meta: dict[str, Any]
+    tensors: dict[str, np.ndarray]
+    online: OnlineRB
+    problem: Problem
+    affine: AffineDecomposition
+
+    @property
+    def basis(self) -> np.ndarray:
+        return self.tensors["basis"]
+
+
+class RBKind(RomKind):
+    name = "rb"
+    help = "Certified reduced basis (weak greedy) of DATA's problem (needs an affine decomposition)."
+    options = (
+        Option("tol", float, 1e-6, "Greedy tolerance on the relative bound."),
+        Option("max_basis", int, 50, "Largest basis size N.", minimum=1),
+        Option("train_size", int, 1000, "Size of the greedy training set.", minimum=1),
+        Option("sampler", ("random", "lhs", "sobol"), "lhs",
+               "Design of the training set in the problem's parameter space."),
+        Option("estimator", ("stable", "standard"), "stable",
+               "Residual-norm evaluation: stable (accurate to ~1e-12) or standard "
+               "(expanded quadratic form, floor ~1e-8)."),
+        Option("seed", int, 0, "Seed of the training set."),
+    )
+
+    def train(self, data_path: str | Path, out_dir: str | Path, *, progress: Any = None,
+              tol: float = 1e-6, max_basis: int = 50, train_size: int = 1000,
+              sampler: str = "lhs", estimator: str = "stable", seed: int = 0) -> dict[str, Any]:
+        """Weak-greedy RB of the dataset's problem; writes the model directory.
+        ``progress`` receives one line per greedy step."""
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {estimator!r}; valid: {', '.join(ESTIMATORS)}")
+        if train_size < 1 or max_basis < 1:
+            raise ValueError("the training-set size and the largest basis size must be positive")
+        with Dataset(data_path) as ds:
+            problem = ds.make_problem()
+            if not problem.has_affine_decomposition:
+                raise ValueError(f"problem {ds.problem!r} has no affine decomposition, so a "
+                                 "certified reduced basis cannot be built; use `rom train pod` "
+                                 "(non-intrusive) instead")
+            space, record = ds.parameter_space, dataset_record(ds)
+        affine = problem.affine_decomposition()
+        t0 = time.perf_counter()
+        train = space.from_unit(sample_unit(train_size, space.dim, sampler, seed))
+        box = parameter_box(space)
+        coercivity, mu_ref = None, affine.min_theta_ref
+        if mu_ref is None:   # SCM at the centre of the box
+            mu_ref = 0.5 * (box[0] + box[1])
+            coercivity = SCM(affine.A_terms, energy_product(affine.assemble(mu_ref)[0]))
+            # SCM certifies its own training points once converged: the greedy runs there
+            # (at most 200 points: every SCM step solves one LP per point)
+            train = train[:200]
+            coercivity.fit(train, batch_thetas(affine.theta_A, train), max_points=len(train))
+        rb = ReducedBasis(affine, mu_ref, box, estimator_kind=estimator, coercivity=coercivity)
+
+        def report(step: Any) -> None:
+            if progress:
+                progress(f"N={step.N:3d}  max rel. bound {step.max_rel_bound:.3e}")
+        rb.greedy(train, tol=tol, max_basis=max_basis, progress=report)
+        offline = time.perf_counter() - t0
+        on = rb.online()
+        tensors = {"basis": rb.basis, "A_N": on.A_N, "f_N": on.f_N, "est_data": on.est_data,
+                   "mu_ref": np.asarray(mu_ref, float)}
+        coer = {"kind": rb.coercivity.kind}
+        for k, v in rb.coercivity.online_data().items():
+            if isinstance(v, np.ndarray):
+                tensors[f"coercivity/{k}"] = v
+            else:
+                coer[k] = v
+        history = [{"N": h.N, "max_rel_bound": h.max_rel_bound, "mu": h.mu} for h in rb.history]
+        meta = {"dataset": record, "N": rb.N, "estimator": estimator, "estimator_floor": on.floor,
+                "coercivity": coer, "box": [box[0].tolist(), box[1].tolist()],
+                "train": {"tol": tol, "max_basis": max_basis, "train_size": train_size,
+                          "greedy_train_size": len(train), "sampler": sampler, "seed": seed,
+                          "offline_seconds": offline},
+                "greedy": history, "truth_dim": int(rb.basis.shape[0])}
+        save_model(out_dir, self.name, tensors, **meta)
+        return meta
+
+    def load(self, model_dir: str | Path, device: str = "cpu") -> RBModel:
+        """The online model of an ``rb`` directory (with its problem and decomposition)."""
+        meta, t = load_model(model_dir, self.name)
+        require_tensors(t, "basis", "A_N", "f_N", "est_data", "mu_ref", where=str(model_dir))
+        problem = problem_from_config(meta["dataset"]["config"])
+        affine = problem.affine_decomposition()
+        c = meta["coercivity"]
+        if c["kind"] == "min-theta":
+            coercivity: Any = MinTheta(t["coercivity/theta_ref"], c["alpha_ref"])
+        else:
+            coercivity = SCM.from_online_data({**c, **{k.split("/", 1)[1]: v
+                                                       for k, v in t.items()
+                                                       if k.startswith("coercivity/")}})
+        floor = STABLE_FLOOR if meta["estimator"] == "stable" else STANDARD_FLOOR
+        box = (np.array(meta["box"][0]), np.array(meta["box"][1]))
+        online = OnlineRB(t["A_N"], t["f_N"], meta["estimator"], t["est_data"], coercivity,
+                          affine.theta_A, affine.theta_f, box, floor)
+        return RBModel(meta, t, online, problem, affine)
+
+    def summary(self, meta: dict[str, Any]) -> str:
+        last = meta["greedy"][-1]["max_rel_bound"] if meta["greedy"] else float("nan")
+        return (f"N={meta['N']}, max relative bound {last:.2e} on the training set, "
+                f"{meta['estimator']} estimator")
+
+    def _evaluate(self, meta: dict[str, Any], model_dir: Path, ds: Dataset,
+                  out_dir: Path | None, resolution: int | None,
+                  batch_size: int | None) -> dict[str, Any]:
+        model = self.load(model_dir)
+        online, problem, V = model.online, model.problem, model.basis
+        check_same_problem(meta, ds, resolution)
+        idx = solved_index(ds)
+        mus = ds.parameters[idx]
+        field = problem.output_names[0]
+        truth_fields = ds.outputs(idx)[field]
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            uN, delta = online(mus)
+        single, batched = online_seconds(lambda m: online(m), mus, batch_size)
+        X = energy_product(model.affine.assemble(model.tensors["mu_ref"])[0])
+        Ns = np.unique(np.linspace(1, online.N, min(online.N, 12)).astype(int))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            conv = {int(N): online(mus, int(N)) for N in Ns}      # (coefficients, bounds)
+        conv_err = {N: np.empty(len(mus)) for N in conv}
+        err_x, norm_x, direct, preds = np.empty(len(mus)), np.empty(len(mus)), 0.0, []
+        for i, (mu, c) in enumerate(zip(mus, uN)):
+            u, seconds = truth_solve(*model.affine.assemble(mu))
+            direct += seconds
+            e = u - V @ c
+            err_x[i], norm_x[i] = np.sqrt(e @ (X @ e)), np.sqrt(u @ (X @ u))
+            for N, (cN, _) in conv.items():
+                eN = u - V[:, :N] @ cN[i]
+                conv_err[N][i] = np.sqrt(eN @ (X @ eN))
+            preds.append(problem.to_fields(mu, V @ c)[field])
+        preds = np.array(preds)
+        rel = relative_l2(preds, truth_fields)
+        direct_s = direct / len(mus)
+        solver_s = ds.solver_seconds_per_sample()
+        record = evaluation_record(
+            self.name, rel, single, solver_s if np.isfinite(solver_s) else direct_s,
+            bound={**bound_statistics(delta, err_x), "norm": "energy norm at mu_ref",
+                   "max_rel_error_x": float(np.max(err_x / norm_x)),
+                   "max_rel_bound": float(np.max(delta / norm_x)),
+                   "estimator": meta["estimator"], "estimator_floor": online.floor},
+            N=int(online.N), online={"single_s": single, "batched_s": batched,
+                                     "batch_size": int(batch_size or len(mus))},
+            direct_solve_s=direct_s, speedup_batched=direct_s / batched,
+            speedup_direct_single=direct_s / single,
+            convergence={"N": list(conv),
+                         "max_rel_error_x": [float(np.max(conv_err[N] / norm_x)) for N in conv],
+                         "max_rel_bound": [float(np.max(b / norm_x)) for _, b in conv.values()]})
+        conv_rec = record["convergence"]
+        figs = {"greedy": greedy_figure(meta, "weak greedy"),
+                "effectivities": semilogy(None, {"effectivity":
+                                                 np.sort(effectivities(delta, err_x))},
+                                          "sample (sorted)", "bound / true error"),
+                "error_vs_N": semilogy(conv_rec["N"],
+                                       {"max rel. error (X)": conv_rec["max_rel_error_x"],
+                                        "max rel. bound": conv_rec["max_rel_bound"]},
+                                       "N", "evaluation set")}
+        write_outputs(out_dir, record, {field: preds, "parameters": mus, "bound": delta,
+                                        "error_x": err_x, "rel_l2": rel}, figs)
+        return record
+
+
+KIND = RBKind()

@@ -1,0 +1,59 @@
+"""The generic weak greedy: stopping rules and the steps it records."""
+
+import numpy as np
+import pytest
+
+from rom.greedy import weak_greedy
+
+
+class Interpolation:
+    """Piecewise-constant surrogate on [0, 1]: the error at mu is the distance to the
+    nearest chosen point (an exact estimate, so the greedy is a farthest-point sampling)."""
+
+    def __init__(self, stall_after=None):
+        self.points: list[float] = []
+        self.stall_after = stall_after
+
+    @property
+    def size(self):
+        return len(self.points)
+
+    def evaluate(self, training_set):
+        x = training_set[:, 0]
+        err = (np.full(len(x), 1.0) if not self.points
+               else np.min(np.abs(x[:, None] - np.array(self.points)[None]), axis=1))
+        return float(err.max()), int(np.argmax(err))
+
+    def extend(self, mu):
+        if self.stall_after is not None and self.size >= self.stall_after:
+            return 0
+        self.points.append(float(mu[0]))
+        return 1
+
+
+TRAIN = np.linspace(0, 1, 101)[:, None]
+
+
+def test_stops_at_tolerance_and_halves_the_error():
+    s = Interpolation()
+    res = weak_greedy(s, TRAIN, tol=0.1, max_extensions=100)
+    assert res.stopped == "tolerance" and res.steps[-1].max_rel_bound <= 0.1
+    assert [st.N for st in res.steps] == list(range(1, s.size + 1))   # the empty space is no step
+    errs = [st.max_rel_bound for st in res.steps]
+    assert all(a >= b for a, b in zip(errs, errs[1:]))
+    assert res.extensions == s.size
+
+
+def test_stops_after_max_extensions():
+    s = Interpolation()
+    seen = []
+    res = weak_greedy(s, TRAIN, tol=0.0, max_extensions=3, progress=seen.append)
+    assert res.stopped == "max_extensions" and s.size == 3 and len(seen) == 3
+    assert seen == res.steps
+
+
+def test_stops_with_a_warning_when_nothing_is_added():
+    s = Interpolation(stall_after=2)
+    with pytest.warns(RuntimeWarning, match="added nothing"):
+        res = weak_greedy(s, TRAIN, tol=0.0, max_extensions=10)
+    assert res.stopped == "no_extension" and s.size == 2
