@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.solver_common import diffusion_matrix, laplacian, smooth_field  # noqa: E402
 from solvers.benchmarking import format_rows, make_strategy, run_interleaved  # noqa: E402
-from solvers.linear.sequence import best_start  # noqa: E402
+from solvers.linear.auto import best_start  # noqa: E402
 from solvers.linear.system import LinearSystem  # noqa: E402
 
 

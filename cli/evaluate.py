@@ -1,13 +1,14 @@
 """``rom evaluate MODEL DATA.h5 [--json] [-o DIR]``: metrics of any model kind on a dataset.
 
 The model directory's kind (:func:`data.model_kinds.kind_of`) evaluates it;
-with ``-o DIR`` the metrics are written to ``DIR/metrics.json`` as strict JSON
-(non-finite numbers as ``null``, :func:`data.evaluation.write_metrics`).
+with ``-o DIR`` the metrics are written to ``DIR/metrics.json``. Both that
+file and ``--json`` are strict JSON (non-finite numbers as ``null``,
+:func:`data.evaluation.metrics_json`). When DATA is the model's own training
+data (the record's ``on_training_data``) a warning line goes to stderr.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -34,7 +35,7 @@ def evaluate(model: Path, data: Path, as_json: bool, out_dir: Path | None, resol
     """
     if not data.exists():
         raise click.BadParameter(f"{data}: no such file", param_hint="DATA")
-    from data.evaluation import write_metrics
+    from data.evaluation import metrics_json, write_metrics
     from data.model_kinds import kind_of
 
     _, kind = kind_of(model)
@@ -44,8 +45,11 @@ def evaluate(model: Path, data: Path, as_json: bool, out_dir: Path | None, resol
                             batch_size=batch_size, device=device)
     if out_dir is not None:
         write_metrics(out_dir, metrics)
+    if metrics.get("on_training_data"):
+        click.echo(f"rom: warning: {data} is the model's training data: these are training "
+                   "errors, not errors on unseen samples", err=True)
     if as_json:
-        click.echo(json.dumps(metrics, default=float))
+        click.echo(metrics_json(metrics, indent=None))
         return
     _print_summary(metrics)
 

@@ -137,7 +137,7 @@ def generate(problem: str | None, n: int | None, resolution: int | None, seed: i
             raise click.UsageError(f"missing option {flag}")
     if n <= 0:
         raise click.BadParameter(f"must be positive, got {n}", param_hint="-n")
-    dist = distributed_options(shard, workers, scheduler, cluster, jobs, cores, memory,
+    dist = distributed_options(n, shard, workers, scheduler, cluster, jobs, cores, memory,
                                walltime, queue, chunks, retries, keep_shards)
     from solvers.problems import make_problem
 
@@ -166,11 +166,12 @@ def generate(problem: str | None, n: int | None, resolution: int | None, seed: i
                    f"{time.perf_counter() - t0:.1f} s)")
 
 
-def distributed_options(shard: str | None, workers: int | None, scheduler: str | None,
+def distributed_options(n: int, shard: str | None, workers: int | None, scheduler: str | None,
                         cluster: str | None, jobs: int, cores: int, memory: str, walltime: str,
                         queue: str | None, chunks: int | None, retries: int,
                         keep_shards: bool) -> dict[str, Any] | None:
-    """Keyword arguments of ``generate_distributed``, or ``None`` for a single process run."""
+    """Keyword arguments of ``generate_distributed`` for a run of ``n`` samples, checked, or
+    ``None`` for a single process run."""
     chosen = [flag for flag, v in (("--shard", shard), ("--workers", workers),
                                    ("--scheduler", scheduler), ("--cluster", cluster))
               if v is not None]
@@ -180,10 +181,16 @@ def distributed_options(shard: str | None, workers: int | None, scheduler: str |
         return None
     if workers is not None and workers < 1:
         raise click.BadParameter(f"must be at least 1, got {workers}", param_hint="--workers")
+    if chunks is not None and not 1 <= chunks <= n:
+        raise click.ClickException(f"--chunks must be between 1 and n={n}, got {chunks}")
+    if retries < 0:
+        raise click.ClickException(f"--retries must be non-negative, got {retries}")
     slurm = None
     if cluster == "slurm":
         if jobs < 1:
             raise click.BadParameter(f"must be at least 1, got {jobs}", param_hint="--jobs")
+        if cores < 1:
+            raise click.BadParameter(f"must be at least 1, got {cores}", param_hint="--cores")
         slurm = {"jobs": jobs, "cores": cores, "memory": memory, "walltime": walltime,
                  "queue": queue}
     return {"workers": workers, "scheduler": scheduler, "slurm": slurm, "chunks": chunks,

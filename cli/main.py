@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import click
 
@@ -50,7 +51,17 @@ def set_threads(n: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: one-line errors, exit codes 0 / 1 (error) / 2 (usage)."""
+    """Console entry point: one-line errors and warnings, exit codes 0 / 1 (error) / 2 (usage)."""
+    previous = warnings.formatwarning
+    if not os.environ.get("ROM_DEBUG"):
+        warnings.formatwarning = _format_warning
+    try:
+        _run(argv)
+    finally:
+        warnings.formatwarning = previous
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="rom", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -74,6 +85,12 @@ def main(argv: list[str] | None = None) -> None:
             msg = f"{type(exc).__name__}: {msg}"
         click.echo(f"rom: error: {_one_line(msg)}", err=True)
         sys.exit(1)
+
+
+def _format_warning(message: Warning | str, category: type[Warning], filename: str,
+                    lineno: int, line: str | None = None) -> str:
+    """A library warning as one line ``rom: warning: ...`` (no source file and code line)."""
+    return f"rom: warning: {_one_line(str(message))}\n"
 
 
 def _one_line(msg: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from . import pipeline_steps as ps
+from .pipeline_config import load_config
 
 
 @click.command()
@@ -19,16 +20,22 @@ from . import pipeline_steps as ps
 @click.option("--dry-run", is_flag=True, help="List the steps and whether they would run.")
 def pipeline(config: Path | None, demo: bool, run_dir: Path | None, force: bool,
              dry_run: bool) -> None:
-    """Run the steps of CONFIG (YAML or TOML), skipping those whose outputs are up to date."""
+    """Run the steps of CONFIG (YAML or TOML), skipping those whose outputs are up to date.
+
+    The whole config is checked first (unknown keys, names, problems, solvers, model kinds
+    and the values of every step's options): a mistake stops the pipeline before any step
+    runs or any file is written."""
     from .main import cli
 
     if demo == (config is not None):
         raise click.UsageError("give either CONFIG or --demo")
     config = ps.DEMO_CONFIG if demo else config
-    cfg = ps.load_config(config)
+    cfg = load_config(config)
     run_dir = run_dir or Path("runs") / config.stem
-    run_dir.mkdir(parents=True, exist_ok=True)
     steps = ps.plan(cfg, run_dir)
+    for step in steps:
+        check_command_line(cli, step, source=str(config))
+    run_dir.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
     for step in steps:
         if not force and ps.is_up_to_date(run_dir, step):
@@ -54,3 +61,30 @@ def pipeline(config: Path | None, demo: bool, run_dir: Path | None, force: bool,
     if not dry_run:
         click.echo(f"pipeline finished in {time.perf_counter() - t_all:.1f} s; "
                    f"report: {steps[-1].output}")
+
+
+def check_command_line(cli: click.Group, step: ps.Step, source: str = "") -> None:
+    """Parse a ``generate`` or ``train`` step's command line as ``rom`` would, without
+    running it: a value its command rejects is an error naming the config entry."""
+    if not step.name.startswith(("generate:", "train:")):
+        return   # evaluate and report take only paths the plan made
+    what, name = step.name.split(":", 1)
+    where = (f"{source}: " if source else "") + (
+        f"dataset {name!r}" if what == "generate" else f"model {name!r}")
+    ctx = click.Context(cli, info_name="rom")
+    cmd: click.Command | None = cli
+    args = list(step.args)
+    while isinstance(cmd, click.Group):
+        sub, args = args[0], args[1:]
+        cmd = cmd.get_command(ctx, sub)
+        if cmd is None:
+            raise click.ClickException(f"{where}: no such command {sub!r}")
+        ctx = click.Context(cmd, info_name=sub, parent=ctx)
+    try:
+        cmd.make_context(ctx.info_name, args, parent=ctx.parent).close()
+    except click.BadParameter as exc:
+        option = exc.param.name if exc.param is not None else None
+        label = f" option {option!r}" if what == "train" and option else ""
+        raise click.ClickException(f"{where}{label}: {exc.message}") from None
+    except click.ClickException as exc:
+        raise click.ClickException(f"{where}: {exc.format_message()}") from None

@@ -7,24 +7,24 @@ command line. A step is *up to date* when its stamp file
 fingerprints (size, modification time) of its inputs, and its output exists;
 such steps are skipped. A changed config or a regenerated input re-runs the
 step and everything downstream. An interrupted ``generate`` step resumes from
-its journal, because it is re-run with the same command line. Model kinds
-are checked against the registry (:data:`data.model_kinds.MODEL_KINDS`) when
-the plan is made, before any step runs.
+its journal, because it is re-run with the same command line. The config is
+checked against its schema (:mod:`cli.pipeline_config`: keys, names, problems,
+solvers, model kinds and their options) when the plan is made, before any
+step runs.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from data.atomic import atomic_write_text
-from data.model_kinds import MODEL_KINDS
+from data.model_kinds import model_kind
+
+from .pipeline_config import validate_config
 
 DEMO_CONFIG = Path(__file__).parent / "examples" / "demo.yaml"
 
@@ -37,79 +37,60 @@ class Step:
     output: Path               # file or directory the step produces
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) pipeline config."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such config file")
-    text = path.read_text()
-    try:
-        cfg = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"{path}: not a valid config ({' '.join(str(exc).split())})") from None
-    if not isinstance(cfg, dict) or "datasets" not in cfg:
-        raise ValueError(f"{path}: a pipeline config needs a 'datasets' section")
-    return cfg
-
-
-def _flags(options: dict[str, Any]) -> list[str]:
-    """``{"max-basis": 30, "amp": True}`` → ``["--max-basis", "30", "--amp"]``."""
+def _flags(kind: str, options: dict[str, Any]) -> list[str]:
+    """Command-line flags of a kind's training options (names as declared, see
+    :class:`data.model_kinds.Option`): ``{"max_basis": 30}`` -> ``["--max-basis", "30"]``;
+    a flag option is given when true, ``--no-X`` turns off one that defaults to true; a list
+    is joined by commas; a
+    ``pairs`` option takes a mapping (values as JSON)."""
+    declared = {o.name: o for o in model_kind(kind).options}
     out: list[str] = []
-    for key, value in (options or {}).items():
-        flag = "--" + str(key).replace("_", "-")
-        if value is True:
-            out.append(flag)
-        elif value is False or value is None:
+    for name, value in options.items():
+        opt = declared[name]
+        if value is None:
             continue
+        if opt.type is bool:
+            if value or opt.default:
+                out.append(opt.cli_flag if value else "--no-" + opt.cli_flag[2:])
+        elif opt.type == "pairs":
+            for k, v in (value.items() if isinstance(value, dict) else []):
+                out += [opt.cli_flag, f"{k}={json.dumps(v)}"]
         elif isinstance(value, (list, tuple)):
-            for v in value:
-                out += [flag, str(v)]
+            out += [opt.cli_flag, ",".join(str(v) for v in value)]
         else:
-            out += [flag, str(value)]
+            out += [opt.cli_flag, str(value)]
     return out
 
 
 def plan(cfg: dict[str, Any], run_dir: Path) -> list[Step]:
-    """The ordered list of steps a config asks for."""
+    """The ordered list of steps a config asks for (checked first: :func:`validate_config`)."""
+    cfg = validate_config(cfg)
     steps: list[Step] = []
     data_paths: dict[str, Path] = {}
     for name, d in cfg["datasets"].items():
-        for key in ("problem", "n", "resolution"):
-            if key not in d:
-                raise ValueError(f"dataset {name!r}: missing {key!r}")
         out = run_dir / "data" / f"{name}.h5"
-        args = ["generate", str(d["problem"]), "-n", str(d["n"]),
-                "--resolution", str(d["resolution"]), "--seed", str(d.get("seed", 0)),
-                "--sampler", str(d.get("sampler", "random")), "--solver", str(d.get("solver", "direct")),
+        args = ["generate", d["problem"], "-n", str(d["n"]), "--resolution", str(d["resolution"]),
+                "--seed", str(d["seed"]), "--sampler", d["sampler"], "--solver", d["solver"],
                 "--quiet", "-o", str(out)]
-        for k, v in (d.get("params") or {}).items():
+        for k, v in d["params"].items():
             args += ["--param", f"{k}={v}"]
-        for k, v in (d.get("solver_options") or {}).items():
+        for k, v in d["solver_options"].items():
             args += ["--solver-opt", f"{k}={v}"]
         steps.append(Step(f"generate:{name}", tuple(args), (), out))
         data_paths[name] = out
-    eval_name = (cfg.get("evaluate") or {}).get("data")
-    for name, m in (cfg.get("models") or {}).items():
-        src = m.get("data")
-        if src not in data_paths:
-            raise ValueError(f"model {name!r}: unknown dataset {src!r}; valid: {sorted(data_paths)}")
-        if "kind" not in m:
-            raise ValueError(f"model {name!r}: missing 'kind'")
-        if m["kind"] not in MODEL_KINDS:
-            raise ValueError(f"model {name!r}: unknown kind {m['kind']!r}; "
-                             f"valid: {', '.join(sorted(MODEL_KINDS))}")
+    evaluate = cfg["evaluate"]
+    for name, m in cfg["models"].items():
         model_dir = run_dir / "models" / name
-        args = ["train", str(m["kind"]), str(data_paths[src]), "-o", str(model_dir),
-                *_flags(m.get("options", {}))]
-        steps.append(Step(f"train:{name}", tuple(args), (data_paths[src],), model_dir))
-        if eval_name is not None:
-            if eval_name not in data_paths:
-                raise ValueError(f"evaluate: unknown dataset {eval_name!r}")
+        args = ["train", m["kind"], str(data_paths[m["data"]]), "-o", str(model_dir),
+                *_flags(m["kind"], m["options"])]
+        steps.append(Step(f"train:{name}", tuple(args), (data_paths[m["data"]],), model_dir))
+        if evaluate is not None:
+            test = data_paths[evaluate["data"]]
             eval_dir = run_dir / "eval" / name
-            args = ["evaluate", str(model_dir), str(data_paths[eval_name]), "-o", str(eval_dir)]
-            steps.append(Step(f"evaluate:{name}", tuple(args),
-                              (model_dir, data_paths[eval_name]), eval_dir / "metrics.json"))
-    report = run_dir / (cfg.get("report") or {}).get("output", "report.html")
+            args = ["evaluate", str(model_dir), str(test), "-o", str(eval_dir)]
+            steps.append(Step(f"evaluate:{name}", tuple(args), (model_dir, test),
+                              eval_dir / "metrics.json"))
+    report = run_dir / cfg["report"]["output"]
     upstream = tuple(s.output for s in steps)
     steps.append(Step("report", ("report", str(run_dir), "-o", str(report)), upstream, report))
     return steps

@@ -4,6 +4,11 @@ The subcommands are built from the registry (:data:`data.model_kinds.MODEL_KINDS
 and each kind's declared :class:`~data.model_kinds.Option` list, so a new kind
 needs no command-line code: its options become click options, checked at
 parse time, and the command calls ``kind.train(DATA, MODEL, **options)``.
+
+Every subcommand also takes ``--overwrite``: the output directory must be new
+or empty, or (``--resume``, for kinds that have it) a run of the same kind;
+anything else is refused before training starts
+(:func:`data.model_dir.prepare_model_dir`) unless ``--overwrite`` replaces it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any
 
 import click
 
+from data.evaluation import strict_json
+from data.model_dir import OutputInUse, is_model_dir, prepare_model_dir
 from data.model_kinds import MODEL_KINDS, ModelKind, Option, model_kind
 
 from .params import KeyValue
@@ -56,20 +63,33 @@ def train_command(kind: ModelKind) -> click.Command:
                      type=click.Path(file_okay=False, path_type=Path),
                      help="Model directory to write (model.json and tensors/weights)."),
         *[click_option(opt) for opt in kind.options],
+        click.Option(["--overwrite"], is_flag=True,
+                     help="Replace what the output directory holds (an old model is removed)."),
         click.Option(["-q", "--quiet"], is_flag=True, help="No progress output."),
         click.Option(["--json", "as_json"], is_flag=True, help="Print the model summary as JSON."),
     ]
 
-    def run(data: Path, out: Path, quiet: bool, as_json: bool, **options: Any) -> None:
+    def run(data: Path, out: Path, overwrite: bool, quiet: bool, as_json: bool,
+            **options: Any) -> None:
         for opt in kind.options:
             if opt.type == "pairs":
                 options[opt.name] = dict(options[opt.name])
+        if not data.exists():   # before the output directory is made
+            raise FileNotFoundError(f"{data}: no such file")
+        try:
+            prepare_model_dir(out, kind.name, overwrite=overwrite,
+                              resume=bool(options.get("resume")))
+        except OutputInUse as exc:
+            hint = ("--resume continues it, --overwrite starts again" if exc.resumable
+                    else "--overwrite replaces it" if is_model_dir(out)
+                    else "--overwrite writes the model into it anyway")
+            raise click.ClickException(f"{exc} ({hint})") from None
         progress = None if quiet or as_json else (lambda s: click.echo(s, err=True))
         meta = kind.train(data, out, progress=progress, **options)
         if meta is None:  # a process that does not report (a DDP rank other than 0)
             return
         if as_json:
-            click.echo(json.dumps(meta, default=float))
+            click.echo(json.dumps(strict_json(meta), allow_nan=False))
         else:
             click.echo(f"wrote {out} ({kind.summary(meta)})")
 

@@ -78,9 +78,10 @@ def make_slurm_cluster(*, cores: int = 1, memory: str = "4GB", walltime: str = "
     try:
         from dask_jobqueue import SLURMCluster
     except ImportError:
-        raise ValueError("--cluster slurm needs dask-jobqueue (pip install 'rom[slurm]')") from None
+        raise ValueError("a SLURM cluster needs dask-jobqueue "
+                         "(pip install 'rom-workbench[slurm]')") from None
     if int(cores) < 1:
-        raise ValueError(f"--cores must be at least 1, got {cores}")
+        raise ValueError(f"cores per job must be at least 1, got {cores}")
     extra.setdefault("scheduler_options", {"dashboard_address": ":0"})
     return SLURMCluster(cores=int(cores), processes=int(cores), memory=memory,
                         walltime=walltime, queue=queue, **extra)
@@ -98,8 +99,8 @@ def dask_client(*, client: Any = None, workers: int | None = None, scheduler: st
     if client is not None:
         yield client
         return
-    chosen = [k for k, v in (("--workers", workers), ("--scheduler", scheduler),
-                             ("--cluster slurm", slurm)) if v is not None]
+    chosen = [k for k, v in (("workers", workers), ("scheduler", scheduler),
+                             ("slurm", slurm)) if v is not None]
     if len(chosen) > 1:
         raise ValueError(f"choose one of {', '.join(chosen)}")
     import dask
@@ -117,9 +118,9 @@ def dask_client(*, client: Any = None, workers: int | None = None, scheduler: st
         opts = dict(slurm)
         jobs = int(opts.pop("jobs", 1))
         if jobs < 1:
-            raise ValueError(f"--jobs must be at least 1, got {jobs}")
+            raise ValueError(f"jobs must be at least 1, got {jobs}")
         if shutil.which("sbatch") is None:
-            raise ValueError("--cluster slurm needs SLURM's sbatch on PATH (run rom on a "
+            raise ValueError("a SLURM cluster needs SLURM's sbatch on PATH (run rom on a "
                              "login node of the cluster)")
         with dask.config.set(failures), make_slurm_cluster(**opts) as cluster:
             cluster.scale(jobs=jobs)
@@ -128,7 +129,7 @@ def dask_client(*, client: Any = None, workers: int | None = None, scheduler: st
         return
     n = 1 if workers is None else int(workers)
     if n < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers}")
+        raise ValueError(f"workers must be at least 1, got {workers}")
     with dask.config.set(local), LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
             scheduler_port=0, silence_logs=logging.ERROR) as cluster, Client(cluster) as c:
@@ -305,9 +306,9 @@ def generate_distributed(problem: Problem, n: int, out: str | os.PathLike, *, se
     """
     check_settings(n, sampler, order)
     if chunks is not None and not 1 <= int(chunks) <= int(n):
-        raise ValueError(f"--chunks must be between 1 and n={n}, got {chunks}")
+        raise ValueError(f"chunks must be between 1 and n={n}, got {chunks}")
     if int(retries) < 0:
-        raise ValueError(f"--retries must be non-negative, got {retries}")
+        raise ValueError(f"retries must be non-negative, got {retries}")
     n, out = int(n), Path(out)
     config = run_config(problem, n, seed=seed, sampler=sampler,
                         solver=run_solver(solver_name, solver_options, precond),

@@ -4,10 +4,14 @@ A kind's ``evaluate`` (see :mod:`data.model_kinds`) compares a trained model
 with a dataset's truth solutions. The steps common to all kinds live here:
 
 * **dataset look-ups**: :func:`dataset_record` (what ``model.json`` keeps of
-  the training data), :func:`solved_index` (the samples with a solution),
+  the training data), :func:`is_training_data` (whether a dataset is that
+  one), :func:`solved_index` (the samples with a solution),
   :func:`field_name` (a field by name, or the default one),
-  :func:`parameter_box` (the training box of the parameter space) and
-  :func:`check_same_problem` (a grid-bound model meets only its own problem);
+  :func:`require_finite` / :func:`require_finite_fields` (NaN or infinite
+  values are an error naming the field and the sample),
+  :func:`parameter_box` (the training box of the parameter space, stored in
+  ``model.json`` by :func:`box_json` and read back by :func:`box_from_json`)
+  and :func:`check_same_problem` (a grid-bound model meets only its own problem);
 * **timing**: :func:`timed` (best wall time of repeated calls) and
   :func:`online_seconds`, the seconds per sample of an online stage called
   one parameter at a time and in batches;
@@ -22,6 +26,13 @@ non-finite number is written as ``null`` (:func:`strict_json`), meaning "not
 defined", e.g. a speedup over a zero model time or a maximum over an empty
 set. Every file is written through :mod:`data.atomic`, so a reader never sees
 half of one.
+
+Every evaluation record carries ``on_training_data``: ``true`` when the
+evaluated samples are (some of) the ones the model was fitted to, so that
+its errors are training errors, not generalisation errors (``rom evaluate``
+then also prints a warning line on stderr). A dataset is the training data
+when its configuration (problem, options, resolution, sampler, seed, sample
+count) equals the one recorded in ``model.json``, wherever the file lies.
 """
 
 from __future__ import annotations
@@ -47,6 +58,35 @@ def dataset_record(ds: Any) -> dict[str, Any]:
     """What a model directory records of its training dataset (path, problem, size, config)."""
     return {"path": str(ds.path), "problem": ds.problem, "n_samples": int(ds.n_samples),
             "config": ds.config}
+
+
+def is_training_data(record: Mapping[str, Any], ds: Any) -> bool:
+    """Whether ``ds`` is the dataset of a ``model.json`` ``dataset`` record (same problem
+    and configuration, seed and sample count included; the path does not matter)."""
+    return (record.get("problem") == ds.problem and record.get("config") == ds.config
+            and int(record.get("n_samples", -1)) == int(ds.n_samples))
+
+
+def require_finite(where: Any, name: str, values: np.ndarray, samples: Any) -> None:
+    """Fail with one line when a field has NaN or infinite values: ``values[i]`` is
+    sample ``samples[i]`` of field ``name`` of ``where`` (a dataset path)."""
+    values = np.asarray(values)
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
+        raise ValueError(f"{where}: field {name!r} has NaN or infinite values in sample "
+                         f"{int(np.asarray(samples)[rows[0]])}{more}")
+
+
+def require_finite_fields(ds: Any, names: Any, samples: Any, chunk: int = 64) -> None:
+    """:func:`require_finite` for fields of a dataset, read ``chunk`` samples at a time."""
+    samples = np.unique(np.asarray(samples, dtype=np.int64))
+    for name in dict.fromkeys(names):
+        field = ds.field(name)
+        for start in range(0, len(samples), chunk):
+            part = samples[start:start + chunk]
+            require_finite(ds.path, name, field[part], part)
 
 
 def solved_index(ds: Any) -> np.ndarray:
@@ -77,6 +117,20 @@ def parameter_box(space: Any) -> tuple[np.ndarray, np.ndarray]:
     r = np.array(space.ranges, dtype=float)
     normal = np.array([k == "normal" for k in space.kinds], dtype=bool)
     return np.where(normal, -np.inf, r[:, 0]), np.where(normal, np.inf, r[:, 1])
+
+
+def box_json(box: tuple[np.ndarray, np.ndarray]) -> list[list[float | None]]:
+    """A parameter box ``(lo, hi)`` for ``model.json``: strict JSON, an unbounded side
+    (``-inf`` / ``inf``) as ``null``."""
+    return [[float(v) if np.isfinite(v) else None for v in side] for side in box]
+
+
+def box_from_json(box: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(lo, hi)`` arrays of :func:`box_json` (``null``: unbounded; older files with
+    ``-Infinity``/``Infinity`` read the same)."""
+    lo, hi = ([default if v is None else float(v) for v in side]
+              for side, default in zip(box, (-np.inf, np.inf)))
+    return np.array(lo, dtype=float), np.array(hi, dtype=float)
 
 
 def check_same_problem(meta: Mapping[str, Any], ds: Any, resolution: int | None) -> None:
@@ -149,9 +203,10 @@ def strict_json(obj: Any) -> Any:
     return obj
 
 
-def metrics_json(record: Mapping[str, Any]) -> str:
-    """The text of ``metrics.json``: strict JSON (non-finite numbers as ``null``), indented."""
-    return json.dumps(strict_json(record), indent=2, allow_nan=False)
+def metrics_json(record: Mapping[str, Any], indent: int | None = 2) -> str:
+    """The text of ``metrics.json`` (and of ``rom evaluate --json``): strict JSON,
+    non-finite numbers as ``null``."""
+    return json.dumps(strict_json(record), indent=indent, allow_nan=False)
 
 
 def write_metrics(out_dir: str | Path, record: Mapping[str, Any],

@@ -12,13 +12,21 @@ Everything needed to rebuild the model is in ``model.json``; loaders check
 ``format`` and ``kind`` and fail with one clear line otherwise. ``tensors.h5``
 keys may contain ``/`` (HDF5 groups). Both files are written atomically
 (:mod:`data.atomic`), tensors first, so a directory with a ``model.json`` is
-complete.
+complete. ``model.json`` is strict JSON (RFC 8259): a non-finite number is
+written as ``null`` (:func:`data.evaluation.strict_json`).
+
+Training never writes over work silently: :func:`prepare_model_dir` accepts
+a new or empty directory, a run of the same kind to resume, or (asked
+explicitly) an old model to replace; anything else, a model of another kind,
+a finished or checkpointed model of the same kind or a folder of unrelated
+files, raises :class:`OutputInUse`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +36,7 @@ import h5py
 import numpy as np
 
 from .atomic import atomic_path, atomic_write_text
+from .evaluation import strict_json
 
 MODEL_FORMAT = "rom-model"
 MODEL_FORMAT_VERSION = 1
@@ -52,8 +61,8 @@ def write_model_meta(model_dir: str | os.PathLike, kind: str, **meta: Any) -> Pa
     record = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "kind": kind,
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "rom_version": rom_version(), **meta}
-    return atomic_write_text(d / "model.json",
-                             json.dumps(record, indent=2, sort_keys=True, default=jsonable))
+    return atomic_write_text(d / "model.json", json.dumps(strict_json(record), indent=2,
+                                                          sort_keys=True, allow_nan=False))
 
 
 def read_model_meta(model_dir: str | os.PathLike, kind: str | tuple[str, ...] | None = None
@@ -78,6 +87,56 @@ def read_model_meta(model_dir: str | os.PathLike, kind: str | tuple[str, ...] | 
 
 def is_model_dir(path: str | os.PathLike) -> bool:
     return (Path(path) / "model.json").is_file()
+
+
+class OutputInUse(ValueError):
+    """The output directory of a training run holds something that must not be lost;
+    ``resumable`` when it is a run of the same kind that can be continued."""
+
+    def __init__(self, message: str, resumable: bool = False):
+        super().__init__(message)
+        self.resumable = resumable
+
+
+def prepare_model_dir(out: str | os.PathLike, kind: str, *, overwrite: bool = False,
+                      resume: bool = False) -> Path:
+    """Check (and create) the output directory of a training run of ``kind``.
+
+    Accepted: a missing or empty directory; with ``resume`` a model directory of
+    the same kind (the kind checks that its checkpoint can be continued); with
+    ``overwrite`` anything: an old model directory (``model.json`` present) is
+    removed with all its files, so no two models mix, and a folder that is not a
+    model keeps its other files. Otherwise :class:`OutputInUse`.
+    """
+    d = Path(out)
+    if resume and overwrite:
+        raise ValueError("a run is either resumed or overwritten, not both")
+    if d.exists() and not d.is_dir():
+        raise OutputInUse(f"{d}: exists and is not a directory")
+    if resume:
+        read_model_meta(d, kind)   # no model.json, or another kind: a one-line error
+        return d
+    if d.is_dir() and any(d.iterdir()):
+        if overwrite:
+            if is_model_dir(d):
+                shutil.rmtree(d)
+        elif is_model_dir(d):
+            try:
+                other = read_model_meta(d).get("kind")
+            except ValueError:
+                other = None
+            if other != kind:
+                raise OutputInUse(f"{d}: holds a trained {other or 'unreadable'} model; "
+                                  f"refusing to replace it with a {kind} model")
+            checkpoint = (d / "checkpoint").is_dir()
+            raise OutputInUse(f"{d}: holds a {kind} model"
+                              + (" with a training checkpoint" if checkpoint else "")
+                              + "; refusing to replace it", resumable=checkpoint)
+        else:
+            raise OutputInUse(f"{d}: directory is not empty and holds no rom model; "
+                              "refusing to write a model into it")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 def jsonable(obj: Any) -> Any:

@@ -10,13 +10,17 @@ Layout of a model directory::
 
 Files are written through :func:`data.atomic.atomic_path` (a temporary name,
 renamed when complete), so an interrupted run always leaves the previous
-checkpoint intact. The training state is read with
+checkpoint intact, and every file gets the process's umask (safetensors'
+own ``save_file`` would create a mode-0600 file: the weights are serialised to
+bytes and written like any other file). The training state is read with
 ``torch.load(weights_only=True)`` (tensors, numbers, strings, lists, dicts only:
-nothing is unpickled), weights with ``safetensors``.
+nothing is unpickled), weights with ``safetensors``; a file the user may not
+read is reported as "permission denied", not as a corrupt file.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from pathlib import Path
@@ -24,9 +28,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
-from data.atomic import atomic_path
+from data.atomic import atomic_path, atomic_write_bytes
 
 WEIGHTS = "weights.safetensors"
 LAST = "checkpoint/last.pt"
@@ -34,22 +39,34 @@ LOG = "train_log.jsonl"
 
 
 def save_weights(model_dir: str | os.PathLike, state: dict[str, torch.Tensor]) -> Path:
-    """Write a state dict as safetensors (atomically)."""
+    """Write a state dict as safetensors (atomically, mode from the umask)."""
     path = Path(model_dir) / WEIGHTS
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
-    return path
+    return atomic_write_bytes(path, save_safetensors(
+        {k: v.detach().cpu().contiguous() for k, v in state.items()}))
 
 
 def load_weights(model_dir: str | os.PathLike, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors of ``weights.safetensors`` on ``device``."""
     path = Path(model_dir) / WEIGHTS
     if not path.exists():
         raise FileNotFoundError(f"{model_dir}: no {WEIGHTS} (model was never saved)")
+    data = _read(path, "weights file")
     try:
-        return load_file(str(path), device=device)
+        state = load_safetensors(data)
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
         raise ValueError(f"{path}: corrupt weights file ({exc})") from None
+    return {k: v.to(device) for k, v in state.items()}
+
+
+def _read(path: Path, what: str) -> bytes:
+    """The bytes of a file; one line naming the cause when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise PermissionError(f"{path}: permission denied (cannot read the {what})") from None
+    except OSError as exc:
+        raise OSError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
 
 
 def rng_state() -> dict[str, Any]:
@@ -87,7 +104,8 @@ def load_training_state(model_dir: str | os.PathLike) -> dict[str, Any]:
     path = Path(model_dir) / LAST
     if not path.exists():
         raise FileNotFoundError(f"{model_dir}: no training checkpoint to resume ({LAST})")
+    data = _read(path, "training checkpoint")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling refusal or corruption
         raise ValueError(f"{path}: cannot read training checkpoint ({exc})") from None

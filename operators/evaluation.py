@@ -3,7 +3,9 @@
 :func:`evaluate` picks the samples (the held-out test split, else the
 validation split, when the dataset is the training file; every solved sample
 of any other dataset), checks the fields and the dimension against the model
-and calls :func:`run_evaluation`.
+and that the fields are finite, and calls :func:`run_evaluation`. The record's
+``on_training_data`` is true when the training file has no held-out split, so
+that every training sample is scored.
 
 Steady models predict each sample in batches. Time-dependent models are
 judged from the initial state only (:mod:`operators.time_pairs`): all2all
@@ -34,6 +36,7 @@ import torch.nn.functional as F
 from data.dataset import Dataset
 from data.evaluation import (
     pyplot,
+    require_finite_fields,
     save_figure,
     solved_index,
     timed,
@@ -122,12 +125,15 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, out_dir: str | Pat
         solver_seconds = ds.solver_seconds_per_sample()
         solved = solved_index(ds)
     split = meta.get("split", {})
-    if same_dataset(fingerprint, meta.get("dataset", {})) and (split.get("test") or split.get("val")):
+    same = same_dataset(fingerprint, meta.get("dataset", {}))
+    if same and (split.get("test") or split.get("val")):
         which = "test" if split.get("test") else "val"
         indices = split[which]
     else:
         which, indices = "all", solved.tolist()
     eval_set = dataset_from_meta(data_path, meta["data"], indices)
+    with Dataset(data_path) as ds:
+        require_finite_fields(ds, [s.name for s in eval_set.inputs + eval_set.outputs], indices)
     need = meta["in_channels"] - int(meta["time_channel"])
     if eval_set.in_channels != need or eval_set.out_channels != meta["out_channels"]:
         raise ValueError(f"{data_path}: fields give {eval_set.in_channels} input / "
@@ -138,7 +144,8 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, out_dir: str | Pat
     t0 = time.perf_counter()
     record = run_evaluation(wrapper, meta, eval_set, solver_seconds, split=which,
                             resolution=resolution, batch_size=batch_size or 16,
-                            device=device, out_dir=out_dir, model_dir=model_dir)
+                            device=device, out_dir=out_dir, model_dir=model_dir,
+                            on_training_data=which == "all" and same)
     record["seconds"] = time.perf_counter() - t0
     return record
 
@@ -146,10 +153,11 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, out_dir: str | Pat
 def run_evaluation(model: torch.nn.Module, meta: dict[str, Any], data: OperatorDataset,
                    solver_seconds: float, *, split: str, resolution: int | None,
                    batch_size: int, device: str, out_dir: str | Path | None,
-                   model_dir: str | Path) -> dict[str, Any]:
+                   model_dir: str | Path, on_training_data: bool = False) -> dict[str, Any]:
     """Predict, score (and with ``out_dir`` write metrics.json, predictions.h5, figures)."""
     model.eval()
-    extra: dict[str, Any] = {"split": split, "time_mode": data.mode}
+    extra: dict[str, Any] = {"split": split, "time_mode": data.mode,
+                             "on_training_data": bool(on_training_data)}
     if data.mode == "steady":
         pred, true, seconds = _predict_steady(model, data, resolution, batch_size, device)
         n = len(pred)

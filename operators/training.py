@@ -11,7 +11,9 @@ that rebuilds the model is written to ``model.json``:
     t_scale, training (TrainConfig), dataset (fingerprint), result.
 
 A resumed run continues as stored (no new architecture, no initial model); a
-fine-tuned run takes its architecture from the initial model.
+fine-tuned run takes its architecture from the initial model. A new run first
+checks that the selected fields of the training and validation samples are
+finite (one line naming the field and sample otherwise).
 :func:`load_model` rebuilds the trained operator from that record.
 """
 
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 from data.dataset import Dataset
+from data.evaluation import require_finite_fields
 from data.model_dir import read_model_meta, write_model_meta
 from data.torch_dataset import OperatorDataset, dataset_from_meta, split_indices
 
@@ -137,6 +140,9 @@ def train_operator(kind: str, data_path: str | Path, out_dir: str | Path, *,
                                     steps_in=steps_in, steps_out=steps_out, time_steps=time_steps)
         data_meta = train_set.describe()
         val_set = dataset_from_meta(data_path, data_meta, split["val"]) if split["val"] else None
+        with Dataset(data_path) as ds:   # NaN data: say where, before any epoch diverges
+            require_finite_fields(ds, [s.name for s in train_set.inputs + train_set.outputs],
+                                  list(split["train"]) + list(split["val"]))
         model, meta = _new_model(kind, train_set, arch or {}, config, init)
         meta.update(data=data_meta, split=split, dataset=fingerprint, training=vars(config).copy())
         if env_info().is_main:

@@ -33,7 +33,7 @@ from .coercivity import MinTheta
 from .estimators import RieszSolver, make_estimator, online_residual_norm
 from .gram_schmidt import GramSchmidt
 from .greedy import GreedyStep, weak_greedy
-from .truth import truth_solve
+from .truth import AffineTruth
 
 
 def batch_thetas(fn: Callable[[np.ndarray], np.ndarray], mus: np.ndarray) -> np.ndarray:
@@ -80,6 +80,14 @@ def warn_outside(mus: np.ndarray, lo: np.ndarray, hi: np.ndarray, what: str = "t
                       "the reduced model extrapolates", RuntimeWarning, stacklevel=3)
 
 
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` where ``den > 0``, ``inf`` elsewhere; a quotient beyond the float range
+    is ``inf`` too (that is its meaning here: an uncertified or unresolved parameter)."""
+    num, den = np.broadcast_arrays(np.asarray(num, float), np.asarray(den, float))
+    with np.errstate(over="ignore"):
+        return np.divide(num, den, out=np.full(num.shape, np.inf), where=den > 0)
+
+
 @dataclass
 class OnlineRB:
     """Everything the online phase needs (all sizes independent of the truth dimension).
@@ -120,11 +128,13 @@ class OnlineRB:
 
     def bound_thetas(self, tA: np.ndarray, tf: np.ndarray, uN: np.ndarray, mus: np.ndarray
                      ) -> np.ndarray:
-        """``Delta(mu) = ||r||_{X'} / alpha_LB`` for a batch (``inf`` where ``alpha_LB <= 0``)."""
+        """``Delta(mu) = ||r||_{X'} / alpha_LB`` for a batch.
+
+        Where the coercivity lower bound is not positive (min-theta at a parameter
+        with some ``theta_q(mu) <= 0``, SCM not converged there) nothing is certified
+        and ``Delta = inf``; one parameter at a time (:meth:`_single`) gives the same."""
         res = online_residual_norm(self.estimator, self._sliced(uN.shape[1])[2], tA, tf, uN)
-        alpha = self.alpha(tA, mus)
-        with np.errstate(divide="ignore"):
-            return np.where(alpha > 0, res / np.where(alpha > 0, alpha, 1.0), np.inf)
+        return _ratio(res, self.alpha(tA, mus))
 
     def __call__(self, mus: np.ndarray, N: int | None = None, *, bound: bool = True
                  ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -181,7 +191,7 @@ class OnlineRB:
             res = np.sqrt(v @ v)
         else:
             res = np.sqrt(abs(k @ (est @ k)))
-        alpha = self.coercivity.alpha_ref * np.min(tA / self.coercivity.theta_ref)
+        alpha = float(self.coercivity(tA)[0])
         return c[None], np.array([res / alpha if alpha > 0 else np.inf])
 
 
@@ -233,8 +243,11 @@ class ReducedBasis:
         return self.gs.size
 
     def truth_solve(self, mu: np.ndarray) -> np.ndarray:
-        """The full-order solution of the affine form at ``mu`` (:func:`rom.truth.truth_solve`)."""
-        return truth_solve(*self.affine.assemble(np.asarray(mu, float)))[0]
+        """The full-order solution of the affine form at ``mu`` (refined,
+        :class:`rom.truth.AffineTruth`)."""
+        if "_truth" not in self.__dict__:
+            self._truth = AffineTruth(self.affine)
+        return self._truth(np.asarray(mu, float)).u
 
     def add(self, snapshots: np.ndarray) -> int:
         """Orthonormalise snapshots into the basis; returns the number of vectors added."""
@@ -276,11 +289,10 @@ class ReducedBasis:
         tA, tf, alpha = cache["tA"], cache["tf"], cache["alpha"]
         uN = rb.solve_thetas(tA, tf) if self.N else np.zeros((len(mus), 0))
         res = online_residual_norm(self.estimator_kind, rb.est_data, tA, tf, uN)
-        norm = np.linalg.norm(uN, axis=1)
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            # empty basis: u_N = 0, the indicator overflows to inf everywhere (first point)
-            cache["indicator"] = res / np.where(norm > 0, norm, np.finfo(float).tiny)
-            return np.where((norm > 0) & (alpha > 0), res / (alpha * norm), np.inf)
+        norm = np.linalg.norm(uN, axis=1)   # X-norm: V is X-orthonormal
+        # u_N = 0 (an empty basis, or a zero solution): the relative quantities are inf
+        cache["indicator"] = _ratio(res, norm)
+        return _ratio(res, np.where(norm > 0, alpha * norm, 0.0))
 
     def greedy(self, train_mu: np.ndarray, *, tol: float = 1e-6, max_basis: int = 50,
                progress: Callable[[GreedyStep], None] | None = None) -> list[GreedyStep]:

@@ -36,7 +36,14 @@ def greedy_figure(meta: dict[str, Any], title: str) -> Draw:
     (the ``greedy`` history of a reduced-basis ``model.json``)."""
     greedy = meta.get("greedy", [])
     return semilogy([g["N"] for g in greedy],
-                    {"max rel. bound (train)": [g["max_rel_bound"] for g in greedy]}, "N", title)
+                    {"max rel. bound (train)": [number(g["max_rel_bound"]) for g in greedy]},
+                    "N", title)
+
+
+def number(value: float | None, missing: float = float("inf")) -> float:
+    """A number read back from ``model.json``, where strict JSON stores a non-finite
+    value (an infinite bound: nothing certified yet) as ``null``."""
+    return missing if value is None else float(value)
 
 
 class RomKind:

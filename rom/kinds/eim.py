@@ -25,7 +25,9 @@ from data.dataset import Dataset
 from data.evaluation import (
     dataset_record,
     field_name,
+    is_training_data,
     online_seconds,
+    require_finite,
     semilogy,
     solved_index,
     write_outputs,
@@ -67,7 +69,7 @@ class EIMKind(RomKind):
         if target == "operator":
             return operator_eim.train(data_path, out_dir, tol=tol, max_terms=max_terms,
                                       train_size=train_size, max_basis=max_basis,
-                                      rb_tol=rb_tol)
+                                      rb_tol=rb_tol, progress=progress)
         if target != "field":
             raise ValueError(f"unknown EIM target {target!r}; valid: {', '.join(TARGETS)}")
         with Dataset(data_path) as ds:
@@ -75,6 +77,7 @@ class EIMKind(RomKind):
             idx = solved_index(ds)
             S = np.asarray(ds.field(name)[idx], dtype=float)
             record = dataset_record(ds)
+        require_finite(data_path, name, S, idx)
         G = S.reshape(len(S), -1).T
         t0 = time.perf_counter()
         I = eim(G, tol=tol, max_terms=max_terms)
@@ -116,6 +119,7 @@ class EIMKind(RomKind):
         if list(truth.shape[1:]) != meta["field_shape"]:
             raise ValueError(f"{ds.path}: field {name!r} has shape {truth.shape[1:]}, the "
                              f"model expects {tuple(meta['field_shape'])}")
+        require_finite(ds.path, name, truth, idx)
         G = truth.reshape(len(truth), -1).T
         pred = I(G).T.reshape(truth.shape)
         rel = relative_l2(pred, truth)
@@ -130,6 +134,7 @@ class EIMKind(RomKind):
                                    rel_sup={"max": float(sup.max()),
                                             "train_max": float(train_err)},
                                    generalises=generalises,
+                                   on_training_data=is_training_data(meta["dataset"], ds),
                                    online={"single_s": single, "batched_s": batched})
         figs = {"eim_training": semilogy(None, {"train max rel. sup error":
                                                 meta["train_error_rel_sup"]}, "M",

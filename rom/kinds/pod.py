@@ -20,10 +20,14 @@ import numpy as np
 
 from data.dataset import Dataset
 from data.evaluation import (
+    box_from_json,
+    box_json,
     dataset_record,
     field_name,
+    is_training_data,
     online_seconds,
     parameter_box,
+    require_finite,
     semilogy,
     solved_index,
     write_outputs,
@@ -61,6 +65,7 @@ class PODKind(RomKind):
                            else ds.field(name)[idx], dtype=float)
             params, record = ds.parameters[idx], dataset_record(ds)
             space = ds.parameter_space
+        require_finite(data_path, name, S, idx)
         if params.ndim != 2 or params.shape[1] == 0:
             raise ValueError(f"{data_path}: has no parameters; POD regression maps parameters "
                              "to the field (train an operator model such as fno on input "
@@ -68,10 +73,9 @@ class PODKind(RomKind):
         t0 = time.perf_counter()
         model = PODRegression.fit(params, S, tol=tol, max_modes=max_modes, regressor=regressor)
         offline = time.perf_counter() - t0
-        lo, hi = parameter_box(space)
         meta = {"dataset": record, "field": name, "field_shape": list(S.shape[1:]),
                 "regressor": regressor, "n_modes": int(model.modes.shape[1]),
-                "box": [lo.tolist(), hi.tolist()],
+                "box": box_json(parameter_box(space)),
                 "train": {"tol": tol, "max_modes": max_modes, "offline_seconds": offline,
                           "n_train": int(len(params))}}
         save_model(out_dir, self.name, model.tensors(), **meta)
@@ -99,15 +103,17 @@ class PODKind(RomKind):
                              f"{resolution or 'same'})")
         idx = solved_index(ds)
         mus = ds.parameters[idx]
-        warn_outside(mus, np.array(meta["box"][0]), np.array(meta["box"][1]), "parameter")
-        pred = model.predict(mus).reshape((len(mus),) + shape)
+        warn_outside(mus, *box_from_json(meta["box"]), "parameter")
         truth = np.asarray(ds.field(name)[idx], dtype=float)
+        require_finite(ds.path, name, truth, idx)
+        pred = model.predict(mus).reshape((len(mus),) + shape)
         rel = relative_l2(pred, truth)
         single, batched = online_seconds(model.predict, mus, batch_size)
         solver_s = ds.solver_seconds_per_sample()
         record = evaluation_record(self.name, rel, single, solver_s,
                                    n_modes=int(model.modes.shape[1]),
                                    regressor=meta["regressor"], field=name,
+                                   on_training_data=is_training_data(meta["dataset"], ds),
                                    online={"single_s": single, "batched_s": batched},
                                    speedup_batched=solver_s / batched if batched > 0 else None)
         figs = {"singular_values": semilogy(None, {"sigma": model.singular_values}, "index",

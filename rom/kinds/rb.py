@@ -9,9 +9,13 @@ coercivity lower bound (min-theta when the decomposition allows it, else SCM
 fitted at the centre of the box, whose training points the greedy then uses).
 
 Evaluation solves every dataset parameter online (batched), compares with
-the truth solution (:func:`rom.truth.truth_solve`, so the bound is checked
-against the exact discrete solution) in the energy norm at ``mu_ref`` and
-reports bound violations, effectivities and the error/bound decay with ``N``.
+the truth solution (:class:`rom.truth.AffineTruth`: sparse LU with
+extended-precision iterative refinement, so the bound is checked against the
+exact discrete solution to about ``eps``, not to a plain LU's ``kappa eps``)
+in the energy norm at ``mu_ref`` (products accumulated in long double) and
+reports bound violations, effectivities, the error/bound decay with ``N`` and
+``bound.reference_rel_error_estimate``, the largest estimated relative error
+of the reference solutions.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ import numpy as np
 
 from data.dataset import Dataset
 from data.evaluation import (
+    box_from_json,
+    box_json,
     check_same_problem,
     dataset_record,
     online_seconds,
     parameter_box,
+    require_finite,
     semilogy,
     solved_index,
     write_outputs,
@@ -43,9 +50,10 @@ from solvers.problems.sampling import sample_unit
 
 from ..coercivity import SCM, MinTheta
 from ..estimators import ESTIMATORS, STABLE_FLOOR, STANDARD_FLOOR, bound_statistics, effectivities
+from ..gram_schmidt import ExtendedProduct
 from ..reduced_basis import OnlineRB, ReducedBasis, batch_thetas, energy_product
-from ..truth import truth_solve
-from . import RomKind, greedy_figure
+from ..truth import AffineTruth
+from . import RomKind, greedy_figure, number
 
 
 @dataclass
@@ -125,7 +133,7 @@ class RBKind(RomKind):
                 coer[k] = v
         history = [{"N": h.N, "max_rel_bound": h.max_rel_bound, "mu": h.mu} for h in rb.history]
         meta = {"dataset": record, "N": rb.N, "estimator": estimator, "estimator_floor": on.floor,
-                "coercivity": coer, "box": [box[0].tolist(), box[1].tolist()],
+                "coercivity": coer, "box": box_json(box),
                 "train": {"tol": tol, "max_basis": max_basis, "train_size": train_size,
                           "greedy_train_size": len(train), "sampler": sampler, "seed": seed,
                           "offline_seconds": offline},
@@ -147,13 +155,12 @@ class RBKind(RomKind):
                                                        for k, v in t.items()
                                                        if k.startswith("coercivity/")}})
         floor = STABLE_FLOOR if meta["estimator"] == "stable" else STANDARD_FLOOR
-        box = (np.array(meta["box"][0]), np.array(meta["box"][1]))
         online = OnlineRB(t["A_N"], t["f_N"], meta["estimator"], t["est_data"], coercivity,
-                          affine.theta_A, affine.theta_f, box, floor)
+                          affine.theta_A, affine.theta_f, box_from_json(meta["box"]), floor)
         return RBModel(meta, t, online, problem, affine)
 
     def summary(self, meta: dict[str, Any]) -> str:
-        last = meta["greedy"][-1]["max_rel_bound"] if meta["greedy"] else float("nan")
+        last = number(meta["greedy"][-1]["max_rel_bound"]) if meta["greedy"] else float("nan")
         return (f"N={meta['N']}, max relative bound {last:.2e} on the training set, "
                 f"{meta['estimator']} estimator")
 
@@ -167,20 +174,22 @@ class RBKind(RomKind):
         mus = ds.parameters[idx]
         field = problem.output_names[0]
         truth_fields = ds.outputs(idx)[field]
+        require_finite(ds.path, field, truth_fields, idx)
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             uN, delta = online(mus)
         single, batched = online_seconds(lambda m: online(m), mus, batch_size)
-        X = energy_product(model.affine.assemble(model.tensors["mu_ref"])[0])
+        X = ExtendedProduct(energy_product(model.affine.assemble(model.tensors["mu_ref"])[0]))
         Ns = np.unique(np.linspace(1, online.N, min(online.N, 12)).astype(int))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             conv = {int(N): online(mus, int(N)) for N in Ns}      # (coefficients, bounds)
         conv_err = {N: np.empty(len(mus)) for N in conv}
         err_x, norm_x, direct, preds = np.empty(len(mus)), np.empty(len(mus)), 0.0, []
+        truth, ref_err = AffineTruth(model.affine), 0.0
         for i, (mu, c) in enumerate(zip(mus, uN)):
-            u, seconds = truth_solve(*model.affine.assemble(mu))
-            direct += seconds
+            ref = truth(mu)
+            u, direct, ref_err = ref.u, direct + ref.seconds, max(ref_err, ref.rel_error_estimate)
             e = u - V @ c
             err_x[i], norm_x[i] = np.sqrt(e @ (X @ e)), np.sqrt(u @ (X @ u))
             for N, (cN, _) in conv.items():
@@ -196,8 +205,10 @@ class RBKind(RomKind):
             bound={**bound_statistics(delta, err_x), "norm": "energy norm at mu_ref",
                    "max_rel_error_x": float(np.max(err_x / norm_x)),
                    "max_rel_bound": float(np.max(delta / norm_x)),
-                   "estimator": meta["estimator"], "estimator_floor": online.floor},
-            N=int(online.N), online={"single_s": single, "batched_s": batched,
+                   "estimator": meta["estimator"], "estimator_floor": online.floor,
+                   "reference": "LU with extended-precision iterative refinement",
+                   "reference_rel_error_estimate": ref_err},
+            N=int(online.N), on_training_data=False, online={"single_s": single, "batched_s": batched,
                                      "batch_size": int(batch_size or len(mus))},
             direct_solve_s=direct_s, speedup_batched=direct_s / batched,
             speedup_direct_single=direct_s / single,

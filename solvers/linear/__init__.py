@@ -6,7 +6,9 @@ set up once in :mod:`~solvers.linear.convention`):
 :func:`~solvers.linear.gcrodr.gcrodr`, :func:`~solvers.linear.deflated_cg.deflated_cg`,
 :func:`~solvers.linear.sor.sor`, :func:`~solvers.linear.sor.ssor_cg`.
 Sequence solvers by CLI name: ``direct``, ``cg``, ``gmres``, ``gcrodr``, ``def-cg``,
-``sor``, ``ssor-cg``, ``amg-cg``, ``auto`` (see :mod:`solvers.linear.sequence`); each
+``sor``, ``ssor-cg``, ``amg-cg`` (see :mod:`solvers.linear.sequence`), ``auto``
+(:mod:`solvers.linear.auto`: falls back to another strategy, then to the direct
+solve, when one fails; a solver named explicitly is never swapped); each
 declares its options as a frozen dataclass (:mod:`solvers.linear.options`), which
 :func:`make_solver` checks and :func:`solver_options` lists.
 """
@@ -16,12 +18,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from .auto import AutoSolver
 from .base import DirectSolver, SequenceSolver, SolveStats, true_residual
 from .options import option_defaults
 from .sequence import SEQUENCE_SOLVERS
 
 #: solver name -> sequence solver class (its ``options_type`` declares the options)
-SOLVERS: dict[str, type[SequenceSolver]] = {"direct": DirectSolver, **SEQUENCE_SOLVERS}
+SOLVERS: dict[str, type[SequenceSolver]] = {"direct": DirectSolver, **SEQUENCE_SOLVERS,
+                                            "auto": AutoSolver}
 
 
 def register_solver(name: str, factory: type[SequenceSolver]) -> None:

@@ -86,8 +86,67 @@ class SequenceSolver:
         raise NotImplementedError
 
 
+#: refinement steps a direct solve may take to meet its tolerance
+REFINE_STEPS = 5
+
+
+def _extended(a: Any) -> Any:
+    """``a`` in extended precision (``longdouble`` / ``clongdouble``)."""
+    kind = np.clongdouble if np.iscomplexobj(a.data if sp.issparse(a) else a) else np.longdouble
+    return a.astype(kind)
+
+
+def refine(A: sp.csr_matrix, b: np.ndarray, x: np.ndarray, solve: Any, tol: float,
+           steps: int = REFINE_STEPS) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """Iterative refinement of ``x ~ A^{-1} b`` until ``||b - A x|| <= tol``.
+
+    Wilkinson's refinement with the factorisation at hand (Higham, *Accuracy and
+    Stability of Numerical Algorithms*, ch. 12): ``r = b - A x``,
+    ``x <- x + solve(r)``. Residuals are formed in double precision; when a step
+    no longer reduces ``||r||`` they are formed in extended precision
+    (``np.longdouble``) from then on, which removes the rounding of ``b - A x``
+    itself (mixed-precision refinement). Stops when ``||r|| <= tol``, after
+    ``steps`` steps, or when even the extended residual stops decreasing (the
+    factorisation's error times the conditioning leaves nothing to gain).
+
+    Returns ``(x, ||b - A x||, info)``; ``info`` has ``refinement_steps`` and, once
+    used, ``residual_precision: "extended"``.
+    """
+    r = b - A @ x
+    rn = float(np.linalg.norm(r))
+    info: dict[str, Any] = {"refinement_steps": 0}
+    ext: tuple[Any, Any] | None = None
+    taken = 0
+    while taken < steps and np.isfinite(rn) and rn > tol:
+        x_new = x + solve(r.astype(x.dtype, copy=False))
+        if ext is None:
+            r_new = b - A @ x_new
+        else:
+            r_new = ext[1] - ext[0] @ _extended(x_new)
+        rn_new = float(np.linalg.norm(r_new))
+        taken += 1
+        if rn_new < rn:
+            x, r, rn = x_new, r_new, rn_new
+        elif ext is None:  # rounding of b - A x dominates: form residuals in extended precision
+            ext = (_extended(A), _extended(b))
+            r = ext[1] - ext[0] @ _extended(x)
+            rn = float(np.linalg.norm(r))
+            info["residual_precision"] = "extended"
+        else:
+            break
+    info["refinement_steps"] = taken
+    return x, rn, info
+
+
 class DirectSolver(SequenceSolver):
-    """Sparse LU (SuperLU), factorising once while the matrix does not change."""
+    """Sparse LU (SuperLU), factorising once while the matrix does not change.
+
+    The solve is judged like every other: converged when ``||b - A x|| <=
+    max(rtol ||b||, atol)``. A solve that misses it is improved by iterative
+    refinement with the same factorisation (:func:`refine`); one that still
+    misses it is ``converged=False`` with status ``inaccurate`` and
+    ``info["refinement_steps"]`` saying what was tried.
+    """
 
     name = "direct"
 
@@ -117,10 +176,16 @@ class DirectSolver(SequenceSolver):
             except RuntimeError as exc:  # "Factor is exactly singular"
                 raise ValueError(f"direct solve failed: {exc}") from None
             self._A = A.copy()
-        x = self._lu.solve(np.asarray(system.b, dtype=np.result_type(A.dtype, system.b.dtype, float)))
+        b = np.asarray(system.b, dtype=np.result_type(A.dtype, system.b.dtype, float))
+        x = self._lu.solve(b)
+        bnorm = float(np.linalg.norm(b))
+        tol = max(self.rtol * bnorm, self.atol)
+        x, rnorm, info = refine(A, b, x, self._lu.solve, tol)
         seconds = time.perf_counter() - t0
-        res = true_residual(A, x, system.b)
-        ok = bool(np.isfinite(res) and res <= max(self.rtol, 1e-6))
-        return x, SolveStats(self.name, iterations=1, matvecs=0, residual=res, seconds=seconds,
-                             converged=ok, status="ok" if ok else "inaccurate",
-                             info={"factor_reused": reused})
+        res = rnorm / bnorm if bnorm > 0 else rnorm
+        ok = bool(np.isfinite(rnorm) and rnorm <= tol)
+        return x, SolveStats(self.name, iterations=1, matvecs=info["refinement_steps"],
+                             residual=res, seconds=seconds, converged=ok,
+                             status="ok" if ok else ("nan" if not np.isfinite(rnorm)
+                                                     else "inaccurate"),
+                             info={"factor_reused": reused, **info})

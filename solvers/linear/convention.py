@@ -138,9 +138,10 @@ class Iteration:
                info: dict[str, Any] | None = None) -> tuple[np.ndarray, SolveStats]:
         """``(x, stats)`` with convergence judged on the true residual ``||b - A x|| <= tol``.
 
-        A status the iteration set (``maxiter``, ``breakdown``, ...) is kept when the
+        A status the iteration set (``maxiter``, ``indefinite``, ...) is kept when the
         true residual misses the target; an empty or ``converged`` one becomes
-        ``inaccurate``. Costs one matvec (counted) when ``x`` is finite.
+        ``inaccurate``, and a non-finite ``x`` or residual is always ``nan``. Costs
+        one matvec (counted) when ``x`` is finite.
         """
         x, b = self.x, self.b
         if np.all(np.isfinite(x)):
@@ -152,6 +153,8 @@ class Iteration:
         ok = bool(np.isfinite(rnorm) and rnorm <= self.tol)
         if ok:
             status = "converged"
+        elif not np.isfinite(rnorm):
+            status = "nan"
         elif status in ("", "converged"):
             status = "inaccurate"
         return x, SolveStats(name, iterations=iterations, matvecs=matvecs, residual=rel,

@@ -28,7 +28,7 @@ import scipy.linalg as sla
 
 from .base import SolveStats
 from .convention import setup
-from .krylov import carried_basis, cg_step, rows_dot
+from .krylov import carried_basis, cg_step, cg_trouble, rows_dot
 
 
 @dataclass
@@ -84,6 +84,8 @@ def deflated_cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: fl
                                            same_operator=same_operator)
     matvecs += carried_matvecs
     E_fac = None
+    if W is not None and not np.all(np.isfinite(AW)):  # A W is NaN/inf: nothing to deflate
+        W = AW = None
     if W is not None:
         E = rows_dot(W, AW.T)
         try:
@@ -119,8 +121,9 @@ def deflated_cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: fl
                 Ap = op(p)
                 matvecs += 1
                 pAp = np.vdot(p, Ap)
-                if not np.isfinite(pAp) or pAp.real <= 0:
-                    status = "breakdown" if np.isfinite(pAp) else "nan"
+                trouble = cg_trouble(pAp, rz)
+                if trouble:
+                    status = trouble
                     break
                 if len(P_rows) < ell:
                     s = 1.0 / np.sqrt(pAp.real)
@@ -130,7 +133,7 @@ def deflated_cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: fl
                 it += 1
                 p = deflate(z) + (rz_new / rz) * p
                 rz = rz_new
-            if status in ("breakdown", "nan") or it >= maxiter:
+            if status in ("indefinite", "nan") or it >= maxiter:
                 break
             r = b - op(x)
             matvecs += 1

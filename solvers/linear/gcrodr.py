@@ -121,7 +121,9 @@ def gcrodr(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float =
 
     ``maxiter`` counts Arnoldi steps (default ``10 n``). ``same_operator=True``
     says ``A M`` is the operator ``recycle.C`` was built for (no ``k`` matvecs to
-    rebuild it). ``stats.info`` has ``recycle_dim`` and ``cycles``.
+    rebuild it). ``stats.info`` has ``recycle_dim`` and ``cycles``. An operator or
+    preconditioner that returns NaN/inf ends the solve with status ``nan`` (the recycle
+    space is then left as it was).
     """
     run = setup(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M)
     recycle = recycle if recycle is not None else RecycleSpace()
@@ -141,6 +143,8 @@ def gcrodr(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float =
     r, matvecs = run.initial_residual()
     U, C, carried_matvecs = carried_basis(recycle.U, recycle.C, n=n, k=k, dtype=dtype, op=aop,
                                           same_operator=same_operator)
+    if U is not None and not np.all(np.isfinite(C)):  # A M U is NaN/inf: nothing to carry
+        U = C = None
     if U is not None:
         if carried_matvecs:  # C = A M U afresh: orthonormalise, A M (U R^{-1}) = Q
             matvecs += carried_matvecs
@@ -178,6 +182,9 @@ def gcrodr(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float =
         j = arn.j
         it += j
         matvecs += j
+        if arn.nonfinite:  # the operator or the preconditioner returned NaN/inf
+            status = "nan"
+            break
         if j == 0:
             status = "breakdown"
             break
@@ -224,7 +231,7 @@ def gcrodr(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float =
                 status = "breakdown"
                 break
             r = r_true
-    if k > 0 and U is not None:
+    if k > 0 and U is not None and status != "nan":
         recycle.U, recycle.C = U, C
     return run.result("gcrodr", iterations=it, matvecs=matvecs, status=status,
                       info={"recycle_dim": 0 if U is None else int(U.shape[0]),

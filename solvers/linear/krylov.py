@@ -7,8 +7,10 @@ preconditioner object of :mod:`solvers.linear.precond`).
 
 Convergence is declared only when the *true* residual satisfies
 ``||b - A x||_2 <= max(rtol ||b||_2, atol)`` after the solve; an iteration that
-stops on ``maxiter``, a breakdown or a non-finite number is reported with
-``converged=False`` and a status saying why.
+stops on ``maxiter``, a breakdown, ``(p, A p) <= 0`` in CG (``indefinite``: ``A``
+or ``M`` is not positive definite) or a non-finite number (``nan``: the operator
+or the preconditioner returned NaN/inf) is reported with ``converged=False``
+and a status saying why; it never raises.
 
 Krylov bases are stored row-wise (``V[j]`` is the ``j``-th basis vector) so that
 Gram-Schmidt against all previous vectors is one matrix-vector product with a
@@ -72,6 +74,18 @@ def cg_step(run: Iteration, x: np.ndarray, r: np.ndarray, p: np.ndarray, Ap: np.
     return z, np.vdot(r, z)
 
 
+def cg_trouble(pAp: complex, rz: complex) -> str:
+    """Why a CG step cannot be taken: ``nan`` (a non-finite ``(p, A p)`` or ``(r, M r)``:
+    the operator or the preconditioner returned NaN/inf), ``indefinite``
+    (``(p, A p) <= 0`` or ``(r, M r) <= 0``: ``A`` or ``M`` is not positive definite),
+    or ``""`` when it can."""
+    if not (np.isfinite(pAp) and np.isfinite(rz)):
+        return "nan"
+    if pAp.real <= 0 or rz.real <= 0:
+        return "indefinite"
+    return ""
+
+
 def orthogonalise(V: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Classical Gram-Schmidt of ``w`` against the orthonormal rows ``V``, repeated once
     when the norm drops by more than ``1/sqrt(2)`` (DGKS criterion), which keeps the
@@ -105,7 +119,9 @@ class Arnoldi:
 
     With rows ``C`` (orthonormal) the operator is ``(I - C^T C^*) op``, the inner
     iteration of GCRO-DR; ``B = C^* op V``. Givens rotations keep the least-squares
-    residual ``min_y ||beta e_1 - Hbar y||`` so the caller can stop early.
+    residual ``min_y ||beta e_1 - Hbar y||`` so the caller can stop early. A step whose
+    ``op`` returns NaN/inf is not taken: it sets :attr:`nonfinite` (and
+    :attr:`breakdown`), so ``Hbar`` stays finite and the steps before it usable.
     """
 
     def __init__(self, op: Operator, r0: np.ndarray, m: int, C: np.ndarray | None = None):
@@ -127,6 +143,7 @@ class Arnoldi:
         self.rot: list[tuple[float, complex]] = []
         self.j = 0
         self.breakdown = False
+        self.nonfinite = not np.isfinite(self.beta)
 
     @property
     def residual(self) -> float:
@@ -136,16 +153,15 @@ class Arnoldi:
     def step(self) -> None:
         j = self.j
         w = self.op(self.V[j])
+        if not np.all(np.isfinite(w)):
+            self.nonfinite = self.breakdown = True
+            return
         w, h = orthogonalise(self.W[: self.kk + j + 1], w)
         self.B[:, j] = h[: self.kk]
         h = h[self.kk:]
         hn = float(np.linalg.norm(w))
         self.H[: j + 1, j] = h
         self.H[j + 1, j] = hn
-        if not np.isfinite(hn):
-            self.breakdown = True
-            self.j = j + 1
-            return
         if hn > 1e-14 * max(float(np.linalg.norm(h)), 1e-300):
             self.V[j + 1] = w / hn
         else:
@@ -189,7 +205,7 @@ def cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e-
     if run.zero_rhs:
         return run.solved_by_zero("cg")
     op, x, tol, maxiter = run.op, run.x, run.tol, run.maxiter
-    it, status = 0, "maxiter"
+    it, status = 0, ""
     r, matvecs = run.initial_residual()
     while True:
         z = run.precondition(r)
@@ -199,15 +215,16 @@ def cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e-
             Ap = op(p)
             matvecs += 1
             pAp = np.vdot(p, Ap)
-            if not np.isfinite(pAp) or pAp.real <= 0 or not np.isfinite(rz):
-                status = "breakdown" if np.isfinite(pAp) else "nan"
+            status = cg_trouble(pAp, rz)
+            if status:
                 break
             z, rz_new = cg_step(run, x, r, p, Ap, rz / pAp, callback)
             it += 1
             p *= rz_new / rz
             p += z
             rz = rz_new
-        if status in ("breakdown", "nan") or it >= maxiter:
+        if status or it >= maxiter:
+            status = status or "maxiter"
             break
         r, done = run.replace_residual()
         matvecs += 1
@@ -255,6 +272,9 @@ def gmres(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 
         x += run.precondition(du)
         if callback is not None:
             callback(x)
+        if arn.nonfinite or not np.all(np.isfinite(x)):
+            status = "nan"
+            break
         r = b - op(x)
         matvecs += 1
         rn_new = float(np.linalg.norm(r))

@@ -125,13 +125,15 @@ class RelaxationOptions(SolverOptions):
 
 @dataclass(frozen=True)
 class AutoOptions(SolverOptions):
-    """``auto``: sparse direct up to ``direct_max`` unknowns for non-SPD systems,
-    Jacobi-CG for 3-D-like SPD stencils up to ``jacobi_max`` unknowns, the next
-    preconditioner of its chain after ``spd_max_iterations``; ``precond`` fixes
-    the preconditioner; ``rebuild_change`` as for Krylov methods; ``warm_start``
-    from the best of the previous solution, its extrapolation and zero."""
+    """``auto``: sparse direct up to ``small_max`` unknowns for every system and up to
+    ``direct_max`` for non-SPD ones, Jacobi-CG for 3-D 7-point-like SPD stencils up to
+    ``jacobi_max`` unknowns, the next preconditioner of its chain after
+    ``spd_max_iterations``; ``precond`` fixes the preconditioner; ``rebuild_change``
+    as for Krylov methods; ``warm_start`` from the best of the previous solution, its
+    extrapolation and zero."""
 
     direct_max: int = 300_000
+    small_max: int = 5000
     precond: str | None = None
     rebuild_change: float = 0.05
     spd_max_iterations: int = 150
@@ -270,4 +272,17 @@ def parse_options(options_type: type, solver: str, given: Mapping[str, Any]) -> 
             raise ValueError(f"unknown option {name!r} for solver {solver!r}; "
                              f"valid: {', '.join(sorted(declared))}")
         values[name] = _read(value, hints[name], name, solver)
+    _check_tolerances(values, solver)
     return options_type(**values)
+
+
+def _check_tolerances(values: Mapping[str, Any], solver: str) -> None:
+    """``rtol`` and ``atol`` finite and non-negative, ``maxiter`` at least 1 (or ``None``)."""
+    for name in ("rtol", "atol"):
+        v = values.get(name)
+        if v is not None and not (np.isfinite(v) and v >= 0):
+            raise ValueError(f"option {name!r} of solver {solver!r} must be a finite number "
+                             f">= 0, got {v!r}")
+    v = values.get("maxiter")
+    if v is not None and v < 1:
+        raise ValueError(f"option 'maxiter' of solver {solver!r} must be at least 1, got {v!r}")

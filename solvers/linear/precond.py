@@ -9,8 +9,9 @@ Every preconditioner has ``apply(r)`` for a vector ``(n,)`` or a block
   sweeps of pyamg).
 * ``ic0``: incomplete Cholesky with the sparsity of ``tril(A)``,
   ``(L L^T)_{ij} = a_{ij}`` on that pattern, computed by the fine-grained
-  fixed-point sweeps of Chow & Patel (2015) with sparse matrix products
-  (no Python loop over rows), applied by two sparse triangular solves.
+  fixed-point sweeps of Chow & Patel (2015) with sparse matrix products, or
+  by the exact sequential factorisation when the sweeps do not converge,
+  applied by two sparse triangular solves.
 * ``ilu``: SuperLU's threshold ILU (``scipy.sparse.linalg.spilu``).
 * ``amg``: one V-cycle of pyamg's smoothed-aggregation hierarchy.
 * ``twolevel``: Jacobi smoother + smoothed-aggregation coarse space with a
@@ -134,16 +135,16 @@ def _pattern_values(P: sp.csr_matrix, keys: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def ic0_factor(A: sp.csr_matrix, sweeps: int = 30, tol: float = 1e-10) -> sp.csr_matrix:
-    """Incomplete Cholesky IC(0): lower ``L`` on the pattern of ``tril(A)`` with
-    ``(L L^T)_{ij} = a_{ij}`` for every ``(i, j)`` in that pattern.
+def ic0_sweeps(A: sp.csr_matrix, sweeps: int = 30, tol: float = 1e-10
+               ) -> tuple[sp.csr_matrix, int, bool]:
+    """Fixed-point (Jacobi) sweeps of Chow & Patel (2015) towards IC(0).
 
-    Fixed-point (Jacobi) sweeps of Chow & Patel (2015) on the defining equations
-    ``l_ij = (a_ij - sum_{k<j} l_ik l_jk) / l_jj`` and
-    ``l_jj = sqrt(a_jj - sum_{k<j} l_jk^2)``, with the sums read from the sparse
-    product ``L L^T`` restricted to the pattern; the start is
-    ``tril(A) D^{-1/2}``. Sweeps stop when the largest change is below ``tol``
-    relative to the largest entry. A non-positive pivot raises ``ValueError``.
+    The defining equations ``l_ij = (a_ij - sum_{k<j} l_ik l_jk) / l_jj`` and
+    ``l_jj = sqrt(a_jj - sum_{k<j} l_jk^2)`` on the pattern of ``tril(A)`` are
+    iterated with the sums read from the sparse product ``L L^T`` restricted to
+    the pattern, from ``tril(A) D^{-1/2}``. Returns ``(L, sweeps done, converged)``,
+    converged when the largest change is below ``tol`` relative to the largest
+    entry. A non-positive pivot raises ``ValueError``.
     """
     A = sp.csr_matrix(A)
     n = A.shape[0]
@@ -159,7 +160,8 @@ def ic0_factor(A: sp.csr_matrix, sweeps: int = 30, tol: float = 1e-10) -> sp.csr
         raise ValueError("IC(0) needs a positive diagonal (is the matrix SPD?)")
     sqd = np.sqrt(d)
     vals = a / sqd[cols]
-    for _ in range(max(1, sweeps)):
+    done, converged = 0, False
+    while done < max(1, sweeps) and not converged:
         L = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
         s = _pattern_values(L @ (L.conj().T if np.iscomplexobj(vals) else L.T), keys, n)
         ldiag = np.zeros(n, dtype=vals.dtype)
@@ -174,13 +176,74 @@ def ic0_factor(A: sp.csr_matrix, sweeps: int = 30, tol: float = 1e-10) -> sp.csr
             ldiag[cols[off]])
         change = float(np.max(np.abs(new - vals)))
         vals = new
-        if change <= tol * float(np.max(np.abs(vals))):
-            break
-    return sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
+        done += 1
+        converged = change <= tol * float(np.max(np.abs(vals)))
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n, n)), done, converged
+
+
+def ic0_sequential(A: sp.csr_matrix) -> sp.csr_matrix:
+    """IC(0) by the exact row-by-row (left-looking) factorisation.
+
+    Row ``i`` in order: ``l_ij = (a_ij - sum_k l_ik conj(l_jk)) / conj(l_jj)`` for
+    the pattern entries ``j < i`` in increasing order, the sum over ``k < j`` in
+    the patterns of both rows, then ``l_ii = sqrt(a_ii - sum_{k<i} |l_ik|^2)``. A
+    Python loop over rows, ``O(nnz * row length)`` operations: the fall-back of
+    :func:`ic0` when the sweeps converge slowly (anisotropic coefficients, where
+    information travels one grid line per sweep). A non-positive pivot raises
+    ``ValueError``.
+    """
+    Lp = sp.tril(sp.csr_matrix(A), format="csr")
+    Lp.sort_indices()
+    n, indptr, indices = Lp.shape[0], Lp.indptr, Lp.indices.tolist()
+    a = Lp.data.astype(np.result_type(Lp.dtype, np.float64))
+    conj = (lambda v: v.conjugate()) if np.iscomplexobj(a) else (lambda v: v)
+    data = a.tolist()
+    rows: list[dict[int, Any]] = []  # the strictly lower entries of each finished row
+    diag: list[Any] = []
+    out = [0.0] * len(data)
+    for i in range(n):
+        row: dict[int, Any] = {}
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            if j < i:
+                rj = rows[j]
+                small, large = (row, rj) if len(row) < len(rj) else (rj, row)
+                s = sum(row[k] * conj(rj[k]) for k in small if k in large)
+                row[j] = out[p] = (data[p] - s) / conj(diag[j])
+            else:
+                piv = data[p] - sum(abs(v) ** 2 for v in row.values())
+                if not (np.isfinite(piv) and piv.real > 0):
+                    raise ValueError("IC(0) broke down: non-positive pivot (matrix not SPD?)")
+                out[p] = piv ** 0.5
+                diag.append(out[p])
+        rows.append(row)
+    return sp.csr_matrix((np.array(out, dtype=a.dtype), Lp.indices, indptr), shape=(n, n))
+
+
+def ic0(A: sp.csr_matrix, sweeps: int = 30, tol: float = 1e-10
+        ) -> tuple[sp.csr_matrix, dict[str, Any]]:
+    """Incomplete Cholesky IC(0): lower ``L`` on the pattern of ``tril(A)`` with
+    ``(L L^*)_{ij} = a_{ij}`` for every ``(i, j)`` in that pattern.
+
+    Up to ``sweeps`` fixed-point sweeps (:func:`ic0_sweeps`, sparse products);
+    when they have not converged, the exact sequential factorisation
+    (:func:`ic0_sequential`), so the factor is always the exact IC(0) factor.
+    Returns ``(L, info)`` with ``info = {"sweeps": ..., "method": "sweeps" |
+    "sequential"}``.
+    """
+    L, done, converged = ic0_sweeps(A, sweeps, tol)
+    if converged:
+        return L, {"sweeps": done, "method": "sweeps"}
+    return ic0_sequential(A), {"sweeps": done, "method": "sequential"}
+
+
+def ic0_factor(A: sp.csr_matrix, sweeps: int = 30, tol: float = 1e-10) -> sp.csr_matrix:
+    """The exact IC(0) factor ``L`` of :func:`ic0`."""
+    return ic0(A, sweeps, tol)[0]
 
 
 class IC0:
-    """IC(0) preconditioner ``M = (L L^*)^{-1}``.
+    """IC(0) preconditioner ``M = (L L^*)^{-1}``; ``info`` says how ``L`` was computed.
 
     The two triangular solves run in SuperLU: ``L`` itself is "factorised" with
     the natural ordering and no pivoting (``L = (L D^{-1}) D``, no fill), so
@@ -190,7 +253,7 @@ class IC0:
     name = "ic0"
 
     def __init__(self, A: sp.csr_matrix, sweeps: int = 30):
-        self.L = ic0_factor(A, sweeps=sweeps)
+        self.L, self.info = ic0(A, sweeps=sweeps)
         self.lu = spla.splu(sp.csc_matrix(self.L), permc_spec="NATURAL", diag_pivot_thresh=0.0,
                             options={"SymmetricMode": True})
         self.trans = "H" if np.iscomplexobj(self.L.data) else "T"

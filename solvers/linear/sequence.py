@@ -2,8 +2,11 @@
 
 One class per registry name (:data:`SEQUENCE_SOLVERS`): ``cg``, ``amg-cg``,
 ``def-cg``, ``gmres``, ``gcrodr``, ``sor``, ``ssor-cg`` (an
-:class:`IterativeSequenceSolver` each) and ``auto``; every class names the
-dataclass of the options it takes (:mod:`solvers.linear.options`).
+:class:`IterativeSequenceSolver` each; ``auto``, built on them, is
+:mod:`solvers.linear.auto`); every class names the dataclass of the options it
+takes (:mod:`solvers.linear.options`). A solver named explicitly is never
+swapped for another: a system it does not solve is ``converged=False`` with a
+status saying why.
 
 Strategies (``strategy=``):
 
@@ -23,10 +26,10 @@ passed to :func:`~solvers.linear.precond.make_precond`.
 
 ``omega`` of ``sor`` / ``ssor-cg`` is a number or is learned online:
 ``bandit`` (Tsallis-INF), ``cb`` (Tsallis-INF-CB) or ``chebcb`` (ChebCB) with the
-scalar context ``system.meta[context]``. ``auto`` picks a method from the size,
-the symmetry/SPD flags and whether the matrix changes between systems, and
-starts each iterative solve from the best of the previous solution, its
-extrapolation and zero.
+scalar context ``system.meta[context]``; a system on which the arm played does
+not converge is finished from its iterate with the best arm so far (fewest
+iterations among the converged solves), then by the sparse direct solver
+(``info["finished_by"]``), so no learning step leaves an unconverged solution.
 
 Every solve's ``SolveStats.info`` records the strategy, the preconditioner and
 its rebuilds, the recycle dimension and the ``omega`` used.
@@ -47,7 +50,6 @@ from .krylov import cg, gmres
 from .options import (
     DEFAULT_OMEGAS,
     AmgCGOptions,
-    AutoOptions,
     CGOptions,
     DeflatedCGOptions,
     GCRODROptions,
@@ -138,8 +140,10 @@ class IterativeSequenceSolver(SequenceSolver):
         ``stats.info`` after the common entries."""
         raise NotImplementedError
 
-    def solve(self, system: LinearSystem, x0: np.ndarray | None = None
-              ) -> tuple[np.ndarray, SolveStats]:
+    def solve(self, system: LinearSystem, x0: np.ndarray | None = None, *,
+              budget: int | None = None) -> tuple[np.ndarray, SolveStats]:
+        """Solve one system of the sequence; ``budget`` caps the iterations of this
+        solve below ``maxiter`` (``auto`` uses it to stop a degrading strategy early)."""
         A = sp.csr_matrix(system.A)
         b = np.asarray(system.b)
         check_system(A, b)
@@ -150,6 +154,8 @@ class IterativeSequenceSolver(SequenceSolver):
         builds_before = self.pre.builds
         M = self.pre.get(A)
         maxiter = self.default_maxiter if self.maxiter is None else int(self.maxiter)
+        if budget is not None:
+            maxiter = min(maxiter, int(budget))
         kw = dict(rtol=self.rtol, atol=self.atol, maxiter=maxiter)
         x, st, extra = self._solve_one(system, A, b, x0, M, same, kw)
         self.pre.record(st.iterations)
@@ -258,6 +264,7 @@ class SORSequence(IterativeSequenceSolver):
             self.bandit = make_bandit(self.omega, len(self.omegas),
                                       context_range=self.context_range, seed=self.seed)
         self.scale = CostScale(self.feedback)  # adaptive: twice the largest cost seen
+        self.arm_iterations: dict[int, list[int]] = {}  # converged solves of each arm
 
     def _method_settings(self) -> dict[str, Any]:
         s: dict[str, Any] = {"omega": self.omega, "feedback": self.feedback}
@@ -283,7 +290,34 @@ class SORSequence(IterativeSequenceSolver):
         arm = self.bandit.select(ctx)
         x, st = self.sweep(A, b, x0, omega=float(self.omegas[arm]), **kw)
         self.bandit.update(arm, self.scale.loss(st.iterations, st.seconds, st.converged), ctx)
-        return x, st, {"omega_arm": int(arm)}
+        info: dict[str, Any] = {"omega_arm": int(arm)}
+        if st.converged:
+            self.arm_iterations.setdefault(arm, []).append(st.iterations)
+            return x, st, info
+        return (*self._finish(system, x, st, arm, kw), info)
+
+    def _finish(self, system: LinearSystem, x: np.ndarray, st: SolveStats, arm: int,
+                kw: dict[str, Any]) -> tuple[np.ndarray, SolveStats]:
+        """A learning step that did not converge: go on from ``x`` with the best arm so far
+        (fewest mean iterations among converged solves), then solve directly; the record
+        adds up the attempts and says what finished the system (``info["finished_by"]``)."""
+        first = st
+        best = min(self.arm_iterations, key=lambda a: np.mean(self.arm_iterations[a]),
+                   default=None)
+        finished_by = None
+        if best is not None and best != arm and np.all(np.isfinite(x)):
+            x, st = self.sweep(system.A, system.b, x, omega=float(self.omegas[best]), **kw)
+            finished_by = f"omega={self.omegas[best]}"
+        if not st.converged:
+            x, st = DirectSolver(rtol=self.rtol, atol=self.atol).solve(system)
+            finished_by = "direct"
+        if st is not first:
+            st.iterations += first.iterations
+            st.matvecs += first.matvecs
+            st.seconds += first.seconds
+            st.info.update(omega=float(self.omegas[arm]), finished_by=finished_by,
+                           first_status=first.status)
+        return x, st
 
 
 class SSORCGSequence(SORSequence):
@@ -294,160 +328,8 @@ class SSORCGSequence(SORSequence):
     sweep = staticmethod(ssor_cg)
 
 
-def best_start(A: sp.csr_matrix, b: np.ndarray, candidates: list[tuple[str, np.ndarray]]
-               ) -> tuple[str, np.ndarray | None, float]:
-    """The initial guess with the smallest residual ``||b - A x0||`` among ``candidates``
-    (one matvec each), or ``("zero", None, ||b||)`` when none is below ``||b||``."""
-    best: tuple[str, np.ndarray | None, float] = ("zero", None, float(np.linalg.norm(b)))
-    for label, x0 in candidates:
-        if x0 is None or x0.shape != b.shape or not np.all(np.isfinite(x0)):
-            continue
-        res = float(np.linalg.norm(b - A @ x0))
-        if res < best[2]:
-            best = (label, x0, res)
-    return best
-
-
-#: preconditioners of CG that ``auto`` tries in turn for large SPD systems: the next
-#: one when a freshly built one still needs more than its iteration limit
-SPD_CHAIN = ("jacobi", "multilevel", "amg", "ic0")
-#: iteration limit of Jacobi-CG before ``auto`` moves on to the multilevel preconditioner
-JACOBI_MAX_ITERATIONS = 400
-
-
-class AutoSolver(SequenceSolver):
-    """Picks a method from the system: size, stencil width, SPD flag; then keeps it.
-
-    * at most 5000 unknowns: sparse direct, factorising once while the matrix
-      stays the same;
-    * SPD with a 3-D-like stencil (more than 5.5 non-zeros per row) and at most
-      ``jacobi_max`` unknowns: Jacobi-CG (at these sizes its ``O(n^{1/3})``
-      iterations cost less than any setup; measured at 24³-48³);
-    * other SPD systems: CG with the multilevel aggregation preconditioner
-      (:class:`~solvers.linear.twolevel.MultilevelJacobi`: damped Jacobi
-      smoothing, smoothed-aggregation bases, SuperLU on the coarsest level;
-      its setup costs a few CG iterations), kept across the sequence and
-      rebuilt when the matrix moved by more than ``rebuild_change`` (relative
-      Frobenius norm) or the iteration count doubled, never while the matrix
-      does not change;
-    * when a freshly built preconditioner still needs more than its limit
-      (``JACOBI_MAX_ITERATIONS`` for Jacobi, ``spd_max_iterations`` otherwise,
-      e.g. high-contrast coefficients), the next of ``SPD_CHAIN`` (multilevel,
-      pyamg smoothed aggregation, IC(0)) from then on, re-solving the system
-      if it did not converge;
-    * otherwise: sparse direct up to ``direct_max`` unknowns, else GCRO-DR(40, 20)
-      with an ILU preconditioner kept across the sequence (same rebuild rules).
-
-    Iterative solves start from the best of ``x0`` (when given), the previous
-    solution and its linear extrapolation ``2 x_{i-1} - x_{i-2}`` -- the one
-    with the smallest residual, one matvec each -- or from zero when none has a
-    residual below ``||b||`` (``warm_start`` option; ``info["warm_start"]``).
-    """
-
-    name = "auto"
-    options_type = AutoOptions
-
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        o = self.options
-        self.direct_max, self.precond = int(o.direct_max), o.precond
-        self.jacobi_max = int(o.jacobi_max)
-        self.rebuild_change = float(o.rebuild_change)
-        self.spd_max_iterations = int(o.spd_max_iterations)
-        self.warm_start = bool(o.warm_start)
-        self.reset()
-
-    def reset(self) -> None:
-        self.direct = DirectSolver(rtol=self.rtol, atol=self.atol, maxiter=self.maxiter)
-        self.iterative: IterativeSequenceSolver | None = None
-        self.chain_pos = 0
-        self.prev_A: sp.csr_matrix | None = None
-        self.history: list[np.ndarray] = []
-
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "direct_max": self.direct_max, "precond": self.precond,
-                "rebuild_change": self.rebuild_change,
-                "spd_max_iterations": self.spd_max_iterations, "warm_start": self.warm_start,
-                "jacobi_max": self.jacobi_max}
-
-    def choose(self, system: LinearSystem, A: sp.csr_matrix) -> str:
-        """``direct``, ``spd-cg`` or ``gcrodr`` for this system (see the class docstring)."""
-        n = A.shape[0]
-        if self.iterative is not None:
-            return "spd-cg" if self.iterative.method == "cg" else "gcrodr"
-        if n <= 5000:
-            return "direct"
-        if system.spd:
-            return "spd-cg"
-        return "gcrodr" if n > self.direct_max else "direct"
-
-    def first_precond(self, A: sp.csr_matrix) -> str:
-        """Where ``auto`` enters ``SPD_CHAIN`` for an SPD matrix (see the class docstring)."""
-        n = A.shape[0]
-        return "jacobi" if (A.nnz / n > 5.5 and n <= self.jacobi_max) else "multilevel"
-
-    def _limit(self) -> int:
-        return (JACOBI_MAX_ITERATIONS if SPD_CHAIN[self.chain_pos] == "jacobi"
-                else self.spd_max_iterations)
-
-    def _make_iterative(self, choice: str) -> IterativeSequenceSolver:
-        common = dict(rtol=self.rtol, atol=self.atol, maxiter=self.maxiter,
-                      rebuild_change=self.rebuild_change)
-        if choice != "gcrodr":
-            return CGSequence(precond=self.precond or SPD_CHAIN[self.chain_pos],
-                              strategy="reuse-preconditioner", **common)
-        return GCRODRSequence(precond=self.precond or "ilu", strategy="recycle", **common)
-
-    def _start(self, A: sp.csr_matrix, b: np.ndarray, x0: np.ndarray | None
-               ) -> tuple[str, np.ndarray | None]:
-        if not self.warm_start:
-            return ("given" if x0 is not None else "zero"), x0
-        cands: list[tuple[str, Any]] = [("given", x0)]
-        if self.history:
-            cands.append(("previous", self.history[-1]))
-        if len(self.history) == 2:
-            cands.append(("extrapolated", 2.0 * self.history[-1] - self.history[-2]))
-        label, start, _ = best_start(A, b, cands)
-        return label, start
-
-    def solve(self, system: LinearSystem, x0: np.ndarray | None = None
-              ) -> tuple[np.ndarray, SolveStats]:
-        A = sp.csr_matrix(system.A)
-        b = np.asarray(system.b)
-        choice = self.choose(system, A)
-        start_label = None
-        if choice == "direct":
-            x, st = self.direct.solve(system, x0)
-        else:
-            check_system(A, b)
-            if self.iterative is None:
-                if choice != "gcrodr":
-                    self.chain_pos = SPD_CHAIN.index(self.first_precond(A))
-                self.iterative = self._make_iterative(choice)
-            start_label, start = self._start(A, b, x0)
-            x, st = self.iterative.solve(system, start)
-            while (choice != "gcrodr" and self.precond is None and st.info["precond_builds"]
-                   and st.iterations > self._limit()
-                   and self.chain_pos + 1 < len(SPD_CHAIN)):
-                # this family is hard for the current preconditioner (e.g. high contrast)
-                self.chain_pos += 1
-                self.iterative = self._make_iterative(choice)
-                st.info["auto_switch"] = f"{SPD_CHAIN[self.chain_pos]}-cg"
-                if not st.converged:
-                    x, st = self.iterative.solve(system, start)
-                    st.info["auto_switch"] = f"{SPD_CHAIN[self.chain_pos]}-cg"
-                else:
-                    break
-            self.history = (self.history + [x])[-2:]
-        st.info["auto_choice"] = choice
-        if start_label is not None:
-            st.info["warm_start"] = start_label
-        st.solver = self.name
-        self.prev_A = A
-        return x, st
-
-
-#: CLI name -> sequence solver class (``direct`` lives in :mod:`solvers.linear.base`)
+#: CLI name -> sequence solver class (``direct`` lives in :mod:`solvers.linear.base`,
+#: ``auto`` in :mod:`solvers.linear.auto`)
 SEQUENCE_SOLVERS: dict[str, type[SequenceSolver]] = {
     cls.name: cls for cls in (CGSequence, GMRESSequence, GCRODRSequence, DeflatedCGSequence,
-                              SORSequence, SSORCGSequence, AmgCGSequence, AutoSolver)}
+                              SORSequence, SSORCGSequence, AmgCGSequence)}

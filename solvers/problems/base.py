@@ -177,7 +177,7 @@ class Problem:
                 f"unknown option(s) {sorted(unknown)} for problem {self.name}; "
                 f"valid: {sorted(self.defaults) or 'none'}")
         self.resolution = int(resolution)
-        self.options = {**self.defaults, **{k: _coerce(self.defaults[k], v)
+        self.options = {**self.defaults, **{k: _coerce(self.name, k, self.defaults[k], v)
                                             for k, v in options.items()}}
         #: output times of a trajectory; time-dependent problems set them in ``__init__``
         self._times: np.ndarray | None = None
@@ -286,20 +286,57 @@ class Problem:
         return Solution(self.input_fields(mu), self.to_fields(mu, x), [stats.as_dict()])
 
 
-def _coerce(default: Any, value: Any) -> Any:
-    """Convert a ``--param`` string to the type of the option's default."""
-    if not isinstance(value, str) or isinstance(default, str) or default is None:
+def _coerce(problem: str, option: str, default: Any, value: Any) -> Any:
+    """``value`` of ``option`` read as the type of its declared default (text from
+    ``--param``), checked: integers integral, numbers finite, flags boolean.
+
+    Non-text values keep their type once checked; an option whose default is text
+    or ``None`` takes any value. Errors name the option and the problem.
+    """
+    if isinstance(default, str) or default is None:
         return value
+
+    def fail(wanted: str) -> ValueError:
+        return ValueError(f"option {option!r} of problem {problem!r} must be {wanted}, "
+                          f"got {value!r}")
+
     if isinstance(default, bool):
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"expected a boolean, got {value!r}")
+        if isinstance(value, (bool, np.bool_, int, np.integer)) and value in (0, 1):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise fail("true or false")
     if isinstance(default, int):
-        return int(value)
+        number = _number(value)
+        if number is None or not np.isfinite(number) or not float(number).is_integer():
+            raise fail("an integer")
+        return int(number) if isinstance(value, str) else value
     if isinstance(default, float):
-        return float(value)
+        number = _number(value)
+        if number is None or not np.isfinite(number):
+            raise fail("a finite number")
+        return float(number) if isinstance(value, str) else value
     if isinstance(default, (list, tuple)):
-        return type(default)(float(v) for v in value.split(","))
+        parts = value.split(",") if isinstance(value, str) else value
+        numbers = [_number(v) for v in parts] if isinstance(parts, (list, tuple)) else [None]
+        if not numbers or any(v is None or not np.isfinite(v) for v in numbers):
+            raise fail("a comma-separated list of finite numbers")
+        return type(default)(float(v) for v in numbers) if isinstance(value, str) else value
     return value
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float when it is a number or reads as one (booleans are not)."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None

@@ -134,7 +134,11 @@ def test_bad_cluster_options_are_one_line_errors(tmp_path, capsys):
     for extra, msg, code in ((["--workers", "0"], "must be at least 1", 2),
                              (["--workers", "2", "--scheduler", "tcp://x:1"],
                               "exclude each other", 2),
-                             (["--cluster", "slurm", "--jobs", "0"], "must be at least 1", 2)):
+                             (["--cluster", "slurm", "--jobs", "0"], "must be at least 1", 2),
+                             (["--cluster", "slurm", "--cores", "0"], "--cores: must be at least 1",
+                              2),
+                             (["--workers", "1", "--retries", "-1"],
+                              "--retries must be non-negative, got -1", 1)):
         with pytest.raises(SystemExit) as e:
             main(["generate", "darcy", "-n", "4", "--resolution", "16", *extra,
                   "-o", str(tmp_path / "x.h5")])

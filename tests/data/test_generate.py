@@ -10,7 +10,15 @@ from scipy.stats import qmc
 from data import journal as jr
 from data.check import check_dataset
 from data.dataset import Dataset
-from data.generate import generate, journal_path, lock_path, output_lock, sample_stats
+from data.generate import (
+    JournalProgress,
+    generate,
+    journal_path,
+    journal_progress,
+    lock_path,
+    output_lock,
+    sample_stats,
+)
 from solvers.problems.sampling import sample_unit
 from tests.helpers.toys import Heat1D, Poisson1D
 
@@ -187,6 +195,19 @@ def _gen_fixed(p, out, **kw):
     """Generate with a config that does not see the toy's interrupt option."""
     p.config = lambda: {"problem": p.name, "resolution": p.resolution, "options": {}}
     return _gen(p, out, **kw)
+
+
+def test_journal_progress_reads_how_far_a_run_got(tmp_path):
+    out = tmp_path / "d.h5"
+    assert journal_progress(out) is None
+    with pytest.raises(KeyboardInterrupt):
+        _gen_fixed(Poisson1D(10, interrupt_at=3), out, n=7)
+    progress = journal_progress(out)
+    assert progress == JournalProgress(journal_path(out), 3, 7)
+    journal_path(out).write_bytes(b"RJ1")  # torn before the config record was complete
+    assert journal_progress(out) == JournalProgress(journal_path(out), 0, None)
+    _gen_fixed(Poisson1D(10), out, n=7, overwrite=True)
+    assert journal_progress(out) is None
 
 
 def _same(a, b):

@@ -184,3 +184,13 @@ def test_rb_with_scm_is_certified(small):
     uN, delta = rb.online()(mus)
     for mu, c, d in zip(mus, uN, delta):
         assert d >= x_error(rb, mu, c)
+
+
+def test_empty_basis_bounds_are_inf_without_floating_point_warnings(small):
+    """u_N = 0 before the first greedy step: the relative bound is inf by definition, not by
+    an overflowing division (the demo printed raw ``overflow encountered in divide`` lines)."""
+    rb = ReducedBasis(small, np.ones(4), BOX)
+    with np.errstate(all="raise"):
+        rel = rb.relative_bounds(uniform(5, 7))
+        rb.greedy(uniform(20, 8), tol=1e-2, max_basis=3)
+    assert np.all(np.isinf(rel)) and rb.N == 3

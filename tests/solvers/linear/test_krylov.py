@@ -11,6 +11,7 @@ from solvers.linear.precond import (
     IC0,
     PrecondReuse,
     ic0_factor,
+    ic0_sequential,
     make_precond,
     register_precond_loader,
 )
@@ -110,9 +111,42 @@ def test_ic0_matches_matrix_on_its_pattern_and_is_exact_without_fill():
     assert st.converged and st.iterations == 1
 
 
+def anisotropic(n, eps):
+    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n))
+    return (eps * sp.kron(T, sp.identity(n)) + sp.kron(sp.identity(n), T)).tocsr()
+
+
+@pytest.mark.parametrize("eps", [1e-3, 1e-6])
+def test_ic0_is_the_exact_factor_on_an_anisotropic_matrix(eps):
+    """The fixed-point sweeps converge one grid line per sweep here (issue 15, item 5):
+    30 of them left ``(L L^T - A)`` at 1.5e-3 on the pattern; the factor is now exact."""
+    A = anisotropic(64, eps)
+    L = ic0_factor(A)
+    mask = sp.tril(A) != 0
+    assert abs((L @ L.T - A).multiply(mask)).max() <= 1e-12 * abs(A).max()
+    M = IC0(A)
+    assert M.info == {"sweeps": 30, "method": "sequential"}
+    assert abs(M.L - L).max() == 0
+    # where the sweeps converge they are used, and agree with the sequential factor
+    B = laplacian(10, shift=3.0)
+    assert IC0(B).info["method"] == "sweeps"
+    assert abs(ic0_factor(B) - ic0_sequential(B)).max() <= 1e-9 * abs(B).max()
+
+
+def test_ic0_complex_hermitian_sequential_matches_sweeps():
+    A = laplacian(8).astype(complex)
+    A = (A + 1j * (sp.triu(A, 1) * 0.1) - 1j * (sp.tril(A, -1) * 0.1)).tocsr()
+    L = ic0_sequential(A)
+    mask = sp.tril(A) != 0
+    assert abs((L @ L.conj().T - A).multiply(mask)).max() <= 1e-12 * abs(A).max()
+
+
 def test_ic0_rejects_non_spd():
     with pytest.raises(ValueError, match="IC\\(0\\)"):
         ic0_factor(laplacian(6, shift=-1e6))
+    A = laplacian(6, shift=-200.0)  # positive diagonal, indefinite
+    with pytest.raises(ValueError, match="IC\\(0\\)"):
+        ic0_sequential(A)
 
 
 def test_precond_names_and_learned_hook():

@@ -114,7 +114,7 @@ def test_auto_follows_its_documented_rule_on_real_systems():
     # the decision rule itself, on a 3-D 7-point stencil (n = 27000, fill-heavy for LU)
     import scipy.sparse as sp
 
-    from solvers.linear.sequence import AutoSolver
+    from solvers.linear.auto import AutoSolver
 
     T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(30, 30))
     I = sp.identity(30)

@@ -5,9 +5,9 @@ import pytest
 import scipy.sparse.linalg as spla
 
 from solvers.linear import make_solver
+from solvers.linear.auto import AutoSolver, best_start
 from solvers.linear.krylov import cg
 from solvers.linear.precond import PRECONDS, make_precond
-from solvers.linear.sequence import AutoSolver, best_start
 from solvers.linear.system import LinearSystem
 from solvers.linear.twolevel import (
     CoarseSpace,
@@ -193,7 +193,7 @@ def test_auto_switches_preconditioner_when_iterations_are_high():
 
 
 def test_auto_starts_3d_with_jacobi_and_moves_on_when_it_struggles(monkeypatch):
-    import solvers.linear.sequence as seq
+    import solvers.linear.auto as seq
 
     A = diffusion(18, dim=3, seed=8)
     b = np.ones(A.shape[0])
