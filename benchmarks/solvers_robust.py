@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from solvers.benchmarking import format_rows, make_strategy, run_interleaved  # noqa: E402
 from solvers.linear import make_solver  # noqa: E402
+from solvers.linear.base import SolveStats  # noqa: E402
 from solvers.linear.system import LinearSystem  # noqa: E402
 from solvers.problems import make_problem  # noqa: E402
 
@@ -63,19 +64,21 @@ def families(quick: bool) -> list[tuple[str, list[LinearSystem], dict[str, objec
     ad = make_problem("advection_diffusion", res)
     mus = ad.parameter_space.from_unit(np.random.default_rng(0).uniform(0.05, 0.95,
                                                                         (count, ad.parameter_space.dim)))
-    general = {"gmres-ilu": make_strategy("gmres-ilu"),
-               "gmres-ilu-reuse": make_strategy("gmres-ilu-reuse"),
-               "gcrodr-ilu": make_strategy("gcrodr-ilu")}
+
+    def general() -> dict[str, object]:  # fresh strategy objects for every family
+        return {name: make_strategy(name) for name in ("gmres-ilu", "gmres-ilu-reuse",
+                                                       "gcrodr-ilu")}
+
     out.append((f"non-symmetric advection-diffusion {res}^2", [ad.assemble(m) for m in mus],
-                general))
+                general()))
     hd = make_problem("helmholtz", res, k_min=20.0, k_max=20.0)
     A = hd.assemble(np.array([20.0, 0.3, 0.5, 0.5])).A
     out.append((f"indefinite Helmholtz {res}^2, one matrix", random_rhs(A, count, False),
-                general))
+                general()))
     hi = make_problem("helmholtz", res, bc="impedance", k_min=20.0, k_max=40.0)
     out.append((f"complex Helmholtz {res}^2, k0 += 0.05",
                 [hi.assemble_complex(np.array([30 + 0.05 * i, 0.3, 0.5, 0.5]))
-                 for i in range(count)], general))
+                 for i in range(count)], general()))
     big = max(res, 80)
     hm = make_problem("helmholtz", big, k_min=20.0, k_max=20.0)
     Am = hm.assemble(np.array([20.0, 0.3, 0.5, 0.5])).A
@@ -91,7 +94,11 @@ class Counting:
         self.solver, self.converged = solver, 0
 
     def solve(self, system: LinearSystem, x0: np.ndarray | None = None):
-        x, st = self.solver.solve(system, x0)
+        try:
+            x, st = self.solver.solve(system, x0)
+        except ValueError as exc:  # e.g. an ILU that cannot be built: not converged
+            x = np.zeros_like(system.b)
+            st = SolveStats("failed", residual=1.0, status="error", info={"error": str(exc)})
         self.converged += bool(st.converged)
         return x, st
 

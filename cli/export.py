@@ -23,9 +23,13 @@ from cli.params import LibraryChoice
               help="pdebench/the-well: stored precision [default: float32, as those projects].")
 @click.option("--layout", type=click.Choice(["auto", "tensor", "seeds"]), default="auto",
               show_default=True, help="pdebench: single `tensor` file or per-seed groups.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 def export(file: Path, fmt: str, output: Path, sample: int | None,
-           fields: tuple[str, ...], dtype: str | None, layout: str) -> None:
-    """Export a dataset to a mesh viewer format or a foreign dataset format."""
+           fields: tuple[str, ...], dtype: str | None, layout: str, overwrite: bool) -> None:
+    """Export a dataset to a mesh viewer format or a foreign dataset format.
+
+    The output files appear only when complete (XDMF: OUTPUT and its .h5 heavy
+    data); existing files are refused unless --overwrite."""
     from data.export import export as run
 
     kw: dict = {}
@@ -38,5 +42,5 @@ def export(file: Path, fmt: str, output: Path, sample: int | None,
             kw["dtype"] = dtype
         if fmt == "pdebench":
             kw["layout"] = layout
-    path = run(file, output, fmt, **kw)
+    path = run(file, output, fmt, overwrite=overwrite, **kw)
     click.echo(f"wrote {path}")

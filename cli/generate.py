@@ -81,7 +81,7 @@ def announce_shards(output: Path) -> None:
               metavar="KEY=VALUE",
               help="Solver option (repeatable); numbers and booleans are parsed.")
 @click.option("--precond", default=None, help="Preconditioner name passed to the solver.")
-@click.option("--order", type=LibraryChoice("data.generate:ORDERS"), default="given",
+@click.option("--order", type=LibraryChoice("data.run_settings:ORDERS"), default="given",
               show_default=True, help="Solve in sample order or in a similarity order.")
 @click.option("--shard", default=None, metavar="K/N",
               help="Solve only chunk K (0-based, 0 <= K < N) of N contiguous chunks of the "
@@ -108,6 +108,9 @@ def announce_shards(output: Path) -> None:
 @click.option("--keep-shards", is_flag=True,
               help="Distributed: keep OUTPUT.shards/ after merging.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output (and its journal).")
+@click.option("--allow-unconverged", is_flag=True,
+              help="Exit 0 even when samples missed the solver tolerance (they are marked "
+                   "unconverged in the dataset either way).")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary line.")
 @click.option("--list", "list_", is_flag=True, help="List problems and solvers, then exit.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -118,14 +121,17 @@ def generate(problem: str | None, n: int | None, resolution: int | None, seed: i
              precond: str | None, order: str, shard: str | None, workers: int | None,
              scheduler: str | None, cluster: str | None, jobs: int, cores: int, memory: str,
              walltime: str, queue: str | None, chunks: int | None, retries: int,
-             keep_shards: bool, overwrite: bool, quiet: bool, list_: bool,
-             output: Path | None) -> None:
+             keep_shards: bool, overwrite: bool, allow_unconverged: bool, quiet: bool,
+             list_: bool, output: Path | None) -> None:
     """Generate a dataset of PROBLEM solved at N sampled parameters.
 
     Every solved sample is journalled at once (OUTPUT.journal): rerun the same
     command to resume an interrupted run. With --workers, --scheduler or
     --cluster the chunks of the solve order run as Dask tasks, each writing a
     shard under OUTPUT.shards/, merged into OUTPUT at the end (rerun to resume).
+    Rerunning the command on a complete OUTPUT of the same settings does nothing.
+    Samples whose solver missed its tolerance are kept, marked unconverged, and
+    make the command fail unless --allow-unconverged.
     """
     if list_:
         click.echo(list_problems_and_solvers())
@@ -151,16 +157,22 @@ def generate(problem: str | None, n: int | None, resolution: int | None, seed: i
     kw = dict(seed=seed, sampler=sampler, solver_name=solver,
               solver_options=pairs_dict(solver_opts),
               precond=precond, order=order, overwrite=overwrite,
-              progress=not quiet and sys.stderr.isatty())
-    if dist is not None:
-        from data.distributed import generate_distributed
+              progress=not quiet and sys.stderr.isatty(), allow_unconverged=allow_unconverged)
+    from data.convergence import UnconvergedSamples
 
-        generate_distributed(prob, n, output, **kw, **dist)
-    else:
-        from data.generate import generate as run
-        from data.shards import parse_shard
+    try:
+        if dist is not None:
+            from data.distributed import generate_distributed
 
-        run(prob, n, output, **kw, shard=parse_shard(shard) if shard else None)
+            generate_distributed(prob, n, output, **kw, **dist)
+        else:
+            from data.generate import generate as run
+            from data.shards import parse_shard
+
+            run(prob, n, output, **kw, shard=parse_shard(shard) if shard else None)
+    except UnconvergedSamples as exc:
+        raise click.ClickException(f"{exc}; the dataset keeps them, marked unconverged "
+                                   "(--allow-unconverged accepts them)") from None
     if not quiet:
         click.echo(f"wrote {output} ({n} samples of {problem} at resolution {resolution}, "
                    f"{time.perf_counter() - t0:.1f} s)")

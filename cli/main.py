@@ -13,6 +13,8 @@ import warnings
 
 import click
 
+from data.errors import OptionError
+
 from .lazy import LazyGroup
 
 COMMANDS = {
@@ -80,11 +82,37 @@ def _run(argv: list[str] | None) -> None:
             raise
         from cli.importer import explain_error
 
-        msg = explain_error(exc) or str(exc) or type(exc).__name__
+        msg = explain_error(exc) or error_text(exc, sys.argv[1:] if argv is None else argv)
         if not isinstance(exc, (ValueError, OSError, KeyError, RuntimeError)):
             msg = f"{type(exc).__name__}: {msg}"
         click.echo(f"rom: error: {_one_line(msg)}", err=True)
         sys.exit(1)
+
+
+def command_params(argv: list[str]) -> list[click.Parameter]:
+    """The parameters of the command that ``argv`` runs (none when it names no command)."""
+    ctx, cmd = click.Context(cli, info_name="rom"), cli
+    for token in argv:
+        if not isinstance(cmd, click.Group):
+            break
+        if token in cmd.list_commands(ctx):
+            cmd = cmd.get_command(ctx, token)
+    return [] if isinstance(cmd, click.Group) else list(cmd.params)
+
+
+def error_text(exc: BaseException, argv: list[str]) -> str:
+    """The message of a library error as ``rom`` shows it: the library option of an
+    :class:`~data.errors.OptionError` becomes the flag of the command ``argv`` runs
+    (``overwrite=True`` -> ``--overwrite``, ``fmt='the-well'`` -> ``--format the-well``)."""
+    if not isinstance(exc, OptionError):
+        return str(exc) or type(exc).__name__
+    flags = {p.name: next((o for o in p.opts if o.startswith("--")), p.opts[0])
+             for p in command_params(argv) if isinstance(p, click.Option)}
+
+    def flag(option: str, value: object) -> str:
+        name = flags.get(option, "--" + option.replace("_", "-"))
+        return name if value is None or value is True else f"{name} {value}"
+    return exc.render(flag)
 
 
 def _format_warning(message: Warning | str, category: type[Warning], filename: str,

@@ -25,7 +25,7 @@ def pipeline(config: Path | None, demo: bool, run_dir: Path | None, force: bool,
     The whole config is checked first (unknown keys, names, problems, solvers, model kinds
     and the values of every step's options): a mistake stops the pipeline before any step
     runs or any file is written."""
-    from .main import cli
+    from .main import cli, error_text
 
     if demo == (config is not None):
         raise click.UsageError("give either CONFIG or --demo")
@@ -54,7 +54,8 @@ def pipeline(config: Path | None, demo: bool, run_dir: Path | None, force: bool,
             if exc.exit_code:
                 raise click.ClickException(f"step {step.name} failed (exit {exc.exit_code})") from None
         except (click.ClickException, ValueError, OSError, RuntimeError) as exc:
-            msg = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+            msg = (exc.format_message() if isinstance(exc, click.ClickException)
+                   else error_text(exc, args))
             raise click.ClickException(f"step {step.name} failed: {msg}") from None
         ps.mark_done(run_dir, step)
         click.echo(f"      done in {time.perf_counter() - t0:.1f} s")

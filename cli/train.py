@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from data.convergence import UnconvergedSamples
 from data.evaluation import strict_json
 from data.model_dir import OutputInUse, is_model_dir, prepare_model_dir
 from data.model_kinds import MODEL_KINDS, ModelKind, Option, model_kind
@@ -85,7 +86,11 @@ def train_command(kind: ModelKind) -> click.Command:
                     else "--overwrite writes the model into it anyway")
             raise click.ClickException(f"{exc} ({hint})") from None
         progress = None if quiet or as_json else (lambda s: click.echo(s, err=True))
-        meta = kind.train(data, out, progress=progress, **options)
+        try:
+            meta = kind.train(data, out, progress=progress, **options)
+        except UnconvergedSamples as exc:
+            hint = " (--allow-unconverged)" if "allow_unconverged" in options else ""
+            raise click.ClickException(f"{exc}{hint}") from None
         if meta is None:  # a process that does not report (a DDP rank other than 0)
             return
         if as_json:

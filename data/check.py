@@ -2,8 +2,9 @@
 
 ``check_dataset(path)`` returns ``(problems, warnings)``: problems break the
 format of ``docs/format.md`` (missing attributes, inconsistent shapes, a
-``complete`` file with unsolved samples, non-finite values in solved samples);
-warnings are legal but worth knowing (samples whose solver did not converge).
+``complete`` file with unsolved samples, non-finite values in solved samples)
+or make it unfit for use (solved samples whose solver did not converge,
+:mod:`data.convergence`); warnings are legal but worth knowing.
 Fields are scanned one sample (one chunk) at a time, so memory stays bounded.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from data.convergence import convergence_summary
 from data.dataset import FORMAT, STAT_DTYPES, Dataset
 
 ROOT_ATTRS = ("format", "format_version", "problem", "created", "rom_version", "config",
@@ -33,13 +35,10 @@ def check_dataset(path: str | os.PathLike) -> tuple[list[str], list[str]]:
         problems = _check_root(f) + _check_grid(f, ds) + _check_time(f)
         problems += _check_parameters(f, ds) + _check_done(f, ds)
         problems += _check_fields(f, ds) + _check_stats(f, ds)
-        warnings = []
-        conv = ds.stats.get("converged")
-        if conv is not None and conv.shape == ds.done.shape:
-            bad = int(np.sum(~conv.astype(bool) & ds.done))
-            if bad:
-                warnings.append(f"{bad} solved sample(s) did not reach the solver tolerance")
-    return problems, warnings
+        unconverged = convergence_summary(ds)
+        if unconverged is not None:
+            problems.append(unconverged)
+    return problems, []
 
 
 def _check_root(f: h5py.File) -> list[str]:

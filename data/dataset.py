@@ -294,6 +294,17 @@ class Dataset:
         self.done: np.ndarray = (f["done"][()].astype(bool) if "done" in f
                                  else np.full(self.n_samples, self.complete))
 
+    @property
+    def converged(self) -> np.ndarray:
+        """Per-sample flag (``(n,)`` bool): the sample's solver reached its tolerance
+        (``/stats/converged``; true for every solved sample when the file does not record
+        it).
+        Unsolved samples are false (see :mod:`data.convergence`)."""
+        conv = self.stats.get("converged")
+        if conv is None or np.shape(conv) != (self.n_samples,):
+            return self.done.copy()
+        return np.asarray(conv, dtype=bool) & self.done
+
     # -- fields ------------------------------------------------------------------
     def field(self, name: str) -> h5py.Dataset:
         """The lazy ``h5py.Dataset`` of field ``name`` (inputs searched first, then outputs)."""

@@ -47,22 +47,21 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from data.atomic import atomic_write_text
+from data.atomic import atomic_write_text, remove_stale_temporaries
+from data.convergence import require_converged
 from data.dataset import Dataset, to_json
+from data.errors import OptionError
 from data.generate import (
     OutputLocked,
     check_output,
-    check_settings,
     generate,
     output_lock,
-    run_config,
-    run_solver,
     sigterm_as_interrupt,
     solve_order,
 )
+from data.run_settings import check_settings, design, run_config, run_solver
 from data.shards import config_hash, merge_shards, order_hash, shard_dir, shard_name
 from solvers.problems import Problem, problem_from_config
-from solvers.problems.sampling import sample_unit
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +217,7 @@ def run_shard(spec: Mapping[str, Any]) -> dict[str, Any]:
             generate(problem, spec["n"], path, seed=spec["seed"], sampler=spec["sampler"],
                      solver_name=spec["solver"], solver_options=spec["solver_options"],
                      precond=spec["precond"], order=spec["order"], progress=False,
-                     shard=tuple(spec["shard"]),
+                     shard=tuple(spec["shard"]), allow_unconverged=True,  # judged when merged
                      solve_perm=np.asarray(spec["perm"], dtype=np.int64))
             break
         except OutputLocked:
@@ -262,13 +261,15 @@ def load_plan(out: Path, config: dict[str, Any], chunks: int | None,
             perm, stored = np.asarray(plan["order"], dtype=np.int64), int(plan["chunks"])
             other = plan["config_hash"] != chash
         except (ValueError, KeyError, TypeError):
-            raise ValueError(f"{path} is damaged; use --overwrite to start over") from None
+            raise OptionError(f"{path} is damaged; use {{option}} to start over",
+                              "overwrite") from None
         if other:
-            raise ValueError(f"{shard_dir(out)} belongs to a run with different settings; "
-                             "use --overwrite to start over")
+            raise OptionError(f"{shard_dir(out)} belongs to a run with different settings; "
+                              "use {option} to start over", "overwrite")
         if chunks is not None and int(chunks) != stored:
-            raise ValueError(f"{shard_dir(out)} was planned in {stored} chunks, not {chunks}; "
-                             "resume with the same --chunks or use --overwrite")
+            raise OptionError(f"{shard_dir(out)} was planned in {stored} chunks, not {chunks}; "
+                              "resume with as many chunks or use {option} to start over",
+                              "overwrite")
         return perm, stored
     perm = np.asarray(make_perm(), dtype=np.int64)
     n_chunks = int(chunks)
@@ -297,7 +298,8 @@ def generate_distributed(problem: Problem, n: int, out: str | os.PathLike, *, se
                          chunks: int | None = None, retries: int = 2, keep_shards: bool = False,
                          client: Any = None, workers: int | None = None,
                          scheduler: str | None = None, slurm: Mapping[str, Any] | None = None,
-                         task: Callable[[Mapping[str, Any]], Any] = run_shard) -> Path:
+                         task: Callable[[Mapping[str, Any]], Any] = run_shard,
+                         allow_unconverged: bool = False) -> Path:
     """Generate ``out`` on a Dask cluster, one task per contiguous chunk of the solve order.
 
     Same arguments and the same resulting file as :func:`data.generate.generate`
@@ -313,32 +315,35 @@ def generate_distributed(problem: Problem, n: int, out: str | os.PathLike, *, se
     config = run_config(problem, n, seed=seed, sampler=sampler,
                         solver=run_solver(solver_name, solver_options, precond),
                         solver_name=solver_name, precond=precond, order=order)
-    check_output(out, overwrite)
-    with output_lock(out):
-        check_output(out, overwrite)
-        sdir = shard_dir(out)
-        if overwrite and sdir.exists():
-            shutil.rmtree(sdir)
-        sdir.mkdir(exist_ok=True)
-        space = problem.parameter_space
-        parameters = space.from_unit(sample_unit(n, space.dim, sampler, seed))
-        with sigterm_as_interrupt(), dask_client(client=client, workers=workers,
-                                                 scheduler=scheduler, slurm=slurm,
-                                                 retries=retries) as c:
-            if chunks is None and not plan_path(out).exists():
-                chunks = min(n, _default_chunks(c, slurm))
-            perm, n_chunks = load_plan(out, config, chunks,
-                                       lambda: solve_order(problem, parameters, order))
-            spec = {"problem_config": problem.config(), "n": n, "seed": seed,
-                    "sampler": sampler, "solver": solver_name,
-                    "solver_options": dict(solver_options or {}), "precond": precond,
-                    "order": order, "perm": perm.tolist(),
-                    "config_hash": config_hash(config)}
-            paths = [shard_name(out, k, n_chunks) for k in range(n_chunks)]
-            _run_tasks(c, task, spec, paths, retries, progress)
-        merge_shards(paths, out)
-        if not keep_shards:
-            shutil.rmtree(sdir, ignore_errors=True)
+    parameters = design(problem, n, sampler, seed)
+    if not check_output(out, overwrite, config):
+        with output_lock(out):
+            if not check_output(out, overwrite, config):  # another driver may have finished
+                remove_stale_temporaries(out)
+                sdir = shard_dir(out)
+                if overwrite and sdir.exists():
+                    shutil.rmtree(sdir)
+                sdir.mkdir(exist_ok=True)
+                spec = {"problem_config": problem.config(), "n": n, "seed": seed,
+                        "sampler": sampler, "solver": solver_name,
+                        "solver_options": dict(solver_options or {}), "precond": precond,
+                        "order": order, "config_hash": config_hash(config)}
+                with sigterm_as_interrupt(), dask_client(client=client, workers=workers,
+                                                         scheduler=scheduler, slurm=slurm,
+                                                         retries=retries) as c:
+                    if chunks is None and not plan_path(out).exists():
+                        chunks = min(n, _default_chunks(c, slurm))
+                    perm, n_chunks = load_plan(out, config, chunks,
+                                               lambda: solve_order(problem, parameters, order))
+                    paths = [shard_name(out, k, n_chunks) for k in range(n_chunks)]
+                    _run_tasks(c, task, {**spec, "perm": perm.tolist()}, paths, retries,
+                               progress)
+                merge_shards(paths, out)
+                if not keep_shards:
+                    shutil.rmtree(sdir, ignore_errors=True)
+    if not allow_unconverged:
+        with Dataset(out) as ds:
+            require_converged(ds)
     return out
 
 

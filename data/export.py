@@ -14,12 +14,17 @@ exactly its point data):
   ``<stem>_<k>.vtu`` per output time plus a ParaView ``.pvd`` collection at
   ``out``.
 
-Complex fields are split into ``<name>_re`` and ``<name>_im``.
+Complex fields are split into ``<name>_re`` and ``<name>_im``; for XDMF, fields
+whose channel count meshio's XDMF cannot type (anything but 1, 2, 3, 6, 9) are
+split into scalars ``<name>_<c>``. Every exporter writes its files under
+temporary names and renames them at the end, and refuses to replace an existing
+file unless ``overwrite``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import os
 from pathlib import Path
@@ -50,12 +55,17 @@ def exporter(fmt: str) -> Callable[..., Path]:
         raise ValueError(f"export format {fmt!r} is not available in this installation") from None
 
 
-def export(data_path: str | os.PathLike, out: str | os.PathLike, fmt: str, **kw: Any) -> Path:
-    """Export the dataset ``data_path`` to ``out`` in format ``fmt``."""
+def export(data_path: str | os.PathLike, out: str | os.PathLike, fmt: str, *,
+           overwrite: bool = False, **kw: Any) -> Path:
+    """Export the dataset ``data_path`` to ``out`` in format ``fmt``.
+
+    The files appear under their names only once complete; an existing file among
+    them is refused unless ``overwrite``.
+    """
     data_path, out = Path(data_path).absolute(), Path(out).absolute()
     if not data_path.exists():
         raise FileNotFoundError(f"{data_path}: no such file")
-    return exporter(fmt)(data_path, Path(out), **kw)
+    return exporter(fmt)(data_path, Path(out), overwrite=overwrite, **kw)
 
 
 # --------------------------------------------------------------------------- meshio
@@ -76,6 +86,22 @@ def has_time_axis(sample_shape: tuple[int, ...], grid_shape: tuple[int, ...],
     nd = len(grid_shape)
     return (len(sample_shape) >= nd + 1 and sample_shape[0] == n_times
             and tuple(sample_shape[1:1 + nd]) == tuple(grid_shape))
+
+
+#: point-data widths meshio's XDMF writer can type (Scalar, Vector, Tensor6, Tensor)
+XDMF_WIDTHS = (1, 2, 3, 6, 9)
+
+
+def xdmf_point_data(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``data`` with every array of a width XDMF cannot carry (4, 5, 7, 8, ...
+    channels) split into scalar arrays ``<name>_<c>``."""
+    out: dict[str, np.ndarray] = {}
+    for name, a in data.items():
+        if a.ndim == 1 or a.shape[1] in XDMF_WIDTHS:
+            out[name] = a
+        else:
+            out |= {f"{name}_{c}": np.ascontiguousarray(a[:, c]) for c in range(a.shape[1])}
+    return out
 
 
 def _samples(ds: Any, sample: int | None) -> list[int]:
@@ -104,7 +130,7 @@ def _mesh_parts(ds: Any) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
 
 
 def export_steady(data_path: Path, out: Path, fmt: str, sample: int | None,
-                  fields: list[str] | None) -> Path:
+                  fields: list[str] | None, overwrite: bool) -> Path:
     """One mesh file holding the chosen fields of the chosen samples as point data."""
     import meshio
 
@@ -118,13 +144,17 @@ def export_steady(data_path: Path, out: Path, fmt: str, sample: int | None,
             for i in _samples(ds, sample):
                 label = name if sample is not None else f"{name}_{i}"
                 data |= point_data(label, d[i], len(points))
-    meshio.write(out, meshio.Mesh(points, cells, point_data=data),
-                 file_format="xdmf" if fmt == "xdmf" else "vtu")
+    if fmt == "xdmf":
+        data = xdmf_point_data(data)
+    targets = [out.with_suffix(".h5"), out] if fmt == "xdmf" else [out]
+    with _new_files(targets, overwrite) as tmp:
+        meshio.write(tmp / out.name, meshio.Mesh(points, cells, point_data=data),
+                     file_format="xdmf" if fmt == "xdmf" else "vtu")
     return out
 
 
 def export_series(data_path: Path, out: Path, fmt: str, sample: int | None,
-                  fields: list[str] | None) -> Path:
+                  fields: list[str] | None, overwrite: bool) -> Path:
     """A time series of one trajectory: XDMF TimeSeriesWriter, or VTU files + a .pvd."""
     import meshio
 
@@ -141,24 +171,75 @@ def export_series(data_path: Path, out: Path, fmt: str, sample: int | None,
         data: dict[str, np.ndarray] = {}
         for name, arr in snaps.items():
             data |= point_data(name, arr[k] if timed[name] else arr, len(points))
-        return data
+        return xdmf_point_data(data) if fmt == "xdmf" else data
 
     if fmt == "xdmf":
-        # meshio's TimeSeriesWriter puts <stem>.h5 in the working directory: work beside `out`
-        with _chdir(out.parent), meshio.xdmf.TimeSeriesWriter(out.name) as writer:
-            writer.write_points_cells(points, cells)
-            for k, t in enumerate(times):
-                writer.write_data(float(t), point_data=step_data(k))
+        with _new_files([out.with_suffix(".h5"), out], overwrite) as tmp:
+            # meshio's TimeSeriesWriter puts <stem>.h5 in the working directory
+            with _chdir(tmp), meshio.xdmf.TimeSeriesWriter(out.name) as writer:
+                writer.write_points_cells(points, cells)
+                for k, t in enumerate(times):
+                    writer.write_data(float(t), point_data=step_data(k))
+            inline_mesh(tmp / out.name)
         return out
-    entries = []
-    for k, t in enumerate(times):
-        step = out.with_name(f"{out.stem}_{k:04d}.vtu")
-        meshio.write(step, meshio.Mesh(points, cells, point_data=step_data(k)),
-                     file_format="vtu")
-        entries.append(f'    <DataSet timestep="{float(t)!r}" part="0" file={quoteattr(step.name)}/>')
-    out.write_text('<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1">\n'
-                   "  <Collection>\n" + "\n".join(entries) + "\n  </Collection>\n</VTKFile>\n")
+    steps = [out.with_name(f"{out.stem}_{k:04d}.vtu") for k in range(len(times))]
+    with _new_files([*steps, out], overwrite) as tmp:
+        for k, step in enumerate(steps):
+            meshio.write(tmp / step.name, meshio.Mesh(points, cells, point_data=step_data(k)),
+                         file_format="vtu")
+        entries = [f'    <DataSet timestep="{float(t)!r}" part="0" file={quoteattr(step.name)}/>'
+                   for t, step in zip(times, steps)]
+        (tmp / out.name).write_text(
+            '<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1">\n'
+            "  <Collection>\n" + "\n".join(entries) + "\n  </Collection>\n</VTKFile>\n")
     return out
+
+
+def inline_mesh(xdmf: Path) -> None:
+    """Make meshio's time-series XDMF a single temporal collection.
+
+    meshio writes the mesh as a static ``Grid`` beside the temporal collection,
+    whose steps ``xi:include`` its topology and geometry; VTK's XDMF readers
+    then show the static grid as a second block. Each step gets its own copy
+    of the (small) ``Topology``/``Geometry`` elements, which point at the same
+    heavy data, and the static grid goes.
+    """
+    import xml.etree.ElementTree as ET
+
+    tree = ET.parse(xdmf)
+    domain = tree.getroot().find("Domain")
+    static = [g for g in domain.findall("Grid") if g.get("GridType") == "Uniform"]
+    collection = next(g for g in domain.findall("Grid") if g.get("GridType") == "Collection")
+    if len(static) != 1:
+        return
+    shared = [c for c in static[0] if c.tag in ("Topology", "Geometry")]
+    include = "{http://www.w3.org/2003/XInclude}include"
+    for step in collection.findall("Grid"):
+        for inc in step.findall(include):
+            position = list(step).index(inc)
+            step.remove(inc)
+            for j, element in enumerate(shared):
+                step.insert(position + j, copy.deepcopy(element))
+        step.set("GridType", "Uniform")
+    domain.remove(static[0])
+    tree.write(xdmf, xml_declaration=True, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _new_files(targets: list[Path], overwrite: bool) -> Iterator[Path]:
+    """A temporary directory to write ``targets`` into under their names; they replace the
+    targets at the end (:func:`data.atomic.atomic_files`). Existing targets need ``overwrite``."""
+    from data.atomic import atomic_files, remove_stale_temporaries
+    from data.errors import OptionError
+
+    existing = [t.name for t in targets if t.exists()]
+    if existing and not overwrite:
+        verb = "exists" if len(existing) == 1 else "exist"
+        raise OptionError(f"{', '.join(existing)} already {verb} in {targets[0].parent}; "
+                          "use {option} to replace", "overwrite")
+    remove_stale_temporaries(targets[0])
+    with atomic_files(targets) as tmp:
+        yield tmp
 
 
 @contextlib.contextmanager
@@ -172,7 +253,7 @@ def _chdir(path: Path) -> Iterator[None]:
 
 
 def _export_mesh(data_path: Path, out: Path, fmt: str, sample: int | None = None,
-                 fields: list[str] | None = None, **kw: Any) -> Path:
+                 fields: list[str] | None = None, overwrite: bool = False, **kw: Any) -> Path:
     if kw:
         raise ValueError(f"unknown option(s) {sorted(kw)} for {fmt} export")
     from data.dataset import Dataset
@@ -187,8 +268,8 @@ def _export_mesh(data_path: Path, out: Path, fmt: str, sample: int | None = None
             raise ValueError(f"XDMF keeps its arrays in {heavy.name}, which would overwrite "
                              f"{data_path}; choose another output name")
     if trajectory:
-        return export_series(data_path, out, fmt, sample, fields)
-    return export_steady(data_path, out, fmt, sample, fields)
+        return export_series(data_path, out, fmt, sample, fields, overwrite)
+    return export_steady(data_path, out, fmt, sample, fields, overwrite)
 
 
 def export_xdmf(data_path: Path, out: Path, **kw: Any) -> Path:

@@ -39,7 +39,8 @@ from typing import Any, Iterator, Mapping
 import h5py
 import numpy as np
 
-from data.atomic import atomic_path
+from data.atomic import atomic_path, remove_stale_temporaries
+from data.convergence import require_converged
 from data.dataset import (
     STAT_DTYPES,
     Dataset,
@@ -49,14 +50,13 @@ from data.dataset import (
     to_json,
     write_stats,
 )
+from data.errors import OptionError
 from data.journal import Journal, JournalWriter, inflate_unshuffle, read_first, scan
+from data.run_settings import check_settings, design, run_config, run_solver
 from data.shards import check_shard, config_hash, order_hash, plan_shard
-from solvers.linear import make_solver
 from solvers.ordering import order_systems
 from solvers.problems import Problem
-from solvers.problems.sampling import SAMPLERS, sample_unit
 
-ORDERS = ("given", "sorted")
 log = logging.getLogger(__name__)
 
 
@@ -95,33 +95,6 @@ def sample_stats(records: list[Mapping[str, Any]], seconds: float, position: int
         if records:
             info |= {"first": records[0].get("info", {}), "last": records[-1].get("info", {})}
     return stats, info
-
-
-def run_config(problem: Problem, n: int, *, seed: int, sampler: str, solver: Any,
-               solver_name: str, precond: str | None, order: str) -> dict[str, Any]:
-    """The dataset's ``config``: ``Problem.config()`` plus the generation settings."""
-    return {**problem.config(), "n_samples": int(n), "seed": int(seed), "sampler": sampler,
-            "solver": solver_name, "solver_settings": solver.settings(), "precond": precond,
-            "order": order}
-
-
-def check_settings(n: int, sampler: str, order: str) -> None:
-    """Refuse a non-positive sample count, an unknown sampler or solve order."""
-    if int(n) <= 0:
-        raise ValueError(f"number of samples must be positive, got {n}")
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
-    if order not in ORDERS:
-        raise ValueError(f"unknown order {order!r}; valid: {', '.join(ORDERS)}")
-
-
-def run_solver(solver_name: str, solver_options: Mapping[str, Any] | None,
-               precond: str | None) -> Any:
-    """The sequence solver of a run: ``make_solver(name, **options)``, ``precond`` included."""
-    opts = dict(solver_options or {})
-    if precond is not None:
-        opts["precond"] = precond
-    return make_solver(solver_name, **opts)
 
 
 def journal_path(out: Path) -> Path:
@@ -201,8 +174,11 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def check_output(out: Path, overwrite: bool) -> None:
-    """Refuse an unwritable directory, or an existing complete/foreign output without overwrite."""
+def check_output(out: Path, overwrite: bool, config: Mapping[str, Any] | None = None) -> bool:
+    """Refuse an unwritable directory, or an existing complete/foreign output without overwrite.
+
+    Returns whether ``out`` is already complete with exactly ``config`` (nothing to do).
+    """
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise ValueError(f"output directory {parent} does not exist")
@@ -211,15 +187,20 @@ def check_output(out: Path, overwrite: bool) -> None:
     if out.is_dir():
         raise ValueError(f"{out} is a directory")
     if not out.exists() or overwrite:
-        return
+        return False
     try:
         with Dataset(out) as ds:
-            complete = ds.complete
+            complete, stored = ds.complete, ds.config
     except (ValueError, OSError):
-        raise ValueError(f"{out} exists and is not a resumable rom dataset; "
-                         "use --overwrite to replace it") from None
+        raise OptionError(f"{out} exists and is not a resumable rom dataset; "
+                          "use {option} to replace it", "overwrite") from None
+    if complete and config is not None and stored == json.loads(to_json(dict(config))):
+        return True
     if complete:
-        raise ValueError(f"{out} exists and is complete; use --overwrite to regenerate it")
+        other = " with other settings" if config is not None else ""
+        raise OptionError(f"{out} exists and is complete{other}; use {{option}} to "
+                          "regenerate it", "overwrite")
+    return False
 
 
 def solve_order(problem: Problem, parameters: np.ndarray, order: str) -> np.ndarray:
@@ -334,13 +315,19 @@ def generate(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
              sampler: str = "random", solver_name: str = "direct",
              solver_options: Mapping[str, Any] | None = None, precond: str | None = None,
              order: str = "given", overwrite: bool = False, progress: bool = True,
-             shard: tuple[int, int] | None = None, solve_perm: np.ndarray | None = None) -> Path:
+             shard: tuple[int, int] | None = None, solve_perm: np.ndarray | None = None,
+             allow_unconverged: bool = False) -> Path:
     """Generate (or resume) the dataset ``out`` of ``n`` samples of ``problem``; return its path.
 
     ``shard=(K, N)`` (0-based) solves only the K-th of N contiguous chunks of the
     solve order and writes a shard file (:mod:`data.shards`). ``solve_perm`` is a
     solve order computed elsewhere (the distributed driver computes it once, so
     that every shard sees the same order); by default it follows ``order``.
+
+    Every setting is checked before a file is made. A complete ``out`` with the
+    same settings is left as it is. Samples whose solver missed its tolerance stay
+    in the file, marked (``/stats/converged``); unless ``allow_unconverged``, they are
+    then an :class:`~data.convergence.UnconvergedSamples` error.
     """
     check_settings(n, sampler, order)
     n, out = int(n), Path(out)
@@ -351,21 +338,41 @@ def generate(problem: Problem, n: int, out: str | os.PathLike, *, seed: int = 0,
     solver = run_solver(solver_name, solver_options, precond)
     config = run_config(problem, n, seed=seed, sampler=sampler, solver=solver,
                         solver_name=solver_name, precond=precond, order=order)
-    check_output(out, overwrite)
-    with output_lock(out):
-        check_output(out, overwrite)  # again: another process may have finished meanwhile
-        if overwrite:
-            journal_path(out).unlink(missing_ok=True)
-        space = problem.parameter_space
-        parameters = space.from_unit(sample_unit(n, space.dim, sampler, seed))
+    stored = config if shard is None else {**config, "shard": {"index": int(shard[0]),
+                                                               "count": int(shard[1])}}
+    parameters = design(problem, n, sampler, seed)
+    if not check_output(out, overwrite, stored):
+        with output_lock(out):
+            if not check_output(out, overwrite, stored):  # another process may have finished
+                remove_stale_temporaries(out)
+                if overwrite:
+                    journal_path(out).unlink(missing_ok=True)
+                _run(problem, out, config, parameters, solver, sampler, seed, progress,
+                     solve_perm, shard)
+    if not allow_unconverged:
+        with Dataset(out) as ds:
+            require_converged(ds)
+    return out
+
+
+def _run(problem: Problem, out: Path, config: dict[str, Any], parameters: np.ndarray,
+         solver: Any, sampler: str, seed: int, progress: bool, solve_perm: np.ndarray | None,
+         shard: tuple[int, int] | None) -> None:
+    """Solve into ``out`` (under its lock); a run that fails before its first sample is
+    journalled leaves no journal behind."""
+    try:
         if shard is None:
             _generate_all(problem, out, config, parameters, solver, sampler, seed, progress,
                           solve_perm)
         else:
             _generate_shard(problem, out, config, parameters, solver, sampler, seed, progress,
                             solve_perm, shard)
-        journal_path(out).unlink(missing_ok=True)
-    return out
+    except Exception:
+        got = journal_progress(out)
+        if got is not None and got.solved == 0:
+            got.path.unlink(missing_ok=True)
+        raise
+    journal_path(out).unlink(missing_ok=True)
 
 
 def _run_order(problem: Problem, out: Path, config: dict[str, Any], parameters: np.ndarray,

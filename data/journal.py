@@ -39,6 +39,8 @@ from typing import Any, BinaryIO, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from data.errors import OptionError
+
 MAGIC = b"RJ1\x00"
 _PREFIX = struct.Struct("<4sQI")  # magic, payload length, crc32
 _HLEN = struct.Struct("<I")
@@ -236,13 +238,15 @@ class Journal:
         if first.meta.get("kind") != "config" or old != config:
             diff = sorted(k for k in set(old or {}) | set(config)
                           if (old or {}).get(k) != config.get(k))
-            raise ValueError(f"{self.path} belongs to a run with different settings "
-                             f"({', '.join(diff) or 'config'}); rerun with --overwrite to start over")
+            raise OptionError(f"{self.path} belongs to a run with different settings "
+                              f"({', '.join(diff) or 'config'}); rerun with {{option}} to start "
+                              "over", "overwrite")
         stored = read_record(self.path, first).arrays
         for name, arr in arrays.items():
             if name not in stored or not np.array_equal(stored[name], arr):
-                raise ValueError(f"{self.path}: stored {name} differ from this run's "
-                                 "(different library versions?); rerun with --overwrite")
+                raise OptionError(f"{self.path}: stored {name} differ from this run's "
+                                  "(different library versions?); rerun with {option}",
+                                  "overwrite")
 
     def _write(self, data: bytes) -> None:
         self._fh.write(data)

@@ -12,8 +12,11 @@ trained model directory (``model.json`` + tensors/weights, see
 * ``load(model_dir, device) -> model`` rebuilds the online model;
 * ``evaluate(model_dir, data_path, *, out_dir, resolution, batch_size, device)
   -> metrics`` compares the model with a dataset's truth solutions: at least
-  :func:`data.metrics.evaluation_record`'s keys; with ``out_dir`` it also
-  writes ``metrics.json``, ``predictions.h5`` and figures there;
+  :func:`data.metrics.evaluation_record`'s keys and ``on_training_data``
+  (whether the samples scored are ones the model was fitted to, see
+  :mod:`data.evaluation`; ``precond`` does not report it yet); NaN or infinite
+  data are a one-line error naming the field and sample; with ``out_dir`` it
+  also writes ``metrics.json``, ``predictions.h5`` and figures there;
 * ``describe(model_dir) -> dict`` sizes and settings for ``rom info MODEL``;
 * ``summary(meta) -> str`` one line for ``rom train``'s closing message.
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from data.atomic import atomic_path
 from data.dataset import STAT_DTYPES, Dataset, create_field, init_file, to_json, write_stats
+from data.errors import OptionError
 from solvers.ordering import split_chunks
 
 SHARD_ATTRS = ("shard_index", "shard_count", "n_total", "config_hash", "order_hash")
@@ -54,7 +55,8 @@ def parse_shard(text: str) -> tuple[int, int]:
             raise ValueError
         index, count = int(k), int(n)
     except ValueError:
-        raise ValueError(f"--shard must be K/N with integers K and N, got {text!r}") from None
+        raise OptionError(f"{{option}} must be K/N with integers K and N, got {text!r}",
+                          "shard", None) from None
     check_shard(index, count)
     return index, count
 
@@ -143,8 +145,8 @@ def read_shard(path: str | os.PathLike) -> ShardInfo:
         attrs = ds.attrs
         missing = [a for a in SHARD_ATTRS if a not in attrs]
         if missing:
-            raise ValueError(f"{path}: not a shard of a rom run (no {', '.join(missing)}); "
-                             "shards are written by `rom generate --shard K/N`")
+            raise OptionError(f"{path}: not a shard of a rom run (no {', '.join(missing)}); "
+                              "shards are written by a generation with {option}", "shard", "K/N")
         index = ds._f["sample_index"][()].astype(np.int64) if "sample_index" in ds._f else None
         if index is None or index.shape != (ds.n_samples,):
             raise ValueError(f"{path}: corrupt shard: /sample_index missing or of wrong shape")
@@ -237,7 +239,8 @@ def merge_shards(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
         what = [f"missing shard(s) {_ranges(np.array(missing))} of {count}"] if missing else []
         lacking = np.flatnonzero(~done)
         what.append(f"{lacking.size} of {done.size} samples unsolved ({_ranges(lacking)})")
-        raise ValueError(f"cannot merge: {'; '.join(what)} (--partial writes an incomplete file)")
+        raise OptionError(f"cannot merge: {'; '.join(what)} ({{option}} writes an incomplete "
+                          "file)", "partial")
     return _write_merged(shards, out, done)
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from data.dataset import Dataset
+from data.errors import OptionError
 
 TIME_MODES = ("auto", "steady", "all2all", "window")
 
@@ -190,8 +191,9 @@ class OperatorDataset(torch.utils.data.Dataset):
         if mode == "steady":
             timed = [s.name for s in inputs + outputs if self.layout[s.name][0]]
             if timed:
-                raise ValueError(f"field(s) {', '.join(timed)} have a time axis; use "
-                                 "--time-mode all2all or window")
+                raise OptionError(f"field(s) {', '.join(timed)} have a time axis, which the "
+                                  "steady mode cannot use; choose all2all or window with "
+                                  "{option}", "time_mode", None)
             self.initial, self.static, self.times = [], inputs, None
         else:
             self._resolve_time(ds, inputs, outputs, time_steps, initial)
@@ -207,14 +209,16 @@ class OperatorDataset(torch.utils.data.Dataset):
 
     def _resolve_time(self, ds: Dataset, inputs, outputs, time_steps, initial) -> None:
         if ds.times is None:
-            raise ValueError(f"{ds.path}: dataset has no time axis; use --time-mode steady")
+            raise OptionError(f"{ds.path}: dataset has no time axis; use {{option}}",
+                              "time_mode", "steady")
         flat = [s.name for s in outputs if not self.layout[s.name][0]]
         if flat:
             raise ValueError(f"output field(s) {', '.join(flat)} have no time axis")
         timed_in = [s.name for s in inputs if self.layout[s.name][0]]
         if timed_in:
-            raise ValueError(f"time-dependent input field(s) {', '.join(timed_in)} are not "
-                             "supported as conditioning; select --inputs without them")
+            raise OptionError(f"time-dependent input field(s) {', '.join(timed_in)} are not "
+                              "supported as conditioning; select {option} without them",
+                              "inputs", None)
         sel = np.arange(len(ds.times)) if time_steps is None else np.asarray(
             _parse_steps(time_steps, len(ds.times)), dtype=np.int64)
         times = np.asarray(ds.times, dtype=float)[sel]

@@ -40,6 +40,7 @@ CONFIG_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "scheduler", "step_
 
 def training_options() -> list[Option]:
     """The options shared by every operator kind (optimisation, data, run)."""
+    from data.convergence import ALLOW_UNCONVERGED
     from data.torch_dataset import TIME_MODES
 
     from .losses import LOSSES
@@ -68,6 +69,7 @@ def training_options() -> list[Option]:
         Option("seed", int, 0, "Seed of split, init and shuffling."),
         Option("val_fraction", float, 0.1, "Samples held out for validation."),
         Option("test_fraction", float, 0.1, "Samples held out for testing."),
+        ALLOW_UNCONVERGED,
         Option("resume", bool, False, "Continue from MODEL/checkpoint/last.pt."),
         Option("init", Path, None,
                "Fine-tune from this model (input/output layers replaced if needed)."),
@@ -171,7 +173,7 @@ class OperatorKind:
             outputs=v["outputs"], time_mode=v["time_mode"], steps_in=v["steps_in"],
             steps_out=v["steps_out"], time_steps=v["time_steps"],
             val_fraction=v["val_fraction"], test_fraction=v["test_fraction"],
-            resume=v["resume"], init=v["init"])
+            resume=v["resume"], init=v["init"], exclude_unconverged=v["allow_unconverged"])
         cleanup()
         if not env_info().is_main:
             return None

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from data.convergence import training_samples
 from data.dataset import Dataset
 from data.evaluation import require_finite_fields
 from data.model_dir import read_model_meta, write_model_meta
@@ -102,13 +103,15 @@ def train_operator(kind: str, data_path: str | Path, out_dir: str | Path, *,
                    steps_in: int = 1, steps_out: int = 1, time_steps: Any = None,
                    val_fraction: float = 0.1, test_fraction: float = 0.1,
                    resume: bool = False, init: str | Path | None = None,
-                   callbacks: tuple = ()) -> dict[str, Any]:
+                   callbacks: tuple = (), exclude_unconverged: bool = False) -> dict[str, Any]:
     """Train a ``kind`` operator on ``data_path`` into ``out_dir``; returns the summary.
 
     ``arch`` overrides the architecture defaults; ``resume`` continues the run
     stored in ``out_dir`` (only the epoch count and the run-time settings may
     change); ``init``, another model directory, is fine-tuned (its architecture
     and weights, with new input/output layers if the channel counts differ).
+    Samples whose solver did not converge are refused, or with
+    ``exclude_unconverged`` left out of the split.
     """
     if resume and (arch or init is not None):
         raise ValueError("a resumed run continues as stored: it takes neither architecture "
@@ -133,7 +136,7 @@ def train_operator(kind: str, data_path: str | Path, out_dir: str | Path, *,
         config.validate()
         with Dataset(data_path) as ds:
             fingerprint = dataset_fingerprint(ds)
-            done = np.flatnonzero(ds.done)
+            done = training_samples(ds, exclude_unconverged)
         split = split_indices(len(done), val_fraction, test_fraction, config.seed, samples=done)
         train_set = OperatorDataset(data_path, inputs=inputs, outputs=outputs,
                                     indices=split["train"], time_mode=time_mode,

@@ -15,6 +15,8 @@ from typing import Any, Callable, Sequence
 
 import h5py
 
+from data.errors import OptionError
+
 from .common import DEFAULT_CHUNK_BYTES, ImportPlan, open_hdf5, write_plan
 from .detect import detect_format
 
@@ -45,7 +47,8 @@ def read_foreign(src: str | os.PathLike, fmt: str = "auto", **options: Any) -> I
         raise FileNotFoundError(f"{src}: no such file")
     if src.is_dir():  # only The Well ships a data set as a directory of files
         if fmt not in ("auto", "the-well", "well", "the_well"):
-            raise ValueError(f"{src}: is a directory; only --format the-well reads directories")
+            raise OptionError(f"{src}: is a directory; only {{option}} reads directories",
+                              "fmt", "the-well")
         from .the_well import well_files
 
         first = well_files(src)[0]
@@ -57,8 +60,8 @@ def read_foreign(src: str | os.PathLike, fmt: str = "auto", **options: Any) -> I
         if detected is None and h5py.is_hdf5(src):
             open_hdf5(src).close()  # a corrupt file says so rather than "unknown format"
         if detected is None:
-            raise ValueError(f"{src}: cannot tell the format (not PDEBench, The Well, an FNO "
-                             ".mat or .npz file); name it with --format")
+            raise OptionError(f"{src}: cannot tell the format (not PDEBench, The Well, an FNO "
+                              ".mat or .npz file); name it with {option}", "fmt", None)
         fmt = detected
     module, func = READERS[canonical_format(fmt)].split(":")
     reader: Callable[..., ImportPlan] = getattr(importlib.import_module(module), func)

@@ -15,6 +15,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from data.errors import OptionError
+
 from .common import FieldSource, ImportPlan, pick_names, provenance, uniform_axes
 
 
@@ -55,8 +57,9 @@ def plan_from_arrays(arrays: Mapping[str, ArrayHandle], path: Path | str, fmt: s
     available = [k for k in arrays if k not in TIME_NAMES]
     out_names = pick_names(available, outputs, OUTPUT_NAMES, path, "output")
     if not out_names:
-        raise ValueError(f"{path}: no output array (looked for {', '.join(OUTPUT_NAMES)}); "
-                         f"name one with --output; arrays: {', '.join(available) or 'none'}")
+        raise OptionError(f"{path}: no output array (looked for {', '.join(OUTPUT_NAMES)}); "
+                          f"name one with {{option}}; arrays: {', '.join(available) or 'none'}",
+                          "outputs", None)
     in_names = [k for k in pick_names(available, inputs, INPUT_NAMES, path, "input")
                 if k not in out_names]
     n = arrays[out_names[0]].shape[0]

@@ -30,6 +30,7 @@ import numpy as np
 
 from data.atomic import atomic_path
 from data.dataset import Dataset, create_field, field_array, write_dataset
+from data.errors import OptionError
 from solvers.problems import Grid, ParameterSpace
 
 #: HDF5 >= 1.8 file format for exports: dense attribute storage, so long attributes
@@ -272,7 +273,7 @@ def write_plan(plan: ImportPlan, out: str | os.PathLike, *, chunk_bytes: int = D
     """
     out = Path(out)
     if out.exists() and not overwrite:
-        raise ValueError(f"{out}: file exists (use --overwrite to replace it)")
+        raise OptionError(f"{out}: file exists (use {{option}} to replace it)", "overwrite")
     if out.parent and not out.parent.exists():
         raise FileNotFoundError(f"{out.parent}: no such directory")
     _check_plan(plan)

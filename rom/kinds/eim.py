@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from data.convergence import ALLOW_UNCONVERGED, training_samples
 from data.dataset import Dataset
 from data.evaluation import (
     dataset_record,
@@ -58,12 +59,13 @@ class EIMKind(RomKind):
                "operator: parameters assembled for the EIM, SCM and greedy.", minimum=2),
         Option("max_basis", int, 40, "operator: largest N.", minimum=1),
         Option("rb_tol", float, 1e-6, "operator: greedy tolerance."),
+        ALLOW_UNCONVERGED,
     )
 
     def train(self, data_path: str | Path, out_dir: str | Path, *, progress: Any = None,
               target: str = "field", field: str | None = None, tol: float = 1e-6,
               max_terms: int | None = 100, train_size: int = 60, max_basis: int = 40,
-              rb_tol: float = 1e-6) -> dict[str, Any]:
+              rb_tol: float = 1e-6, allow_unconverged: bool = False) -> dict[str, Any]:
         """EIM of a dataset field over its samples, or (``target="operator"``) matrix EIM of
         the assembled systems + reduced basis (``train_size``, ``max_basis``, ``rb_tol``)."""
         if target == "operator":
@@ -74,7 +76,7 @@ class EIMKind(RomKind):
             raise ValueError(f"unknown EIM target {target!r}; valid: {', '.join(TARGETS)}")
         with Dataset(data_path) as ds:
             name = field_name(ds, field, default_inputs=True)
-            idx = solved_index(ds)
+            idx = training_samples(ds, allow_unconverged)
             S = np.asarray(ds.field(name)[idx], dtype=float)
             record = dataset_record(ds)
         require_finite(data_path, name, S, idx)

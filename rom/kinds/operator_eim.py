@@ -90,8 +90,8 @@ def train(data_path: str | Path, out_dir: str | Path, *, tol: float = 1e-10,
         problem, space, record = ds.make_problem(), ds.parameter_space, dataset_record(ds)
     if problem.time_dependent:
         raise ValueError(f"problem {record['problem']!r} is time-dependent: operator EIM needs "
-                         "a steady linear problem; use `rom train eim --target field` or "
-                         "`rom train pod`")
+                         "a steady linear problem; EIM of a field (target field) and the "
+                         "model kind pod take time-dependent data")
     t0 = time.perf_counter()
     train_mu = space.from_unit(sample_unit(train_size, space.dim, sampler, seed))
     say(f"matrix EIM of {train_size} assembled systems")

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from data.convergence import ALLOW_UNCONVERGED, training_samples
 from data.dataset import Dataset
 from data.evaluation import (
     box_from_json,
@@ -50,17 +51,19 @@ class PODKind(RomKind):
         Option("field", str, None, "Field to reduce (default: the first output)."),
         Option("regressor", ("rbf", "gp"), "rbf",
                "Regression of the POD coefficients on the parameters."),
+        ALLOW_UNCONVERGED,
     )
 
     def train(self, data_path: str | Path, out_dir: str | Path, *, progress: Any = None,
               tol: float | None = 1e-4, max_modes: int | None = None, field: str | None = None,
-              regressor: str = "rbf") -> dict[str, Any]:
-        """POD of a dataset field with RBF/GP coefficient regression; writes the model."""
+              regressor: str = "rbf", allow_unconverged: bool = False) -> dict[str, Any]:
+        """POD of a dataset field with RBF/GP coefficient regression; writes the model.
+        Unconverged samples are refused, or left out with ``allow_unconverged``."""
         if regressor not in REGRESSORS:
             raise ValueError(f"unknown regressor {regressor!r}; valid: {', '.join(REGRESSORS)}")
         with Dataset(data_path) as ds:
             name = field_name(ds, field)
-            idx = solved_index(ds)
+            idx = training_samples(ds, allow_unconverged)
             S = np.asarray(ds.field(name)[()] if idx.size == ds.n_samples
                            else ds.field(name)[idx], dtype=float)
             params, record = ds.parameters[idx], dataset_record(ds)

@@ -100,8 +100,9 @@ class RBKind(RomKind):
             problem = ds.make_problem()
             if not problem.has_affine_decomposition:
                 raise ValueError(f"problem {ds.problem!r} has no affine decomposition, so a "
-                                 "certified reduced basis cannot be built; use `rom train pod` "
-                                 "(non-intrusive) instead")
+                                 "certified reduced basis cannot be built; the model kinds pod "
+                                 "and eim (target operator: an affine form from the assembled "
+                                 "systems) need none")
             space, record = ds.parameter_space, dataset_record(ds)
         affine = problem.affine_decomposition()
         t0 = time.perf_counter()

@@ -303,6 +303,22 @@ class _Wrapped:
             lambda r: obj.matvec(r) if r.ndim == 1 else obj.matmat(r))
 
 
+def check_precond_name(name: str | None) -> None:
+    """Refuse a preconditioner name :func:`make_precond` would not know (before any work)."""
+    if name is None or name == "none":
+        return
+    if ":" in name:
+        prefix = name.split(":", 1)[0]
+        if prefix not in _LOADERS and prefix in _PLUGINS:
+            importlib.import_module(_PLUGINS[prefix])  # registers its loader on import
+        if prefix not in _LOADERS:
+            raise ValueError(f"no preconditioner loader registered for {prefix!r} "
+                             f"(known: {', '.join(sorted(_LOADERS)) or 'none'})")
+    elif name not in PRECONDS:
+        raise ValueError(f"unknown preconditioner {name!r}; valid: {', '.join(PRECONDS)}, "
+                         "or PREFIX:ARG of a registered loader")
+
+
 def make_precond(name: str | None, A: sp.csr_matrix, **options: Any) -> Any:
     """Build the preconditioner ``name`` for ``A`` (``None``/``"none"`` -> ``None``)."""
     if name is None or name == "none":

@@ -191,7 +191,8 @@ def test_help_shows_defaults(capsys):
     (["toy_poisson1d", "-n", 2, "--resolution", 8, "--param", "k=1"],
      "unknown option(s) ['k'] for problem toy_poisson1d; valid: ['delay', 'interrupt_at']"),
     (["toy_poisson1d", "-n", 2, "--resolution", 8, "--param", "delay"], "expected KEY=VALUE"),
-    (["toy_poisson1d", "-n", 2, "--resolution", 8, "--param", "delay=abc"], "could not convert"),
+    (["toy_poisson1d", "-n", 2, "--resolution", 8, "--param", "delay=abc"],
+         "option 'delay' of problem 'toy_poisson1d' must be a finite number, got 'abc'"),
     (["toy_poisson1d", "-n", 2, "--resolution", 8, "--sampler", "grid"], "'grid' is not one of"),
     (["toy_poisson1d", "--resolution", 8], "missing option -n"),
     (["-n", 2, "--resolution", 8], "missing argument PROBLEM"),
@@ -220,9 +221,10 @@ def test_generate_refuses_bad_outputs(tmp_path, capsys):
     args = ["generate", "toy_poisson1d", "-n", 2, "--resolution", 8, "--quiet",
             "-o", tmp_path / "d.h5"]
     assert rom(capsys, *args)[0] == 0
-    code, _, err = rom(capsys, *args)
-    assert code == 1 and "exists and is complete; use --overwrite" in err
-    assert rom(capsys, *args, "--overwrite")[0] == 0
+    assert rom(capsys, *args)[0] == 0  # the same command again: nothing to do
+    code, _, err = rom(capsys, *args, "--seed", 1)
+    assert code == 1 and "exists and is complete with other settings; use --overwrite" in err
+    assert rom(capsys, *args, "--seed", 1, "--overwrite")[0] == 0
 
 
 def test_parse_value():

@@ -101,7 +101,7 @@ def test_pod_on_darcy_model_json_is_strict_and_reloads(darcy, tmp_path, capsys):
     code, out, err = rom(capsys, "evaluate", tmp_path / "pod", darcy, "--json",
                          "-o", tmp_path / "ev")
     assert code == 0, err
-    rec = strict_loads(out)
+    assert strict_loads(out)["n_samples"] == 10
     strict_loads((tmp_path / "ev" / "metrics.json").read_text())
     assert "outside" not in err    # no box warning: the normal axes are unbounded
 

@@ -19,7 +19,8 @@ from data.distributed import (
     run_shard,
     tune_malloc,
 )
-from data.generate import generate, run_config
+from data.generate import generate
+from data.run_settings import run_config
 from data.shards import shard_name
 from solvers.linear import make_solver
 from solvers.problems import make_problem

@@ -110,3 +110,63 @@ def test_incomplete_dataset_exports_solved_samples_only(tmp_path):
     assert {"u_0", "u_2"} <= set(mesh.point_data) and "u_1" not in mesh.point_data
     with pytest.raises(ValueError, match="has not been solved"):
         export(tmp_path / "d.h5", tmp_path / "o.vtu", "vtu", sample=1)
+
+
+# --------------------------------------------------------------------------- issue 15, item 8
+def test_export_refuses_to_overwrite_any_file_it_would_write(steady2d, tmp_path, capsys):
+    unrelated = tmp_path / "a.h5"
+    unrelated.write_bytes(b"someone else's data")
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(steady2d), "--format", "xdmf", "-o", str(tmp_path / "a.xdmf")])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a.h5 already exists" in err and "--overwrite" in err
+    assert unrelated.read_bytes() == b"someone else's data"
+    assert not (tmp_path / "a.xdmf").exists()
+    main(["export", str(steady2d), "--format", "xdmf", "-o", str(tmp_path / "a.xdmf"),
+          "--overwrite"])
+    assert "u_0" in meshio.read(tmp_path / "a.xdmf").point_data
+    with pytest.raises(ValueError, match="s.pvd already exists"):
+        (tmp_path / "s.pvd").write_text("x")
+        write_toy(tmp_path / "t.h5", n=1, problem=Heat1D(9, n_out=2))
+        export(tmp_path / "t.h5", tmp_path / "s.pvd", "vtu")
+    assert not (tmp_path / "s_0000.vtu").exists()
+
+
+@pytest.mark.parametrize("channels", [4, 5, 7, 8])
+def test_xdmf_splits_channel_counts_it_cannot_type(tmp_path, channels):
+    p = Poisson2D(6)
+    mus, inputs, outputs = write_toy(tmp_path / "d.h5", n=2, problem=p)
+    wide = np.random.default_rng(0).random((2, *p.grid.shape, channels))
+    write_toy(tmp_path / "w.h5", n=2, problem=p, outputs={**outputs, "w": wide})
+    mesh = meshio.read(export(tmp_path / "w.h5", tmp_path / "x.xdmf", "xdmf", sample=1))
+    for c in range(channels):
+        assert np.array_equal(mesh.point_data[f"w_{c}"], wide[1].reshape(-1, channels)[:, c])
+    assert mesh.point_data["grad"].shape[1] == 2  # widths XDMF types stay whole
+
+
+def test_failed_export_leaves_no_files(steady2d, tmp_path, monkeypatch):
+    def broken(path, *a, **k):
+        path.with_suffix(".h5").write_bytes(b"half")   # meshio wrote part, then failed
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(meshio, "write", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export(steady2d, tmp_path / "w.xdmf", "xdmf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]
+
+
+def test_time_series_xdmf_is_one_temporal_collection(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    write_toy(tmp_path / "t.h5", n=1, problem=Heat1D(9, n_out=3))
+    out = export(tmp_path / "t.h5", tmp_path / "s.xdmf", "xdmf")
+    domain = ET.parse(out).getroot().find("Domain")
+    grids = domain.findall("Grid")
+    assert [g.get("GridType") for g in grids] == ["Collection"]
+    for step in grids[0].findall("Grid"):
+        assert step.get("GridType") == "Uniform"
+        assert {c.tag for c in step} >= {"Topology", "Geometry", "Time", "Attribute"}
+    with meshio.xdmf.TimeSeriesReader(out) as reader:
+        points, _ = reader.read_points_cells()
+        assert points.shape == (9, 3) and reader.num_steps == 3

@@ -94,7 +94,7 @@ def test_journal_discards_a_bad_tail(tmp_path, damage):
 
 def test_journal_refuses_other_config(tmp_path):
     jr.Journal(tmp_path / "j", {"seed": 1, "n": 3}, {"p": np.ones(2)}).close()
-    with pytest.raises(ValueError, match=r"different settings \(seed\).*--overwrite"):
+    with pytest.raises(ValueError, match=r"different settings \(seed\).*overwrite=True"):
         jr.Journal(tmp_path / "j", {"seed": 2, "n": 3})
     with pytest.raises(ValueError, match="stored p differ"):
         jr.Journal(tmp_path / "j", {"seed": 1, "n": 3}, {"p": np.zeros(2)})
@@ -223,8 +223,9 @@ def _same(a, b):
 
 def test_existing_complete_output_needs_overwrite(tmp_path):
     out = _gen(Poisson1D(8), tmp_path / "d.h5", n=2)
-    with pytest.raises(ValueError, match="exists and is complete; use --overwrite"):
-        _gen(Poisson1D(8), out, n=2)
+    with pytest.raises(ValueError,
+                       match="exists and is complete with other settings; use overwrite=True"):
+        _gen(Poisson1D(8), out, n=3)
     _gen(Poisson1D(8), out, n=3, overwrite=True)
     with Dataset(out) as ds:
         assert ds.n_samples == 3

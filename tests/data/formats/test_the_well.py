@@ -262,5 +262,5 @@ def test_directory_files_must_agree(tmp_path):
     well_2d(tmp_path / "b.hdf5", nx=8)
     with pytest.raises(ValueError, match="b.hdf5: grid or times differ"):
         import_file(tmp_path, tmp_path / "o.h5")
-    with pytest.raises(ValueError, match="only --format the-well reads directories"):
+    with pytest.raises(ValueError, match="only fmt='the-well' reads directories"):
         import_file(tmp_path, tmp_path / "o.h5", fmt="pdebench")
