@@ -63,6 +63,16 @@ def _check_grid(f: h5py.File, ds: Dataset) -> list[str]:
             out.append(f"/grid/axis_{k} is not strictly increasing")
     if len(grid.periodic) != grid.ndim:
         out.append("/grid periodic flags do not match ndim")
+    if f.attrs.get("format_version") == 1:
+        return out + _check_explicit_mesh(g, grid)
+    if 1 <= grid.ndim <= 3 and "cell_type" not in g.attrs:
+        out.append("missing /grid cell_type attribute")
+    return out
+
+
+def _check_explicit_mesh(g: h5py.Group, grid: Any) -> list[str]:
+    """Version 1 files: the stored ``/grid/points`` and ``/grid/cells`` match the axes."""
+    out = []
     if "points" not in g:
         out.append("missing /grid/points")
     elif g["points"].shape != (int(np.prod(grid.shape)), 3):

@@ -193,6 +193,18 @@ def test_help_shows_defaults(capsys):
     (["toy_poisson1d", "-n", 2, "--resolution", 8, "--param", "delay"], "expected KEY=VALUE"),
     (["toy_poisson1d", "-n", 2, "--resolution", 8, "--param", "delay=abc"],
          "option 'delay' of problem 'toy_poisson1d' must be a finite number, got 'abc'"),
+        (["toy_poisson1d", "-n", 2, "--resolution", 8, "--param", "interrupt_at=2.5"],
+         "option 'interrupt_at' of problem 'toy_poisson1d' must be an integer, got '2.5'"),
+        (["toy_poisson1d", "-n", 2, "--resolution", 8, "--param", "delay=inf"],
+         "option 'delay' of problem 'toy_poisson1d' must be a finite number, got 'inf'"),
+        (["toy_poisson1d", "-n", 2, "--resolution", 8, "--solver", "cg", "--solver-opt",
+          "rtol=-1"], "option 'rtol' of solver 'cg' must be a finite number >= 0, got -1.0"),
+        (["toy_poisson1d", "-n", 2, "--resolution", 8, "--solver-opt", "maxiter=0"],
+         "option 'maxiter' of solver 'direct' must be at least 1, got 0"),
+        (["toy_poisson1d", "-n", 2, "--resolution", 8, "--solver-opt", "bogus=1"],
+         "unknown option 'bogus' for solver 'direct'; valid:"),
+        (["toy_poisson1d", "-n", 2, "--resolution", 8, "--solver", "cg", "--precond", "bogus"],
+         "unknown preconditioner 'bogus'"),
     (["toy_poisson1d", "-n", 2, "--resolution", 8, "--sampler", "grid"], "'grid' is not one of"),
     (["toy_poisson1d", "--resolution", 8], "missing option -n"),
     (["-n", 2, "--resolution", 8], "missing argument PROBLEM"),
@@ -201,7 +213,7 @@ def test_generate_errors_are_one_line(tmp_path, capsys, args, message):
     code, _, err = rom(capsys, "generate", *args, "-o", tmp_path / "d.h5")
     assert code != 0 and message in err
     assert err.startswith("rom: error:") and err.count("\n") == 1
-    assert not (tmp_path / "d.h5").exists()
+    assert list(tmp_path.iterdir()) == []  # no dataset, journal, lock or temporary
 
 
 def test_generate_refuses_bad_outputs(tmp_path, capsys):
@@ -249,11 +261,11 @@ def test_info_check_finds_problems(tmp_path, capsys):
         f["outputs/u"][1, 3] = np.nan
         f["parameters/values"][0, 0] = 5.0  # outside [1, 2]
         f.attrs["complete"] = True
-        del f["grid/points"]
+        del f["grid"].attrs["cell_type"]
     code, text, err = rom(capsys, "info", tmp_path / "d.h5", "--check")
     assert code == 1 and "3 schema problem(s)" in err
     assert "non-finite values in 1 solved sample(s), first 1" in text
-    assert "outside the stored ranges" in text and "missing /grid/points" in text
+    assert "outside the stored ranges" in text and "missing /grid cell_type" in text
     code, text, _ = rom(capsys, "info", tmp_path / "d.h5", "--check", "--json")
     assert code == 1 and json.loads(text)["ok"] is False
 

@@ -18,6 +18,7 @@ import pytest
 import scipy.sparse.linalg as spla
 
 from data.dataset import FORMAT_VERSION, Dataset, NotARomDataset, describe
+from solvers.problems import Grid
 from tests.helpers.toys import Heat1D, Poisson1D, Poisson2D, write_toy
 
 
@@ -50,9 +51,8 @@ def test_layout_chunks_compression_and_meshio_grid(tmp_path):
         d = f["outputs/grad"]
         assert d.chunks == (1, 5, 5, 2) and d.compression == "gzip" and d.shuffle
         assert d.dtype == np.float64
-        assert f["grid/points"].shape == (25, 3)
-        assert f["grid/cells"].attrs["cell_type"] == "quad"
-        assert f["grid/cells"].shape == (16, 4)
+        assert "points" not in f["grid"] and "cells" not in f["grid"]  # derived from the axes
+        assert f["grid"].attrs["cell_type"] == "quad"
         assert json.loads(f["parameters"].attrs["names"]) == ["a", "s"]
         assert json.loads(f.attrs["config"])["problem"] == "toy_poisson2d"
         assert f["stats/info"].shape == (3,)
@@ -226,3 +226,38 @@ def test_describe_without_statistics_says_none(tmp_path):
     s = describe(tmp_path / "d.h5")["solver_stats"]
     assert s == {"iterations": None, "matvecs": None, "solve_seconds": None,
                  "wall_seconds": None, "max_residual": None, "not_converged": None}
+
+
+def _to_version_1(path):
+    """Rewrite ``path`` in the version 1 layout: explicit /grid/points and /grid/cells."""
+    with h5py.File(path, "a") as f:
+        g = f["grid"]
+        axes = [g[f"axis_{k}"][()] for k in range(int(g.attrs["ndim"]))]
+        grid = Grid(tuple(axes), tuple(bool(b) for b in g.attrs["periodic"]))
+        g.create_dataset("points", data=grid.points())
+        cell_type, cells = grid.cells()
+        g.create_dataset("cells", data=cells)
+        g["cells"].attrs["cell_type"] = cell_type
+        del g.attrs["cell_type"]
+        f.attrs["format_version"] = 1
+
+
+def test_version_1_files_with_explicit_mesh_still_read_check_and_export(tmp_path):
+    import meshio
+
+    from data.check import check_dataset
+    from data.export import export
+
+    _, _, outputs = write_toy(tmp_path / "d.h5", n=2, problem=Poisson2D(5))
+    new_size = (tmp_path / "d.h5").stat().st_size
+    _to_version_1(tmp_path / "d.h5")
+    assert (tmp_path / "d.h5").stat().st_size > new_size
+    with Dataset(tmp_path / "d.h5") as ds:
+        assert ds.attrs["format_version"] == 1 and ds.grid.shape == (5, 5)
+        assert np.array_equal(ds.outputs()["u"], outputs["u"])
+    assert check_dataset(tmp_path / "d.h5") == ([], [])
+    with h5py.File(tmp_path / "d.h5", "a") as f:
+        f["grid/points"][0, 0] = 9.0
+    assert check_dataset(tmp_path / "d.h5")[0] == ["/grid/points do not match the axes"]
+    mesh = meshio.read(export(tmp_path / "d.h5", tmp_path / "o.vtu", "vtu"))
+    assert mesh.cells[0].type == "quad" and len(mesh.cells[0].data) == 16

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
@@ -353,3 +355,57 @@ def test_resume_reuses_the_recorded_solve_order(tmp_path, monkeypatch):
     with Dataset(out) as ds:
         assert np.array_equal(ds.stats["order_position"], position)
         assert ds.complete
+
+
+# --------------------------------------------------------------------------- issue 15, item 9
+class _InfiniteRange(Poisson1D):
+    @property
+    def parameter_space(self):
+        from solvers.problems import ParameterSpace
+
+        return ParameterSpace(("a", "s"), ("uniform", "uniform"), ((1.0, np.inf), (0.1, 10.0)))
+
+
+class _FailsToAssemble(Poisson1D):
+    def assemble(self, mu):
+        raise ValueError("matrix or right-hand side contains NaN or inf")
+
+
+def test_invalid_settings_leave_no_files_and_the_corrected_rerun_works(tmp_path):
+    out = tmp_path / "d.h5"
+    with pytest.raises(ValueError, match="unknown preconditioner 'bogus'"):
+        _gen(Poisson1D(8), out, solver_name="cg", precond="bogus")
+    with pytest.raises(ValueError, match=r"non-finite values: a in \[1.0, inf\]"):
+        _gen(_InfiniteRange(8), out)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="contains NaN or inf"):
+        _gen(_FailsToAssemble(8), out)  # fails at the first sample: no 0-sample journal
+    assert list(tmp_path.iterdir()) == []
+    _gen(Poisson1D(8), out, solver_name="cg", precond="jacobi")
+    with Dataset(out) as ds:
+        assert ds.complete
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "d.h5"
+    stale = tmp_path / f".d.h5.tmp-{dead.pid}"
+    stale.write_bytes(b"torn by kill -9")
+    live = tmp_path / f".d.h5.tmp-{os.getppid()}"
+    live.write_bytes(b"a live writer's")
+    _gen(Poisson1D(8), out)
+    assert not stale.exists() and live.exists()
+
+
+def test_identical_rerun_on_a_complete_file_is_a_no_op(tmp_path):
+    out = _gen(Poisson1D(8), tmp_path / "d.h5", n=3)
+    before = out.stat().st_mtime_ns, out.stat().st_ino
+    problem = Poisson1D(8)
+    assert _gen(problem, out, n=3) == out
+    assert (out.stat().st_mtime_ns, out.stat().st_ino) == before and problem.calls == 0
+    with pytest.raises(ValueError, match="complete with other settings"):
+        _gen(Poisson1D(8), out, n=3, seed=4)
