@@ -1,8 +1,8 @@
 """The truth (full-order) solve that every reduced model is judged against.
 
-``u(mu) = A(mu)^{-1} b(mu)`` by a sparse LU factorisation (SuperLU, as the
-``direct`` solver of :mod:`solvers.linear`), followed by mixed-precision
-iterative refinement (Wilkinson; Moler 1967; Higham, *Accuracy and Stability
+``u(mu) = A(mu)^{-1} b(mu)`` by the sparse LU factorisation of the ``direct``
+solver of :mod:`solvers.linear` (:func:`solvers.linear.base.lu_factor`),
+followed by mixed-precision iterative refinement (Wilkinson; Moler 1967; Higham, *Accuracy and Stability
 of Numerical Algorithms*, ch. 12):
 
     r_k = b - A u_k          (accumulated in extended precision, np.longdouble)
@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
+from solvers.linear.base import lu_factor
 from solvers.problems.base import AffineDecomposition
 
 EPS = float(np.finfo(float).eps)
@@ -60,10 +60,7 @@ def truth_solve(A: Any, b: np.ndarray, *, A_exact: Any = None, b_exact: Any = No
     A = sp.csc_matrix(A)
     b = np.asarray(b, dtype=float)
     t0 = time.perf_counter()
-    try:
-        lu = spla.splu(A)
-    except RuntimeError as exc:  # "Factor is exactly singular"
-        raise ValueError(f"truth solve failed: {exc}") from None
+    lu = lu_factor(A)
     u = lu.solve(b)
     seconds = time.perf_counter() - t0
     if not np.all(np.isfinite(u)):

@@ -90,6 +90,17 @@ class SequenceSolver:
 REFINE_STEPS = 5
 
 
+def lu_factor(A: Any) -> spla.SuperLU:
+    """The sparse LU factorisation (SuperLU) behind the ``direct`` solver.
+
+    A singular matrix is a ``ValueError`` ("direct solve failed: ...").
+    """
+    try:
+        return spla.splu(sp.csc_matrix(A))
+    except RuntimeError as exc:  # "Factor is exactly singular"
+        raise ValueError(f"direct solve failed: {exc}") from None
+
+
 def _extended(a: Any) -> Any:
     """``a`` in extended precision (``longdouble`` / ``clongdouble``)."""
     kind = np.clongdouble if np.iscomplexobj(a.data if sp.issparse(a) else a) else np.longdouble
@@ -171,10 +182,7 @@ class DirectSolver(SequenceSolver):
         t0 = time.perf_counter()
         reused = self._same_matrix(A)
         if not reused:
-            try:
-                self._lu = spla.splu(A.tocsc())
-            except RuntimeError as exc:  # "Factor is exactly singular"
-                raise ValueError(f"direct solve failed: {exc}") from None
+            self._lu = lu_factor(A)
             self._A = A.copy()
         b = np.asarray(system.b, dtype=np.result_type(A.dtype, system.b.dtype, float))
         x = self._lu.solve(b)
