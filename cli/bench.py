@@ -49,6 +49,19 @@ def solvers_cmd(problem: str, resolution: int, n: int, params: tuple[tuple[str, 
     if n < 1:
         raise click.BadParameter("must be at least 1", param_hint="-n")
     names = [s.strip() for s in strategies.split(",") if s.strip()] or None
-    record = compare_on_problem(problem, resolution, n, pairs_dict(params), seed, names, order,
-                                rtol)
+    from data.progress import Progress
+
+    bar: list[Progress] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(Progress(total, desc=f"bench solvers {problem}", unit="solve"))
+        bar[0].update(done - bar[0].n)
+
+    try:
+        record = compare_on_problem(problem, resolution, n, pairs_dict(params), seed, names,
+                                    order, rtol, progress)
+    finally:
+        if bar:
+            bar[0].close()
     click.echo(json.dumps(record) if as_json else format_table(record))

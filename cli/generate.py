@@ -6,7 +6,6 @@ Thin: parses options, builds the problem and calls :func:`data.generate.generate
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -157,7 +156,7 @@ def generate(problem: str | None, n: int | None, resolution: int | None, seed: i
     kw = dict(seed=seed, sampler=sampler, solver_name=solver,
               solver_options=pairs_dict(solver_opts),
               precond=precond, order=order, overwrite=overwrite,
-              progress=not quiet and sys.stderr.isatty(), allow_unconverged=allow_unconverged)
+              progress=not quiet, allow_unconverged=allow_unconverged)
     from data.convergence import UnconvergedSamples
 
     try:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from data.progress import Progress
+
 FORMATS = ("auto", "pdebench", "the-well", "mat", "npz", "fno-mat")  # fno-mat = mat
 #: how messages name a detected foreign format
 FORMAT_LABELS = {"pdebench": "a PDEBench", "the-well": "a The Well", "fno-mat": "an FNO .mat"}
@@ -67,7 +69,7 @@ def import_(src: Path, out: Path, fmt: str, inputs: tuple[str, ...], outputs: tu
     """
     from data.formats import import_file
 
-    bar = _Progress(enabled=not quiet and sys.stderr.isatty())
+    bar = _Progress(enabled=not quiet)
     path = import_file(src, out, fmt=fmt, inputs=inputs, outputs=outputs, problem=problem,
                        periodic={"auto": None, "yes": True, "no": False}[periodic],
                        chunk_bytes=int(chunk_mb * 2**20), overwrite=overwrite,
@@ -78,7 +80,7 @@ def import_(src: Path, out: Path, fmt: str, inputs: tuple[str, ...], outputs: tu
 
 
 class _Progress:
-    """A tqdm bar over samples, created once the plan (and so the sample count) is known."""
+    """A :class:`data.progress.Progress` over samples, created once the plan (and so the sample count) is known."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled, self.bar, self.summary = enabled, None, ""
@@ -87,11 +89,8 @@ class _Progress:
     def start(self, plan) -> None:  # noqa: ANN001 - an ImportPlan
         names = ", ".join(f"{f.role} {f.name}{list(f.sample_shape)}" for f in plan.fields)
         self.summary = f"{plan.source.get('format')}: {plan.n_samples} samples; {names}"
-        if self.enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=plan.n_samples * len(plan.fields), unit="sample",
-                            desc=f"import {len(plan.fields)} fields", file=sys.stderr)
+        self.bar = Progress(plan.n_samples * len(plan.fields), unit="sample",
+                            desc=f"import {len(plan.fields)} fields", enabled=self.enabled)
 
     def update(self, k: int) -> None:
         if self.bar is not None:

@@ -59,6 +59,7 @@ from data.generate import (
     sigterm_as_interrupt,
     solve_order,
 )
+from data.progress import Progress
 from data.run_settings import check_settings, design, run_config, run_solver
 from data.shards import config_hash, merge_shards, order_hash, shard_dir, shard_name
 from solvers.problems import Problem, problem_from_config
@@ -358,7 +359,6 @@ def _run_tasks(client: Any, task: Callable[[Mapping[str, Any]], Any], spec: Mapp
                paths: list[Path], retries: int, progress: bool) -> None:
     """Submit one task per shard not yet complete; wait; a task failing for good raises."""
     from distributed import as_completed
-    from tqdm import tqdm
 
     count = len(paths)
     todo = [k for k, p in enumerate(paths)
@@ -368,8 +368,8 @@ def _run_tasks(client: Any, task: Callable[[Mapping[str, Any]], Any], spec: Mapp
     futures = {client.submit(task, {**spec, "shard": (k, count), "path": str(paths[k])},
                              retries=retries, pure=False, key=f"rom-shard-{k}-{os.getpid()}"
                              f"-{time.time_ns()}"): k for k in todo}
-    bar = tqdm(total=count, initial=count - len(todo), disable=not progress, unit="shard",
-               desc="shards", dynamic_ncols=True)
+    bar = Progress(count, initial=count - len(todo), enabled=progress, unit="shard",
+                   desc="generate shards")
     try:
         for fut in as_completed(futures):
             k = futures[fut]

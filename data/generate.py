@@ -52,6 +52,7 @@ from data.dataset import (
 )
 from data.errors import OptionError
 from data.journal import Journal, JournalWriter, inflate_unshuffle, read_first, scan
+from data.progress import Progress
 from data.run_settings import check_settings, design, run_config, run_solver
 from data.shards import check_shard, config_hash, order_hash, plan_shard
 from solvers.ordering import order_systems
@@ -446,11 +447,9 @@ def _solve_missing(problem: Problem, parameters: np.ndarray, perm: np.ndarray, s
     ``position[i]`` is the solve position recorded for sample ``i`` (default: its
     place in ``perm``; a shard records its place in the global order).
     """
-    from tqdm import tqdm
-
     done = {int(r.meta["index"]) for r in journal.samples}
-    bar = tqdm(total=len(perm), initial=len(done), disable=not progress, unit="sample",
-               desc=problem.name, dynamic_ncols=True)
+    bar = Progress(len(perm), initial=len(done), enabled=progress, unit="sample",
+                   desc=f"generate {problem.name}")
     writer = JournalWriter(journal)
     try:
         for pos, i in enumerate(perm):

@@ -44,7 +44,8 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm.auto import tqdm
+
+from data.progress import Progress
 
 from . import checkpoint as ckpt
 from . import ddp
@@ -325,13 +326,13 @@ class Trainer:
             if self.info.is_main:
                 (self.out_dir / ckpt.LOG).unlink(missing_ok=True)
         start, stopped, t0 = self.epoch, "completed", time.perf_counter()
-        bar = tqdm(range(self.epoch + 1, self.config.epochs + 1), desc="epochs", unit="epoch",
-                   initial=self.epoch, total=self.config.epochs,
-                   disable=True if (self.config.quiet or not self.info.is_main) else None)
-        for epoch in bar:
+        bar = Progress(self.config.epochs, desc="train", unit="epoch", initial=self.epoch,
+                       enabled=not self.config.quiet and self.info.is_main)
+        for epoch in range(self.epoch + 1, self.config.epochs + 1):
             record = self.run_epoch(epoch)
             bar.set_postfix(train=f"{record['train_loss']:.3g}",
                             val="-" if record["val_loss"] is None else f"{record['val_loss']:.3g}")
+            bar.update(1)
             for cb in self.callbacks:
                 cb(self, record)
             if ddp.broadcast_flag(self.config.patience > 0

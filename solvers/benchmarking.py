@@ -20,7 +20,7 @@ problems import).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -128,19 +128,22 @@ def make_strategy(name: str, rtol: float = 1e-8) -> Any:
     return make_solver(opts.pop("name"), rtol=rtol, **opts)
 
 
-def run_interleaved(solvers: dict[str, Any], sequences: dict[str, list[Any]] | list[Any]
+def run_interleaved(solvers: dict[str, Any], sequences: dict[str, list[Any]] | list[Any],
+                    progress: Callable[[int, int], None] | None = None
                     ) -> dict[str, dict[str, Any]]:
     """Run every solver along its sequence, round-robin over the position in the sequence.
 
     ``sequences`` is one list for all or a list per solver (e.g. a sorted order).
     Per solver: total ``seconds``, ``iterations``, ``matvecs``, the largest true
     relative residual ``max_residual``, ``all_converged`` and the per-system
-    ``seconds_per_system`` / ``iterations_per_system``.
+    ``seconds_per_system`` / ``iterations_per_system``. ``progress(done, total)`` is
+    called after every solve.
     """
     seqs = sequences if isinstance(sequences, dict) else {k: sequences for k in solvers}
     acc = {k: {"seconds": 0.0, "iterations": 0, "matvecs": 0, "max_residual": 0.0,
                "all_converged": True, "n": 0} for k in solvers}
     length = max(len(v) for v in seqs.values())
+    total, done = sum(len(seqs[k]) for k in solvers), 0
     for i in range(length):
         for name, solver in solvers.items():
             if i >= len(seqs[name]):
@@ -154,6 +157,9 @@ def run_interleaved(solvers: dict[str, Any], sequences: dict[str, list[Any]] | l
             a["max_residual"] = max(a["max_residual"], st.residual)
             a["all_converged"] &= bool(st.converged)
             a["n"] += 1
+            done += 1
+            if progress is not None:
+                progress(done, total)
     out = {}
     for name, a in acc.items():
         n = max(a.pop("n"), 1)
@@ -170,13 +176,14 @@ def sample_parameters(problem: Any, n: int, seed: int) -> np.ndarray:
 
 
 def compare_on_problem(problem_name: str, resolution: int, n: int, params: dict[str, Any],
-                       seed: int, strategies: list[str] | None, order: str, rtol: float
-                       ) -> dict[str, Any]:
+                       seed: int, strategies: list[str] | None, order: str, rtol: float,
+                       progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Assemble ``n`` systems of a steady problem and solve them with every strategy.
 
     ``order`` is ``given`` (sample order) or ``sorted`` (SKR's ordering); without
     ``strategies`` the defaults for SPD or general systems. Returns a JSON-able
-    record: the problem, sizes, ``spd`` and the :func:`run_interleaved` rows.
+    record: the problem, sizes, ``spd`` and the :func:`run_interleaved` rows
+    (``progress`` is passed on to it).
     """
     if strategies:
         check_strategies(strategies)
@@ -191,7 +198,8 @@ def compare_on_problem(problem_name: str, resolution: int, n: int, params: dict[
     systems = [problem.assemble(mu) for mu in mus]
     spd = all(s.spd for s in systems)
     names = strategies or list(SPD_DEFAULT if spd else GENERAL_DEFAULT)
-    rows = run_interleaved({name: make_strategy(name, rtol) for name in names}, systems)
+    rows = run_interleaved({name: make_strategy(name, rtol) for name in names}, systems,
+                           progress)
     return {"problem": problem_name, "resolution": resolution, "n_systems": n,
             "unknowns": int(systems[0].A.shape[0]), "spd": spd, "order": order, "rtol": rtol,
             "strategies": rows}
