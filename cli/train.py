@@ -24,7 +24,7 @@ from data.evaluation import strict_json
 from data.model_dir import OutputInUse, is_model_dir, prepare_model_dir
 from data.model_kinds import MODEL_KINDS, ModelKind, Option, model_kind
 
-from .params import KeyValue
+from .params import KeyValue, pairs_dict
 
 
 def _click_type(opt: Option) -> Any:
@@ -74,7 +74,7 @@ def train_command(kind: ModelKind) -> click.Command:
             **options: Any) -> None:
         for opt in kind.options:
             if opt.type == "pairs":
-                options[opt.name] = dict(options[opt.name])
+                options[opt.name] = pairs_dict(options[opt.name])
         if not data.exists():   # before the output directory is made
             raise FileNotFoundError(f"{data}: no such file")
         try:

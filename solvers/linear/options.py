@@ -172,17 +172,25 @@ def _read_int(value: Any) -> int:
     raise _Mismatch
 
 
-def _read_float(value: Any) -> float:
+def as_number(value: Any) -> float | None:
+    """``value`` as a float when it is a number or reads as one (booleans are not), else None."""
     if isinstance(value, (bool, np.bool_)):
-        raise _Mismatch
+        return None
     if isinstance(value, (int, float, np.integer, np.floating)):
         return float(value)
     if isinstance(value, str):
         try:
             return float(value.strip())
         except ValueError:
-            raise _Mismatch from None
-    raise _Mismatch
+            return None
+    return None
+
+
+def _read_float(value: Any) -> float:
+    number = as_number(value)
+    if number is None:
+        raise _Mismatch
+    return number
 
 
 def _read_str(value: Any) -> str:

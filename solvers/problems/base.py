@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import ndtri
 
+from solvers.linear.options import as_number
 from solvers.linear.system import LinearSystem
 
 from .grid import Grid
@@ -307,18 +308,18 @@ def _coerce(problem: str, option: str, default: Any, value: Any) -> Any:
             return value.strip().lower() in _TRUE
         raise fail("true or false")
     if isinstance(default, int):
-        number = _number(value)
+        number = as_number(value)
         if number is None or not np.isfinite(number) or not float(number).is_integer():
             raise fail("an integer")
         return int(number) if isinstance(value, str) else value
     if isinstance(default, float):
-        number = _number(value)
+        number = as_number(value)
         if number is None or not np.isfinite(number):
             raise fail("a finite number")
         return float(number) if isinstance(value, str) else value
     if isinstance(default, (list, tuple)):
         parts = value.split(",") if isinstance(value, str) else value
-        numbers = [_number(v) for v in parts] if isinstance(parts, (list, tuple)) else [None]
+        numbers = [as_number(v) for v in parts] if isinstance(parts, (list, tuple)) else [None]
         if not numbers or any(v is None or not np.isfinite(v) for v in numbers):
             raise fail("a comma-separated list of finite numbers")
         return type(default)(float(v) for v in numbers) if isinstance(value, str) else value
@@ -326,17 +327,3 @@ def _coerce(problem: str, option: str, default: Any, value: Any) -> Any:
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-def _number(value: Any) -> float | None:
-    """``value`` as a float when it is a number or reads as one (booleans are not)."""
-    if isinstance(value, (bool, np.bool_)):
-        return None
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
