@@ -178,6 +178,8 @@ def evaluation_section(eval_dir: Path, metrics: dict[str, Any], run_dir: Path) -
         rows.append(("bound (violations, effectivity min–max)",
                      f"{b.get('violations')}, {_num(b.get('min_effectivity'), '.3g')}–"
                      f"{_num(b.get('max_effectivity'), '.3g')}"))
+    # a kind's own rows (e.g. per-cluster errors, output effectivities): metrics["report_rows"]
+    rows.extend((str(label), value) for label, value in metrics.get("report_rows", []))
     sec.html.append(_table(rows))
     for png in sorted(eval_dir.glob("*.png")):
         sec.figures.append((png.stem.replace("_", " "), png))
