@@ -11,9 +11,13 @@ large-system iterative branches; the mislabelled family uses the defaults.
 
 Per family: systems converged, seconds and iterations of every strategy
 (interleaved, :func:`solvers.benchmarking.run_interleaved`) and ``auto``'s
-time over the fastest strategy that converged on every system.
+time over the fastest strategy that converged on every system. With
+``--repeats R`` every family is run R times with fresh solvers and each
+strategy's median total time is used (the machine is shared: one run is noisy).
+Writes ``benchmarks/results/solvers_robust.md`` (the command, with ``--quick`` or not,
+is stated in it).
 
-Usage: ``.venv/bin/python benchmarks/solvers_robust.py [--quick] [--json PATH]``
+Usage: ``.venv/bin/python benchmarks/solvers_robust.py [--quick] [--repeats R] [--json PATH]``
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import platform  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -55,12 +61,16 @@ def random_rhs(A: sp.csr_matrix, count: int, spd: bool, symmetric: bool = True
             for _ in range(count)]
 
 
-def families(quick: bool) -> list[tuple[str, list[LinearSystem], dict[str, object]]]:
+Listed = Callable[[], dict[str, object]]
+
+
+def families(quick: bool) -> list[tuple[str, list[LinearSystem], Listed]]:
+    """(label, systems, a function returning fresh listed strategies) per family."""
     n2, res, count = (96, 48, 6) if quick else (256, 96, 10)
-    out: list[tuple[str, list[LinearSystem], dict[str, object]]] = []
+    out: list[tuple[str, list[LinearSystem], Listed]] = []
     out.append((f"SPD 9-point Q1 Laplacian {n2}^2", random_rhs(q1_laplacian(n2), count, True),
-                {"ic-cg": make_strategy("ic-cg"), "amg-cg": make_strategy("amg-cg"),
-                 "jacobi-cg": make_solver("cg", precond="jacobi")}))
+                lambda: {"ic-cg": make_strategy("ic-cg"), "amg-cg": make_strategy("amg-cg"),
+                         "jacobi-cg": make_solver("cg", precond="jacobi")}))
     ad = make_problem("advection_diffusion", res)
     mus = ad.parameter_space.from_unit(np.random.default_rng(0).uniform(0.05, 0.95,
                                                                         (count, ad.parameter_space.dim)))
@@ -70,20 +80,20 @@ def families(quick: bool) -> list[tuple[str, list[LinearSystem], dict[str, objec
                                                        "gcrodr-ilu")}
 
     out.append((f"non-symmetric advection-diffusion {res}^2", [ad.assemble(m) for m in mus],
-                general()))
+                general))
     hd = make_problem("helmholtz", res, k_min=20.0, k_max=20.0)
     A = hd.assemble(np.array([20.0, 0.3, 0.5, 0.5])).A
     out.append((f"indefinite Helmholtz {res}^2, one matrix", random_rhs(A, count, False),
-                general()))
+                general))
     hi = make_problem("helmholtz", res, bc="impedance", k_min=20.0, k_max=40.0)
     out.append((f"complex Helmholtz {res}^2, k0 += 0.05",
                 [hi.assemble_complex(np.array([30 + 0.05 * i, 0.3, 0.5, 0.5]))
-                 for i in range(count)], general()))
+                 for i in range(count)], general))
     big = max(res, 80)
     hm = make_problem("helmholtz", big, k_min=20.0, k_max=20.0)
     Am = hm.assemble(np.array([20.0, 0.3, 0.5, 0.5])).A
     out.append((f"indefinite Helmholtz {big}^2 labelled SPD", random_rhs(Am, count, True),
-                {"splu": make_strategy("splu"), "gmres-ilu": make_strategy("gmres-ilu")}))
+                lambda: {"splu": make_strategy("splu"), "gmres-ilu": make_strategy("gmres-ilu")}))
     return out
 
 
@@ -103,19 +113,63 @@ class Counting:
         return x, st
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json", default=None)
-    args = ap.parse_args()
-    record = []
-    for label, systems, listed in families(args.quick):
+def run_family(label: str, systems: list[LinearSystem], listed: Listed, repeats: int
+               ) -> dict[str, dict[str, object]]:
+    """Rows of one family: the median-time run of each strategy over ``repeats`` runs."""
+    runs: dict[str, list[dict[str, object]]] = {}
+    for _ in range(repeats):
         auto = make_solver("auto") if "labelled SPD" in label else make_solver("auto", **LARGE)
-        solvers = {"auto": auto, **listed}
-        counting = {k: Counting(s) for k, s in solvers.items()}
+        counting = {k: Counting(s) for k, s in {"auto": auto, **listed()}.items()}
         rows = run_interleaved(counting, systems)
         for name, row in rows.items():
             row["converged"] = counting[name].converged
+            runs.setdefault(name, []).append(row)
+    out = {}
+    for name, rs in runs.items():
+        rs = sorted(rs, key=lambda r: float(r["seconds"]))
+        out[name] = {**rs[len(rs) // 2], "repeats": len(rs),
+                     "seconds_all": [float(r["seconds"]) for r in rs]}
+    return out
+
+
+def write_markdown(path: Path, record: list[dict], args: argparse.Namespace, load: str) -> None:
+    cmd = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/solvers_robust.py" + (
+        " --quick" if args.quick else "") + f" --repeats {args.repeats}"
+    lines = ["# `auto` on every matrix family (`benchmarks/solvers_robust.py`)", "",
+             f"Command: `{cmd}`; machine: {platform.machine()}, {os.cpu_count()} cores shared "
+             f"with other jobs, one BLAS thread; load average {load} (start -> end). "
+             "`auto` runs with `small_max = direct_max = 100` (the large-system branches) "
+             "except on the mislabelled family (defaults). Median of the repeats per "
+             "strategy; best = fastest strategy that converged on every system.", "",
+             "| family | unknowns | systems | auto converged | auto / best | best | "
+             "others converged |", "|---|---|---|---|---|---|---|"]
+    for r in record:
+        rows = r["rows"]
+        best = min((k for k, v in rows.items() if k != "auto" and v["all_converged"]),
+                   key=lambda k: rows[k]["seconds"], default="-")
+        others = ", ".join(f"{k} {v['converged']}/{r['systems']}" for k, v in rows.items()
+                           if k != "auto")
+        lines.append(f"| {r['family']} | {r['unknowns']} | {r['systems']} | "
+                     f"{rows['auto']['converged']}/{r['systems']} | {r['auto_vs_best']:.2f} | "
+                     f"{best} | {others} |")
+    lines += ["", "Per family (median run):", ""]
+    for r in record:
+        lines += [f"### {r['family']} (n = {r['unknowns']})", "", "```",
+                  format_rows(r["rows"]), "```", ""]
+    path.write_text("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--out", default=None, help="results markdown (default: benchmarks/results/)")
+    args = ap.parse_args()
+    load0 = os.getloadavg()[0]
+    record = []
+    for label, systems, listed in families(args.quick):
+        rows = run_family(label, systems, listed, max(args.repeats, 1))
         done = [r["seconds"] for k, r in rows.items() if k != "auto" and r["all_converged"]]
         ratio = rows["auto"]["seconds"] / min(done) if done else float("nan")
         record.append({"family": label, "unknowns": int(systems[0].A.shape[0]),
@@ -126,6 +180,9 @@ def main() -> None:
         print(format_rows(rows), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=1, default=float))
+    out = Path(args.out) if args.out else Path(__file__).parent / "results" / "solvers_robust.md"
+    write_markdown(out, record, args, f"{load0:.1f} -> {os.getloadavg()[0]:.1f}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,17 @@ with ``-o DIR`` the metrics are written to ``DIR/metrics.json``. Both that
 file and ``--json`` are strict JSON (non-finite numbers as ``null``,
 :func:`data.evaluation.metrics_json`). When DATA is the model's own training
 data (the record's ``on_training_data``) a warning line goes to stderr.
+Progress over the samples goes to stderr (a bar on a terminal, a line every
+``ROM_PROGRESS_INTERVAL`` seconds when piped) for kinds whose ``evaluate`` takes
+``progress``; ``--quiet`` silences it.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -41,8 +47,11 @@ def evaluate(model: Path, data: Path, as_json: bool, out_dir: Path | None, resol
     _, kind = kind_of(model)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
+    kw = {}
+    if accepts(kind.evaluate, "progress") and not quiet:   # progress lines on stderr
+        kw["progress"] = lambda line: click.echo(line, err=True)
     metrics = kind.evaluate(model, data, out_dir=out_dir, resolution=resolution,
-                            batch_size=batch_size, device=device)
+                            batch_size=batch_size, device=device, **kw)
     if out_dir is not None:
         write_metrics(out_dir, metrics)
     if metrics.get("on_training_data"):
@@ -52,6 +61,12 @@ def evaluate(model: Path, data: Path, as_json: bool, out_dir: Path | None, resol
         click.echo(metrics_json(metrics, indent=None))
         return
     _print_summary(metrics)
+
+
+def accepts(function: Callable[..., Any], keyword: str) -> bool:
+    """Whether ``function`` takes ``keyword`` (by name or through ``**kwargs``)."""
+    params = inspect.signature(function).parameters.values()
+    return any(p.name == keyword or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def _print_summary(m: dict) -> None:

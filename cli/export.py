@@ -24,12 +24,16 @@ from cli.params import LibraryChoice
 @click.option("--layout", type=click.Choice(["auto", "tensor", "seeds"]), default="auto",
               show_default=True, help="pdebench: single `tensor` file or per-seed groups.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def export(file: Path, fmt: str, output: Path, sample: int | None,
-           fields: tuple[str, ...], dtype: str | None, layout: str, overwrite: bool) -> None:
+           fields: tuple[str, ...], dtype: str | None, layout: str, overwrite: bool,
+           quiet: bool) -> None:
     """Export a dataset to a mesh viewer format or a foreign dataset format.
 
     The output files appear only when complete (XDMF: OUTPUT and its .h5 heavy
-    data); existing files are refused unless --overwrite."""
+    data); existing files are refused unless --overwrite. xdmf/vtu report the
+    samples (time steps of a trajectory) on stderr: a bar on a terminal, a line
+    every ROM_PROGRESS_INTERVAL seconds when piped; --quiet silences it."""
     from data.export import export as run
 
     kw: dict = {}
@@ -42,5 +46,5 @@ def export(file: Path, fmt: str, output: Path, sample: int | None,
             kw["dtype"] = dtype
         if fmt == "pdebench":
             kw["layout"] = layout
-    path = run(file, output, fmt, overwrite=overwrite, **kw)
+    path = run(file, output, fmt, overwrite=overwrite, progress=not quiet, **kw)
     click.echo(f"wrote {path}")

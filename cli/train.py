@@ -3,7 +3,8 @@
 The subcommands are built from the registry (:data:`data.model_kinds.MODEL_KINDS`)
 and each kind's declared :class:`~data.model_kinds.Option` list, so a new kind
 needs no command-line code: its options become click options, checked at
-parse time, and the command calls ``kind.train(DATA, MODEL, **options)``.
+parse time, and the command calls :func:`data.model_kinds.train_model` (the
+same entry point as from Python), which calls ``kind.train(DATA, MODEL, **options)``.
 
 Every subcommand also takes ``--overwrite``: the output directory must be new
 or empty, or (``--resume``, for kinds that have it) a run of the same kind;
@@ -21,8 +22,8 @@ import click
 
 from data.convergence import UnconvergedSamples
 from data.evaluation import strict_json
-from data.model_dir import OutputInUse, is_model_dir, prepare_model_dir
-from data.model_kinds import MODEL_KINDS, ModelKind, Option, model_kind
+from data.model_dir import OutputInUse, is_model_dir
+from data.model_kinds import MODEL_KINDS, ModelKind, Option, model_kind, train_model
 
 from .params import KeyValue, pairs_dict
 
@@ -75,19 +76,16 @@ def train_command(kind: ModelKind) -> click.Command:
         for opt in kind.options:
             if opt.type == "pairs":
                 options[opt.name] = pairs_dict(options[opt.name])
-        if not data.exists():   # before the output directory is made
-            raise FileNotFoundError(f"{data}: no such file")
+        progress = None if quiet or as_json else (lambda s: click.echo(s, err=True))
+        resume = bool(options.pop("resume", False))
         try:
-            prepare_model_dir(out, kind.name, overwrite=overwrite,
-                              resume=bool(options.get("resume")))
+            meta = train_model(kind.name, data, out, overwrite=overwrite, resume=resume,
+                               progress=progress, **options)
         except OutputInUse as exc:
             hint = ("--resume continues it, --overwrite starts again" if exc.resumable
                     else "--overwrite replaces it" if is_model_dir(out)
                     else "--overwrite writes the model into it anyway")
             raise click.ClickException(f"{exc} ({hint})") from None
-        progress = None if quiet or as_json else (lambda s: click.echo(s, err=True))
-        try:
-            meta = kind.train(data, out, progress=progress, **options)
         except UnconvergedSamples as exc:
             hint = " (--allow-unconverged)" if "allow_unconverged" in options else ""
             raise click.ClickException(f"{exc}{hint}") from None

@@ -18,7 +18,8 @@ Complex fields are split into ``<name>_re`` and ``<name>_im``; for XDMF, fields
 whose channel count meshio's XDMF cannot type (anything but 1, 2, 3, 6, 9) are
 split into scalars ``<name>_<c>``. Every exporter writes its files under
 temporary names and renames them at the end, and refuses to replace an existing
-file unless ``overwrite``.
+file unless ``overwrite``. With ``progress`` the XDMF/VTU exporters report the
+samples (or time steps) on stderr (:class:`data.progress.Progress`).
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
+import inspect
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
+
+from data.progress import Progress
 
 EXPORTERS: dict[str, Callable[..., Path] | str] = {
     "xdmf": "data.export:export_xdmf",
@@ -56,16 +60,21 @@ def exporter(fmt: str) -> Callable[..., Path]:
 
 
 def export(data_path: str | os.PathLike, out: str | os.PathLike, fmt: str, *,
-           overwrite: bool = False, **kw: Any) -> Path:
+           overwrite: bool = False, progress: bool = False, **kw: Any) -> Path:
     """Export the dataset ``data_path`` to ``out`` in format ``fmt``.
 
     The files appear under their names only once complete; an existing file among
-    them is refused unless ``overwrite``.
+    them is refused unless ``overwrite``. ``progress``: report the samples (steady
+    data) or time steps (a trajectory) on stderr (:class:`data.progress.Progress`),
+    for the exporters that take it (XDMF, VTU).
     """
     data_path, out = Path(data_path).absolute(), Path(out).absolute()
     if not data_path.exists():
         raise FileNotFoundError(f"{data_path}: no such file")
-    return exporter(fmt)(data_path, Path(out), overwrite=overwrite, **kw)
+    run = exporter(fmt)
+    if progress and "progress" in inspect.signature(run).parameters:
+        kw["progress"] = True
+    return run(data_path, Path(out), overwrite=overwrite, **kw)
 
 
 # --------------------------------------------------------------------------- meshio
@@ -130,7 +139,7 @@ def _mesh_parts(ds: Any) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
 
 
 def export_steady(data_path: Path, out: Path, fmt: str, sample: int | None,
-                  fields: list[str] | None, overwrite: bool) -> Path:
+                  fields: list[str] | None, overwrite: bool, progress: bool = False) -> Path:
     """One mesh file holding the chosen fields of the chosen samples as point data."""
     import meshio
 
@@ -139,11 +148,15 @@ def export_steady(data_path: Path, out: Path, fmt: str, sample: int | None,
     with Dataset(data_path) as ds:
         points, cells = _mesh_parts(ds)
         data: dict[str, np.ndarray] = {}
-        for name in _fields(ds, fields):
-            d = ds.field(name)
-            for i in _samples(ds, sample):
-                label = name if sample is not None else f"{name}_{i}"
-                data |= point_data(label, d[i], len(points))
+        names, samples = _fields(ds, fields), _samples(ds, sample)
+        with Progress(len(names) * len(samples), desc=f"export {fmt}", unit="sample",
+                      enabled=progress) as bar:
+            for name in names:
+                d = ds.field(name)
+                for i in samples:
+                    label = name if sample is not None else f"{name}_{i}"
+                    data |= point_data(label, d[i], len(points))
+                    bar.update()
     if fmt == "xdmf":
         data = xdmf_point_data(data)
     targets = [out.with_suffix(".h5"), out] if fmt == "xdmf" else [out]
@@ -154,7 +167,7 @@ def export_steady(data_path: Path, out: Path, fmt: str, sample: int | None,
 
 
 def export_series(data_path: Path, out: Path, fmt: str, sample: int | None,
-                  fields: list[str] | None, overwrite: bool) -> Path:
+                  fields: list[str] | None, overwrite: bool, progress: bool = False) -> Path:
     """A time series of one trajectory: XDMF TimeSeriesWriter, or VTU files + a .pvd."""
     import meshio
 
@@ -173,20 +186,23 @@ def export_series(data_path: Path, out: Path, fmt: str, sample: int | None,
             data |= point_data(name, arr[k] if timed[name] else arr, len(points))
         return xdmf_point_data(data) if fmt == "xdmf" else data
 
+    bar = Progress(len(times), desc=f"export {fmt}", unit="step", enabled=progress)
     if fmt == "xdmf":
-        with _new_files([out.with_suffix(".h5"), out], overwrite) as tmp:
+        with bar, _new_files([out.with_suffix(".h5"), out], overwrite) as tmp:
             # meshio's TimeSeriesWriter puts <stem>.h5 in the working directory
             with _chdir(tmp), meshio.xdmf.TimeSeriesWriter(out.name) as writer:
                 writer.write_points_cells(points, cells)
                 for k, t in enumerate(times):
                     writer.write_data(float(t), point_data=step_data(k))
+                    bar.update()
             inline_mesh(tmp / out.name)
         return out
     steps = [out.with_name(f"{out.stem}_{k:04d}.vtu") for k in range(len(times))]
-    with _new_files([*steps, out], overwrite) as tmp:
+    with bar, _new_files([*steps, out], overwrite) as tmp:
         for k, step in enumerate(steps):
             meshio.write(tmp / step.name, meshio.Mesh(points, cells, point_data=step_data(k)),
                          file_format="vtu")
+            bar.update()
         entries = [f'    <DataSet timestep="{float(t)!r}" part="0" file={quoteattr(step.name)}/>'
                    for t, step in zip(times, steps)]
         (tmp / out.name).write_text(
@@ -253,7 +269,8 @@ def _chdir(path: Path) -> Iterator[None]:
 
 
 def _export_mesh(data_path: Path, out: Path, fmt: str, sample: int | None = None,
-                 fields: list[str] | None = None, overwrite: bool = False, **kw: Any) -> Path:
+                 fields: list[str] | None = None, overwrite: bool = False,
+                 progress: bool = False, **kw: Any) -> Path:
     if kw:
         raise ValueError(f"unknown option(s) {sorted(kw)} for {fmt} export")
     from data.dataset import Dataset
@@ -268,15 +285,15 @@ def _export_mesh(data_path: Path, out: Path, fmt: str, sample: int | None = None
             raise ValueError(f"XDMF keeps its arrays in {heavy.name}, which would overwrite "
                              f"{data_path}; choose another output name")
     if trajectory:
-        return export_series(data_path, out, fmt, sample, fields, overwrite)
-    return export_steady(data_path, out, fmt, sample, fields, overwrite)
+        return export_series(data_path, out, fmt, sample, fields, overwrite, progress)
+    return export_steady(data_path, out, fmt, sample, fields, overwrite, progress)
 
 
-def export_xdmf(data_path: Path, out: Path, **kw: Any) -> Path:
+def export_xdmf(data_path: Path, out: Path, *, progress: bool = False, **kw: Any) -> Path:
     """XDMF (+ HDF5 heavy data) readable by ParaView/VisIt and ``meshio.read``."""
-    return _export_mesh(Path(data_path), Path(out), "xdmf", **kw)
+    return _export_mesh(Path(data_path), Path(out), "xdmf", progress=progress, **kw)
 
 
-def export_vtu(data_path: Path, out: Path, **kw: Any) -> Path:
+def export_vtu(data_path: Path, out: Path, *, progress: bool = False, **kw: Any) -> Path:
     """VTK unstructured grid (``.vtu``; a ``.pvd`` collection for trajectories)."""
-    return _export_mesh(Path(data_path), Path(out), "vtu", **kw)
+    return _export_mesh(Path(data_path), Path(out), "vtu", progress=progress, **kw)

@@ -10,15 +10,22 @@ trained model directory (``model.json`` + tensors/weights, see
   names of :attr:`ModelKind.options` (declared as data, so the command line
   builds ``rom train KIND`` from them and checks them at parse time);
 * ``load(model_dir, device) -> model`` rebuilds the online model;
-* ``evaluate(model_dir, data_path, *, out_dir, resolution, batch_size, device)
-  -> metrics`` compares the model with a dataset's truth solutions: at least
+* ``evaluate(model_dir, data_path, *, out_dir, resolution, batch_size, device,
+  progress) -> metrics`` compares the model with a dataset's truth solutions: at least
   :func:`data.metrics.evaluation_record`'s keys and ``on_training_data``
   (whether the samples scored are ones the model was fitted to, see
   :mod:`data.evaluation`; ``precond`` does not report it yet); NaN or infinite
   data are a one-line error naming the field and sample; with ``out_dir`` it
-  also writes ``metrics.json``, ``predictions.h5`` and figures there;
+  also writes ``metrics.json``, ``predictions.h5`` and figures there; ``progress``
+  given (a line callback, or ``True``) shows progress over the samples on stderr
+  (:class:`data.progress.Progress`: a bar on a terminal, periodic lines when piped),
+  ``None`` is silent (a kind written before this keyword is called without it);
 * ``describe(model_dir) -> dict`` sizes and settings for ``rom info MODEL``;
 * ``summary(meta) -> str`` one line for ``rom train``'s closing message.
+
+From Python, train through :func:`train_model` (it refuses an output directory
+holding another model or foreign files, like ``rom train``); a kind's own
+``train`` does not check its output directory.
 
 The registry maps a kind's name to ``"module:attribute"`` of an object that
 implements the contract, imported on first use (so ``rom --help`` stays fast
@@ -39,6 +46,9 @@ MODEL_KINDS: dict[str, str] = {
     "pod": "rom.kinds.pod:KIND",
     "rb": "rom.kinds.rb:KIND",
     "eim": "rom.kinds.eim:KIND",
+    "galerkin": "rom.kinds.galerkin:KIND",
+    "opinf": "rom.kinds.opinf:KIND",
+    "local": "rom.kinds.local:KIND",
     "fno": "operators.kinds:FNO",
     "lsm": "operators.kinds:LSM",
     "scot": "operators.kinds:SCOT",
@@ -96,7 +106,8 @@ class ModelKind(Protocol):
 
     def evaluate(self, model_dir: str | Path, data_path: str | Path, *,
                  out_dir: str | Path | None = None, resolution: int | None = None,
-                 batch_size: int | None = None, device: str = "cpu") -> dict[str, Any]:
+                 batch_size: int | None = None, device: str = "cpu",
+                 progress: Callable[[str], None] | bool | None = None) -> dict[str, Any]:
         ...
 
     def describe(self, model_dir: str | Path) -> dict[str, Any]:
@@ -116,6 +127,35 @@ def option_values(kind: ModelKind, options: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown {kind.name} training option(s) {unknown}; "
                          f"valid: {', '.join(sorted(declared))}")
     return {**declared, **options}
+
+
+def train_model(kind_name: str, data_path: str | Path, out_dir: str | Path, *,
+                overwrite: bool = False, resume: bool = False,
+                progress: Callable[[str], None] | None = None, **options: Any
+                ) -> dict[str, Any] | None:
+    """Train a model of ``kind_name`` on ``data_path`` into ``out_dir``: the Python entry
+    point, with the checks ``rom train`` makes.
+
+    The dataset must exist; the output directory must be new or empty, or (``resume``,
+    for kinds that declare it) a run of the same kind; anything else raises
+    :class:`data.model_dir.OutputInUse` before training starts unless ``overwrite``
+    replaces it (:func:`data.model_dir.prepare_model_dir`). ``options`` are the kind's
+    declared training options (an undeclared name is an error listing the valid ones).
+    Returns what the kind's ``train`` returns.
+    """
+    from data.model_dir import prepare_model_dir
+
+    kind = model_kind(kind_name)
+    declared = {o.name for o in kind.options}
+    option_values(kind, options)  # unknown names fail before anything is written
+    if resume and "resume" not in declared:
+        raise ValueError(f"a {kind.name} training run cannot be resumed")
+    if not Path(data_path).exists():
+        raise FileNotFoundError(f"{data_path}: no such file")
+    prepare_model_dir(out_dir, kind.name, overwrite=overwrite, resume=resume)
+    if "resume" in declared:
+        options["resume"] = resume
+    return kind.train(data_path, out_dir, progress=progress, **options)
 
 
 def model_kind(name: str) -> ModelKind:

@@ -18,9 +18,16 @@ passes (a warm-up batch excluded) divided by the number of samples; the
 speedup is the dataset's solver time per sample over it.
 
 At another ``resolution`` ``R`` inputs and truth are resampled to ``R`` points
-per axis (multilinear interpolation with the end points kept) before
-prediction. Files (``metrics.json``, ``predictions.h5``, figures) are written
-through :mod:`data.evaluation`.
+per axis before prediction (:func:`resample`): a periodic axis of ``n`` nodes
+``x_i = i/n`` is subsampled exactly (every ``n/R``-th node) when ``R`` divides
+``n``, else trigonometrically interpolated (exact for fields band-limited below
+``min(n, R)/2``); an axis with both end points is linearly interpolated with
+the end points kept. Only resolution-invariant architectures (class attribute
+``RESOLUTION_INVARIANT``: FNO, whose weights act on Fourier modes, not grid
+points) may be evaluated at a resolution other than the training one; LSM and
+scOT have kernels and patches of a fixed number of grid points, and asking for
+another resolution is an error. Files (``metrics.json``, ``predictions.h5``,
+figures) are written through :mod:`data.evaluation`.
 """
 
 from __future__ import annotations
@@ -44,17 +51,47 @@ from data.evaluation import (
     write_predictions,
 )
 from data.metrics import evaluation_record, nrmse, relative_l1, relative_l2, summary
+from data.progress import Progress
 from data.torch_dataset import OperatorDataset, dataset_from_meta
 
 from .time_pairs import rollout_all2all, rollout_window
 from .trainer import read_log
 from .training import dataset_fingerprint, load_model, same_dataset
 
-_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+def _periodic_axis(v: torch.Tensor, dim: int, r: int) -> torch.Tensor:
+    """Axis ``dim`` of nodes ``i/n`` resampled to ``j/r``: every ``(n/r)``-th node when
+    ``r`` divides ``n``, else the trigonometric interpolant (rfft truncated or zero-padded)."""
+    n = v.shape[dim]
+    if n % r == 0:
+        return torch.index_select(v, dim, torch.arange(0, n, n // r, device=v.device))
+    c = torch.fft.rfft(v.double(), dim=dim)
+    keep = min(n, r) // 2 + 1
+    c = c.narrow(dim, 0, keep)
+    if keep < r // 2 + 1:
+        shape = list(c.shape)
+        shape[dim] = r // 2 + 1 - keep
+        c = torch.cat([c, c.new_zeros(shape)], dim=dim)
+    if min(n, r) % 2 == 0:  # the coarser grid's Nyquist mode is real: its cosine part, with
+        nyq = min(n, r) // 2  # both conjugate halves on the finer grid (one bin on the coarser)
+        c.select(dim, nyq).copy_(c.select(dim, nyq).real * (2.0 if r < n else 0.5))
+    return (torch.fft.irfft(c, n=r, dim=dim) * (r / n)).to(v.dtype)
 
 
-def resample(v: torch.Tensor, resolution: int | None) -> torch.Tensor:
-    """``(B, C, *spatial)`` interpolated to ``resolution`` points per axis (``None``: as is)."""
+def _linear_axis(v: torch.Tensor, dim: int, r: int) -> torch.Tensor:
+    """Axis ``dim`` (both end points on the grid) linearly interpolated to ``r`` points."""
+    moved = v.movedim(dim, -1)
+    flat = moved.reshape(-1, 1, moved.shape[-1])
+    out = F.interpolate(flat, size=r, mode="linear", align_corners=True)
+    return out.reshape(*moved.shape[:-1], r).movedim(-1, dim)
+
+
+def resample(v: torch.Tensor, resolution: int | None,
+             periodic: tuple[bool, ...] | None = None) -> torch.Tensor:
+    """``(B, C, *spatial)`` resampled to ``resolution`` points per axis (``None``: as is);
+    ``periodic[d]``: axis ``d`` is periodic (right end point omitted). Separable: each axis
+    in turn, exact striding or trigonometric interpolation on periodic axes, linear
+    interpolation with the end points kept on the others (multilinear in all)."""
     nd = v.dim() - 2
     if resolution is None or all(n == resolution for n in v.shape[2:]):
         return v
@@ -62,7 +99,28 @@ def resample(v: torch.Tensor, resolution: int | None) -> torch.Tensor:
         raise ValueError(f"resolution must be at least 2 points per axis, got {resolution}")
     if v.shape[1] == 0:  # no conditioning channels
         return v.new_zeros(v.shape[0], 0, *([resolution] * nd))
-    return F.interpolate(v, size=(resolution,) * nd, mode=_MODES[nd], align_corners=True)
+    periodic = tuple(periodic) if periodic is not None else (False,) * nd
+    for d in range(nd):
+        if v.shape[2 + d] != resolution:
+            v = (_periodic_axis if periodic[d] else _linear_axis)(v, 2 + d, resolution)
+    return v
+
+
+def check_resolution(meta: dict[str, Any], grid_shape: tuple[int, ...], resolution: int | None
+                     ) -> None:
+    """Refuse evaluation at another resolution for a kind that is not resolution-invariant."""
+    from .registry import model_class
+
+    if resolution is None:
+        return
+    trained = tuple(meta["data"].get("grid_shape") or grid_shape)
+    if all(n == resolution for n in trained):
+        return
+    if not getattr(model_class(meta["kind"]), "RESOLUTION_INVARIANT", False):
+        raise ValueError(f"a {meta['kind']} model is not resolution-invariant (its kernels and "
+                         f"patches span a fixed number of grid points): it was trained on "
+                         f"{'x'.join(map(str, trained))} points and cannot be evaluated at "
+                         f"{resolution} per axis")
 
 
 def _timed(device: str, fn: Any, *args: Any) -> tuple[torch.Tensor, float]:
@@ -78,12 +136,14 @@ def _timed(device: str, fn: Any, *args: Any) -> tuple[torch.Tensor, float]:
     return timed(run)
 
 
-def _predict_steady(model, data: OperatorDataset, resolution, batch_size, device):
+def _predict_steady(model, data: OperatorDataset, resolution, batch_size, device,
+                    periodic=None, bar=None):
     preds, truths, seconds, first = [], [], 0.0, True
+    bar = bar or Progress(len(data), desc="evaluate", unit="sample", enabled=False)
     for start in range(0, len(data), batch_size):
         items = [data[k] for k in range(start, min(start + batch_size, len(data)))]
-        x = resample(torch.stack([it["x"] for it in items]).to(device), resolution)
-        y = resample(torch.stack([it["y"] for it in items]), resolution)
+        x = resample(torch.stack([it["x"] for it in items]), resolution, periodic).to(device)
+        y = resample(torch.stack([it["y"] for it in items]), resolution, periodic)
         if first:  # warm-up (allocations, FFT plans) not counted
             _timed(device, model, x[:1], None)
             first = False
@@ -91,16 +151,21 @@ def _predict_steady(model, data: OperatorDataset, resolution, batch_size, device
         preds.append(p.cpu().numpy())
         truths.append(y.numpy())
         seconds += dt
+        bar.update(len(items))
+    bar.close()
     return np.concatenate(preds), np.concatenate(truths), seconds
 
 
-def _predict_trajectories(model, data: OperatorDataset, resolution, device):
+def _predict_trajectories(model, data: OperatorDataset, resolution, device, periodic=None,
+                          bar=None):
     """``(n, T, C, *spatial)`` predictions and truths of every sample's trajectory."""
     preds, truths, seconds = [], [], 0.0
     samples = list(dict.fromkeys(int(s) for s in data.indices))
+    bar = bar or Progress(len(samples), desc="evaluate", unit="sample", enabled=False)
     for n, s in enumerate(samples):
-        traj = resample(torch.from_numpy(data.states(s)), resolution)
-        static = resample(torch.from_numpy(data.static_inputs(s))[None], resolution).to(device)
+        traj = resample(torch.from_numpy(data.states(s)), resolution, periodic)
+        static = resample(torch.from_numpy(data.static_inputs(s))[None], resolution,
+                          periodic).to(device)
         if data.mode == "all2all":
             args = (rollout_all2all, model, traj[:1].to(device), static, data.times)
         else:
@@ -112,18 +177,23 @@ def _predict_trajectories(model, data: OperatorDataset, resolution, device):
         preds.append(p[0].cpu().numpy())
         truths.append(traj.numpy())
         seconds += dt
+        bar.update(1)
+    bar.close()
     return np.stack(preds), np.stack(truths), seconds
 
 
 def evaluate(model_dir: str | Path, data_path: str | Path, *, out_dir: str | Path | None = None,
              resolution: int | None = None, batch_size: int | None = None,
-             device: str = "cpu") -> dict[str, Any]:
-    """Metrics of a trained operator on a dataset (held-out split if it is the training file)."""
+             device: str = "cpu", progress: bool = False) -> dict[str, Any]:
+    """Metrics of a trained operator on a dataset (held-out split if it is the training file);
+    ``progress``: a bar / periodic lines on stderr over the samples (:mod:`data.progress`)."""
     wrapper, meta = load_model(model_dir, device)
     with Dataset(data_path) as ds:
         fingerprint = dataset_fingerprint(ds)
         solver_seconds = ds.solver_seconds_per_sample()
         solved = solved_index(ds)
+        periodic, grid_shape = tuple(ds.grid.periodic), tuple(ds.grid.shape)
+    check_resolution(meta, grid_shape, resolution)
     split = meta.get("split", {})
     same = same_dataset(fingerprint, meta.get("dataset", {}))
     if same and (split.get("test") or split.get("val")):
@@ -145,7 +215,8 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, out_dir: str | Pat
     record = run_evaluation(wrapper, meta, eval_set, solver_seconds, split=which,
                             resolution=resolution, batch_size=batch_size or 16,
                             device=device, out_dir=out_dir, model_dir=model_dir,
-                            on_training_data=which == "all" and same)
+                            on_training_data=which == "all" and same, periodic=periodic,
+                            progress=progress)
     record["seconds"] = time.perf_counter() - t0
     return record
 
@@ -153,17 +224,25 @@ def evaluate(model_dir: str | Path, data_path: str | Path, *, out_dir: str | Pat
 def run_evaluation(model: torch.nn.Module, meta: dict[str, Any], data: OperatorDataset,
                    solver_seconds: float, *, split: str, resolution: int | None,
                    batch_size: int, device: str, out_dir: str | Path | None,
-                   model_dir: str | Path, on_training_data: bool = False) -> dict[str, Any]:
-    """Predict, score (and with ``out_dir`` write metrics.json, predictions.h5, figures)."""
+                   model_dir: str | Path, on_training_data: bool = False,
+                   periodic: tuple[bool, ...] | None = None, progress: bool = False
+                   ) -> dict[str, Any]:
+    """Predict, score (and with ``out_dir`` write metrics.json, predictions.h5, figures);
+    ``periodic``: which axes are periodic (for :func:`resample`)."""
     model.eval()
     extra: dict[str, Any] = {"split": split, "time_mode": data.mode,
                              "on_training_data": bool(on_training_data)}
     if data.mode == "steady":
-        pred, true, seconds = _predict_steady(model, data, resolution, batch_size, device)
+        bar = Progress(len(data), desc="evaluate", unit="sample", enabled=progress)
+        pred, true, seconds = _predict_steady(model, data, resolution, batch_size, device,
+                                              periodic, bar)
         n = len(pred)
         scored_p, scored_u = pred, true
     else:
-        pred, true, seconds = _predict_trajectories(model, data, resolution, device)
+        bar = Progress(len(set(int(s) for s in data.indices)), desc="evaluate", unit="sample",
+                       enabled=progress)
+        pred, true, seconds = _predict_trajectories(model, data, resolution, device, periodic,
+                                                    bar)
         n = len(pred)
         first = 1 if data.mode == "all2all" else data.steps_in  # states given, not predicted
         scored_p, scored_u = pred[:, first:], true[:, first:]

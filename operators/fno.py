@@ -73,6 +73,8 @@ class FNO(nn.Module):
     The lead time ``t`` is ignored (the trainer supplies it as an input channel).
     """
 
+    #: weights act on Fourier modes: the same model applies at any resolution
+    RESOLUTION_INVARIANT: ClassVar[bool] = True
     ARCH_DEFAULTS: ClassVar[dict[str, Any]] = {
         "width": 32, "modes": 12, "layers": 4, "lifting_channels": 0,
         "projection_channels": 128, "factorization": "dense", "rank": 0.5,

@@ -35,7 +35,7 @@ from data.model_kinds import Option, option_values
 #: :class:`~operators.trainer.TrainConfig` fields that are training options of every kind
 CONFIG_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "scheduler", "step_size", "gamma",
                "grad_clip", "loss", "patience", "device", "amp", "compile", "data_on_device",
-               "sync_every", "seed", "num_workers")
+               "sync_every", "seed", "num_workers", "log_every")
 
 
 def training_options() -> list[Option]:
@@ -82,6 +82,9 @@ def training_options() -> list[Option]:
         Option("time_steps", str, None,
                "Use only these stored time steps ('start:stop[:step]' or '0,2,4')."),
         Option("num_workers", int, 0, "DataLoader worker processes."),
+        Option("log_every", int, 0,
+               "One progress line every N epochs (train/val loss, lr, samples/s) instead "
+               "of the bar or timed lines (0: off)."),
     ]
 
 
@@ -188,10 +191,11 @@ class OperatorKind:
     def evaluate(self, model_dir: str | Path, data_path: str | Path, **settings: Any
                  ) -> dict[str, Any]:
         """:func:`operators.evaluation.evaluate` (settings ``out_dir``, ``resolution``,
-        ``batch_size``, ``device``)."""
+        ``batch_size``, ``device``; ``progress``: show progress on stderr when given)."""
         from .evaluation import evaluate
 
-        return evaluate(model_dir, data_path, **settings)
+        progress = settings.pop("progress", None)  # a callback or flag: progress on stderr
+        return evaluate(model_dir, data_path, progress=progress not in (None, False), **settings)
 
     def describe(self, model_dir: str | Path) -> dict[str, Any]:
         """Architecture, sizes, data selection and training summary for ``rom info MODEL``."""

@@ -141,6 +141,8 @@ class NeuralSpectralBlock(nn.Module):
 class LSM(nn.Module):
     """Latent Spectral Model: U-Net with Neural Spectral Blocks on every scale."""
 
+    #: convolution kernels and patches span a fixed number of grid points
+    RESOLUTION_INVARIANT = False
     ARCH_DEFAULTS = DEFAULTS
     #: ``t`` is ignored; the trainer appends the lead time as an input channel.
     USES_TIME = False

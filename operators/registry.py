@@ -24,7 +24,10 @@ Contract shared by every architecture (FNO, LSM, scOT)
   A class that consumes ``t`` itself sets ``USES_TIME = True`` (scOT) and
   gets no extra channel.
 * Models must work at any resolution and in float32 (LSM and scOT pad to
-  their patch/window multiples internally and crop back).
+  their patch/window multiples internally and crop back). ``RESOLUTION_INVARIANT``
+  (class attribute, default false) marks an architecture whose trained weights
+  mean the same operator at every resolution (FNO); only those are evaluated
+  at another resolution (``rom evaluate --resolution``).
 * Optional fine-tuning hook: ``replace_io(in_channels, out_channels)`` swaps
   the embedding/recovery layers for new channel counts (``--init MODEL``);
   without it the trainer rebuilds those layers by matching parameter names

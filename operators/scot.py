@@ -60,6 +60,8 @@ def padded_length(n: int, patch_size: int, window_size: int, stages: int) -> int
 class ScOT(nn.Module):
     """Time-conditioned Swin-v2 U-Net operator ``(x, t) ↦ u(t)`` on 2-D grids."""
 
+    #: convolution kernels and patches span a fixed number of grid points
+    RESOLUTION_INVARIANT = False
     ARCH_DEFAULTS = DEFAULTS
     #: The lead time enters through the norms (the trainer adds no time channel).
     USES_TIME = True

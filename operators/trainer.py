@@ -13,6 +13,11 @@ fp16 with a gradient scaler on CUDA; FFTs stay in float32). Each epoch it
    (``checkpoint/last.pt``: model, optimiser, scheduler, scaler, RNG, epoch),
 4. appends one JSON line to ``train_log.jsonl``.
 
+Progress goes to stderr (unless ``quiet``): a bar on a terminal, else a line
+every ``ROM_PROGRESS_INTERVAL`` seconds (:mod:`data.progress`) with the train
+loss, validation error and samples/s; with ``log_every = N`` instead one line
+per ``N`` epochs (and the last), :func:`progress_line`.
+
 Resuming from ``last.pt`` continues bit-for-bit (same next-step loss on the
 same hardware and thread count). A non-finite loss stops training before the
 next checkpoint (the loss is checked every ``sync_every`` steps, by default
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -45,7 +51,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from data.progress import Progress
+from data.progress import Progress, format_duration
 
 from . import checkpoint as ckpt
 from . import ddp
@@ -87,6 +93,7 @@ class TrainConfig:
     data_on_device: bool = False
     sync_every: int = 0
     checkpoint_every: int = 1
+    log_every: int = 0
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -106,6 +113,8 @@ class TrainConfig:
             raise ValueError("checkpoints must be written at least every epoch (interval >= 1)")
         if self.sync_every < 0:
             raise ValueError("the loss sync interval must be >= 0 steps (0: once per epoch)")
+        if self.log_every < 0:
+            raise ValueError("the progress-line interval must be >= 0 epochs (0: timed lines)")
         get_loss(self.loss)
 
 
@@ -326,13 +335,19 @@ class Trainer:
             if self.info.is_main:
                 (self.out_dir / ckpt.LOG).unlink(missing_ok=True)
         start, stopped, t0 = self.epoch, "completed", time.perf_counter()
+        show = not self.config.quiet and self.info.is_main
+        every = self.config.log_every
         bar = Progress(self.config.epochs, desc="train", unit="epoch", initial=self.epoch,
-                       enabled=not self.config.quiet and self.info.is_main)
+                       enabled=show and not every)
         for epoch in range(self.epoch + 1, self.config.epochs + 1):
             record = self.run_epoch(epoch)
             bar.set_postfix(train=f"{record['train_loss']:.3g}",
-                            val="-" if record["val_loss"] is None else f"{record['val_loss']:.3g}")
+                            val="-" if record["val_loss"] is None else f"{record['val_loss']:.3g}",
+                            samples_per_s=f"{record['samples_per_second']:.0f}")
             bar.update(1)
+            if show and every and (epoch % every == 0 or epoch == self.config.epochs):
+                print(progress_line(record, self.config.epochs, time.perf_counter() - t0),
+                      file=sys.stderr, flush=True)
             for cb in self.callbacks:
                 cb(self, record)
             if ddp.broadcast_flag(self.config.patience > 0
@@ -386,6 +401,15 @@ class Trainer:
             ckpt.save_weights(self.out_dir, self._best_state)
             self._best_state = None
         ckpt.save_training_state(self.out_dir, self.state_dict())
+
+
+def progress_line(record: dict[str, Any], epochs: int, elapsed: float) -> str:
+    """``train: epoch 100/500, train loss 0.0123, val rel. L2 0.0131, lr 5e-04,
+    1520 samples/s, 1m05s elapsed`` (``--log-every``)."""
+    val = record["val_loss"]
+    return (f"train: epoch {record['epoch']}/{epochs}, train loss {record['train_loss']:.4g}, "
+            f"val rel. L2 {'-' if val is None else f'{val:.4g}'}, lr {record['lr']:.3g}, "
+            f"{record['samples_per_second']:.0f} samples/s, {format_duration(elapsed)} elapsed")
 
 
 def read_log(model_dir: str | Path) -> list[dict[str, Any]]:

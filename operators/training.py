@@ -125,7 +125,7 @@ def train_operator(kind: str, data_path: str | Path, out_dir: str | Path, *,
         meta = read_model_meta(out_dir, kind)
         stored = TrainConfig(**meta["training"])
         for key in ("epochs", "device", "quiet", "num_workers", "compile", "data_on_device",
-                    "sync_every", "checkpoint_every"):
+                    "sync_every", "checkpoint_every", "log_every"):
             setattr(stored, key, getattr(config, key))
         config = stored
         data_meta, split = meta["data"], meta["split"]

@@ -154,11 +154,21 @@ class OnlineRB:
 
 
     def _sliced(self, N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Contiguous ``(A_N as (Qa, N*N), f_N, estimator data)`` truncated to ``N`` (cached)."""
+        """Contiguous ``(A_N as (Qa, N*N), f_N, estimator data)`` truncated to ``N`` (cached).
+
+        The stable estimator's ``T`` (from the Gram–Schmidt QR of the Riesz representers)
+        is upper trapezoidal: its first ``m`` columns vanish below the rank they reach, so
+        those rows are dropped too (exact zeros: the same bound, and an online cost that
+        grows with the ``N`` in use, not with the largest ``N`` built)."""
         cache = self.__dict__.setdefault("_slices", {})
         if N not in cache:
             m = self.f_N.shape[0] + N * self.A_N.shape[0]
-            est = self.est_data[:, :m] if self.estimator == "stable" else self.est_data[:m, :m]
+            if self.estimator == "stable":
+                est = self.est_data[:, :m]
+                nz = np.flatnonzero(np.any(est != 0.0, axis=1))
+                est = est[: int(nz[-1]) + 1 if nz.size else 0]
+            else:
+                est = self.est_data[:m, :m]
             cache[N] = (np.ascontiguousarray(self.A_N[:, :N, :N]).reshape(len(self.A_N), -1),
                         np.ascontiguousarray(self.f_N[:, :N]), np.ascontiguousarray(est))
         return cache[N]
@@ -226,7 +236,10 @@ class ReducedBasis:
                 raise ValueError("min-theta needs X = A(min_theta_ref): set mu_ref to it")
             self.coercivity = MinTheta(tref, 1.0)
         self.riesz = RieszSolver(self.X)
-        self.gs = GramSchmidt(self.X, rtol=1e-12)
+        # a snapshot is new if its remainder exceeds 1e-13 of its norm (pyMOR's rtol): the
+        # remainder is accurate to ~N eps there, and 1e-12 stopped the greedy one step early
+        # at relative bounds ~2e-12 ("snapshot already in the basis")
+        self.gs = GramSchmidt(self.X, rtol=1e-13)
         self.estimator = make_estimator(self.estimator_kind, self.affine.A_terms,
                                         self.affine.f_terms, self.riesz)
         n = self.X.shape[0]

@@ -26,6 +26,10 @@ Modules:
 * :mod:`.coarse`  aggregation coarse space, two-level wrapper (fused CSR or DIA apply)
 * :mod:`.losses`  training losses; :mod:`.train` the training loop and the dataset's systems
 * :mod:`.model`   :class:`~.model.LearnedPreconditioner`: build, save, load
+* :mod:`.ceiling` the best smoothers of a class computed exactly per matrix (SPAI on
+  ``A``'s pattern, optimal diagonal, Chebyshev, damping scan): what a network can gain at most
+* :mod:`.damping` a learned per-row damping of the multilevel V-cycle's smoother (SPD for
+  any network output, Jacobi's apply cost)
 * :mod:`.evaluation` learned PCG against none / Jacobi / IC(0) / AMG
 * :mod:`.kind`    the ``precond`` model kind (:class:`data.model_kinds.ModelKind`)
 """

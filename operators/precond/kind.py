@@ -79,13 +79,15 @@ class PrecondKind:
 
         return load(model_dir, device=device)
 
-    def evaluate(self, model_dir: str | Path, data_path: str | Path, **settings: Any
-                 ) -> dict[str, Any]:
-        """:func:`operators.precond.evaluation.evaluate` (settings ``out_dir``, ``resolution``,
-        ``batch_size``, ``device``)."""
+    def evaluate(self, model_dir: str | Path, data_path: str | Path, *,
+                 out_dir: str | Path | None = None, resolution: int | None = None,
+                 batch_size: int | None = None, device: str = "cpu") -> dict[str, Any]:
+        """:func:`operators.precond.evaluation.evaluate` (the settings it takes are named, so
+        the CLI passes no others, e.g. no ``progress``)."""
         from .evaluation import evaluate
 
-        return evaluate(model_dir, data_path, **settings)
+        return evaluate(model_dir, data_path, out_dir=out_dir, resolution=resolution,
+                        batch_size=batch_size, device=device)
 
     def describe(self, model_dir: str | Path) -> dict[str, Any]:
         """Variant, pattern, coarse levels, architecture and parameter count."""

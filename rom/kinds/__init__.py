@@ -16,15 +16,17 @@ figures) are in :mod:`data.evaluation`; the truth solve in :mod:`rom.truth`.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from data.dataset import Dataset
-from data.evaluation import Draw, semilogy
+from data.evaluation import Draw, semilogy, solved_index
 from data.model_dir import load_model, read_model_meta
 from data.model_kinds import Option
+from data.progress import Progress
 
 #: ``model.json`` keys that ``describe`` reports when a kind stores them
 DESCRIBED = ("N", "estimator", "estimator_floor", "coercivity", "field", "n_modes",
@@ -48,7 +50,8 @@ def number(value: float | None, missing: float = float("inf")) -> float:
 
 class RomKind:
     """Shared part of the ROM kinds; subclasses set ``name``, ``help``, ``options`` and
-    implement ``train``, ``load``, ``summary`` and ``_evaluate``."""
+    implement ``train``, ``load``, ``summary`` and ``_evaluate`` (with a keyword ``bar``,
+    a :class:`data.progress.Progress`, to report the samples of a loop over them)."""
 
     name: str = ""
     family: str = "rom"
@@ -67,16 +70,26 @@ class RomKind:
 
     def evaluate(self, model_dir: str | Path, data_path: str | Path, *,
                  out_dir: str | Path | None = None, resolution: int | None = None,
-                 batch_size: int | None = None, device: str = "cpu") -> dict[str, Any]:
+                 batch_size: int | None = None, device: str = "cpu",
+                 progress: Callable[[str], None] | bool | None = None) -> dict[str, Any]:
         """Metrics of the model on a dataset (``data.metrics.evaluation_record`` keys and
-        more); with ``out_dir`` also ``metrics.json``, ``predictions.h5`` and figures."""
+        more); with ``out_dir`` also ``metrics.json``, ``predictions.h5`` and figures.
+
+        ``progress`` given (a line callback or ``True``): progress over the samples on
+        stderr (:class:`data.progress.Progress`) for kinds whose ``_evaluate`` loops over
+        samples (it takes a ``bar`` keyword); ``None``: silent."""
         meta = read_model_meta(model_dir, self.name)
         if device not in ("cpu", None):
             warnings.warn(f"ROM models run on the CPU; ignoring device {device!r}",
                           RuntimeWarning, stacklevel=2)
         with Dataset(data_path) as ds:
-            return self._evaluate(meta, Path(model_dir), ds, Path(out_dir) if out_dir else None,
-                                  resolution, batch_size)
+            args = (meta, Path(model_dir), ds, Path(out_dir) if out_dir else None,
+                    resolution, batch_size)
+            if "bar" not in inspect.signature(self._evaluate).parameters:
+                return self._evaluate(*args)
+            with Progress(len(solved_index(ds)), desc=f"evaluate {self.name}", unit="sample",
+                          enabled=progress not in (None, False)) as bar:
+                return self._evaluate(*args, bar=bar)
 
     def _evaluate(self, meta: dict[str, Any], model_dir: Path, ds: Dataset,
                   out_dir: Path | None, resolution: int | None,

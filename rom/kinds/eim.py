@@ -108,10 +108,10 @@ class EIMKind(RomKind):
 
     def _evaluate(self, meta: dict[str, Any], model_dir: Path, ds: Dataset,
                   out_dir: Path | None, resolution: int | None,
-                  batch_size: int | None) -> dict[str, Any]:
-        if meta.get("target") == "operator":
+                  batch_size: int | None, bar: Any = None) -> dict[str, Any]:
+        if meta.get("target") == "operator":   # a truth solve per sample: progress
             return operator_eim.evaluate(meta, self.load(model_dir), ds, out_dir, resolution,
-                                         batch_size)
+                                         batch_size, bar)
         I = self.load(model_dir)
         name = meta["field"]
         if name not in ds.input_names + ds.output_names:
@@ -124,6 +124,8 @@ class EIMKind(RomKind):
         require_finite(ds.path, name, truth, idx)
         G = truth.reshape(len(truth), -1).T
         pred = I(G).T.reshape(truth.shape)
+        if bar is not None:   # all samples at once
+            bar.update(len(truth))
         rel = relative_l2(pred, truth)
         sup = sup_errors(G, pred.reshape(len(truth), -1).T)
         magic = G[I.indices].T

@@ -155,9 +155,10 @@ def load(meta: dict[str, Any], t: dict[str, np.ndarray]) -> OperatorEIMModel:
 
 def evaluate(meta: dict[str, Any], model: OperatorEIMModel, ds: Dataset,
              out_dir: Path | None, resolution: int | None,
-             batch_size: int | None) -> dict[str, Any]:
+             batch_size: int | None, bar: Any = None) -> dict[str, Any]:
     """Solutions of the EIM-RB model versus the dataset; bound versus the true discrete
-    solution (energy norm at ``mu_ref``)."""
+    solution (energy norm at ``mu_ref``); ``bar`` (a :class:`data.progress.Progress`)
+    counts the samples' truth solves."""
     check_same_problem(meta, ds, resolution)
     online, problem, entries, V = model.online, model.problem, model.entries, model.basis
     idx = solved_index(ds)
@@ -176,6 +177,8 @@ def evaluate(meta: dict[str, Any], model: OperatorEIMModel, ds: Dataset,
         e = u - V @ c
         err_x[i] = np.sqrt(e @ (X @ e))
         preds.append(problem.to_fields(mu, V @ c)[field])
+        if bar is not None:
+            bar.update()
     preds = np.array(preds)
     rel = relative_l2(preds, truth)
     solver_s = ds.solver_seconds_per_sample()

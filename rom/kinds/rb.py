@@ -51,9 +51,11 @@ from solvers.problems.sampling import sample_unit
 from ..coercivity import SCM, MinTheta
 from ..estimators import ESTIMATORS, STABLE_FLOOR, STANDARD_FLOOR, bound_statistics, effectivities
 from ..gram_schmidt import ExtendedProduct
+from ..outputs import make_output, output_statistics
 from ..reduced_basis import OnlineRB, ReducedBasis, batch_thetas, energy_product
 from ..truth import AffineTruth
 from . import RomKind, greedy_figure, number
+from .rb_parabolic import evaluate_parabolic, load_parabolic, train_parabolic
 
 
 @dataclass
@@ -85,17 +87,37 @@ class RBKind(RomKind):
                "Residual-norm evaluation: stable (accurate to ~1e-12) or standard "
                "(expanded quadratic form, floor ~1e-8)."),
         Option("seed", int, 0, "Seed of the training set."),
+        Option("pod_greedy_modes", int, 1, "Time-dependent datasets: POD modes of the worst "
+               "projection-error trajectory added per POD-greedy step.", minimum=1),
+        Option("functional", ("mean", "none"), "mean", "The linear output functional the "
+               "evaluation reports with its error bound: the mean of the field over the "
+               "grid, or none."),
     )
 
     def train(self, data_path: str | Path, out_dir: str | Path, *, progress: Any = None,
               tol: float = 1e-6, max_basis: int = 50, train_size: int = 1000,
-              sampler: str = "lhs", estimator: str = "stable", seed: int = 0) -> dict[str, Any]:
-        """Weak-greedy RB of the dataset's problem; writes the model directory.
+              sampler: str = "lhs", estimator: str = "stable", seed: int = 0,
+              pod_greedy_modes: int = 1, functional: str = "mean") -> dict[str, Any]:
+        """Weak-greedy RB of the dataset's problem (POD-greedy parabolic RB for a
+        time-dependent one, :mod:`rom.kinds.rb_parabolic`); writes the model directory.
         ``progress`` receives one line per greedy step."""
         if estimator not in ESTIMATORS:
             raise ValueError(f"unknown estimator {estimator!r}; valid: {', '.join(ESTIMATORS)}")
         if train_size < 1 or max_basis < 1:
             raise ValueError("the training-set size and the largest basis size must be positive")
+        with Dataset(data_path) as ds:
+            time_dependent = bool(ds.make_problem().time_dependent)
+        if time_dependent:
+            if estimator != "stable":
+                raise ValueError("the parabolic reduced basis evaluates residual norms with the "
+                                 "stable estimator only")
+            return train_parabolic(data_path, out_dir, progress=progress, tol=tol,
+                                   max_basis=max_basis, train_size=train_size, sampler=sampler,
+                                   seed=seed, pod_greedy_modes=pod_greedy_modes,
+                                   functional=functional)
+        if pod_greedy_modes != 1:
+            raise ValueError("POD-greedy modes apply to time-dependent datasets only; this "
+                             "dataset is steady")
         with Dataset(data_path) as ds:
             problem = ds.make_problem()
             if not problem.has_affine_decomposition:
@@ -134,6 +156,7 @@ class RBKind(RomKind):
                 coer[k] = v
         history = [{"N": h.N, "max_rel_bound": h.max_rel_bound, "mu": h.mu} for h in rb.history]
         meta = {"dataset": record, "N": rb.N, "estimator": estimator, "estimator_floor": on.floor,
+                "functional": functional,
                 "coercivity": coer, "box": box_json(box),
                 "train": {"tol": tol, "max_basis": max_basis, "train_size": train_size,
                           "greedy_train_size": len(train), "sampler": sampler, "seed": seed,
@@ -145,6 +168,8 @@ class RBKind(RomKind):
     def load(self, model_dir: str | Path, device: str = "cpu") -> RBModel:
         """The online model of an ``rb`` directory (with its problem and decomposition)."""
         meta, t = load_model(model_dir, self.name)
+        if meta.get("time_dependent"):
+            return load_parabolic(model_dir)[2]
         require_tensors(t, "basis", "A_N", "f_N", "est_data", "mu_ref", where=str(model_dir))
         problem = problem_from_config(meta["dataset"]["config"])
         affine = problem.affine_decomposition()
@@ -167,7 +192,9 @@ class RBKind(RomKind):
 
     def _evaluate(self, meta: dict[str, Any], model_dir: Path, ds: Dataset,
                   out_dir: Path | None, resolution: int | None,
-                  batch_size: int | None) -> dict[str, Any]:
+                  batch_size: int | None, bar: Any = None) -> dict[str, Any]:
+        if meta.get("time_dependent"):
+            return evaluate_parabolic(meta, model_dir, ds, out_dir, resolution, batch_size)
         model = self.load(model_dir)
         online, problem, V = model.online, model.problem, model.basis
         check_same_problem(meta, ds, resolution)
@@ -187,16 +214,22 @@ class RBKind(RomKind):
             conv = {int(N): online(mus, int(N)) for N in Ns}      # (coefficients, bounds)
         conv_err = {N: np.empty(len(mus)) for N in conv}
         err_x, norm_x, direct, preds = np.empty(len(mus)), np.empty(len(mus)), 0.0, []
+        out = make_output(meta.get("functional", "none"), V.shape[0],
+                          int(np.prod(problem.grid.shape)), X.X)
+        s_true = np.empty(len(mus))
         truth, ref_err = AffineTruth(model.affine), 0.0
         for i, (mu, c) in enumerate(zip(mus, uN)):
             ref = truth(mu)
             u, direct, ref_err = ref.u, direct + ref.seconds, max(ref_err, ref.rel_error_estimate)
             e = u - V @ c
             err_x[i], norm_x[i] = np.sqrt(e @ (X @ e)), np.sqrt(u @ (X @ u))
+            s_true[i] = out(u) if out is not None else np.nan
             for N, (cN, _) in conv.items():
                 eN = u - V[:, :N] @ cN[i]
                 conv_err[N][i] = np.sqrt(eN @ (X @ eN))
             preds.append(problem.to_fields(mu, V @ c)[field])
+            if bar is not None:   # one truth solve per sample: the long part
+                bar.update()
         preds = np.array(preds)
         rel = relative_l2(preds, truth_fields)
         direct_s = direct / len(mus)
@@ -216,6 +249,14 @@ class RBKind(RomKind):
             convergence={"N": list(conv),
                          "max_rel_error_x": [float(np.max(conv_err[N] / norm_x)) for N in conv],
                          "max_rel_bound": [float(np.max(b / norm_x)) for _, b in conv.values()]})
+        if out is not None:   # |l(e)| <= ||l||_{X'} ||e||_X <= ||l||_{X'} Delta
+            st = output_statistics(s_true, out(uN @ V.T), out.bound(delta))
+            record["output"] = {"functional": out.name, **st}
+            record["report_rows"] = [
+                [f"output {out.name}: max error / bound",
+                 f"{st['max_abs_error']:.2e} / {st['max_bound']:.2e}"],
+                ["output bound violations / min effectivity",
+                 f"{st['violations']} / {st['min_effectivity']:.2f}"]]
         conv_rec = record["convergence"]
         figs = {"greedy": greedy_figure(meta, "weak greedy"),
                 "effectivities": semilogy(None, {"effectivity":

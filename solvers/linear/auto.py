@@ -16,10 +16,18 @@
   count doubled, never while the matrix does not change. When a freshly built
   one still needs more than its limit (:data:`JACOBI_MAX_ITERATIONS` for
   Jacobi, ``spd_max_iterations`` otherwise) the next of the chain takes over
-  from then on, re-solving the system if it did not converge;
-* otherwise (``gcrodr``): sparse direct up to ``direct_max`` unknowns, else the
-  ladder :data:`GENERAL_LADDER` -- GCRO-DR(40, 20) with an ILU kept across the
-  sequence and the recycle space carried, then GMRES(150) with a finer ILU.
+  from then on, re-solving the system if it did not converge. Before the first
+  setup other than Jacobi, :data:`PROBE_ITERATIONS` of Jacobi-CG probe the
+  first system (an indefinite matrix shows ``(p, A p) <= 0`` there, before a
+  multilevel setup is paid for);
+* otherwise (``general``): sparse direct up to ``direct_max`` unknowns, else the
+  ladder :data:`GENERAL_LADDER` -- GMRES(40) with an ILU kept across the
+  sequence; GCRO-DR(40, 20) with that ILU and the recycle space carried; then
+  GMRES(150) with a finer ILU. GMRES(40) hands the next systems to GCRO-DR
+  after a solve that needed more than one cycle (restarting discards the
+  Krylov space that recycling keeps; within one cycle GCRO-DR's dense work
+  costs more than it saves), and within the system, from its iterate, after
+  :data:`PROMOTE_CYCLES` cycles without convergence.
 
 What is checked within every system (nothing is passed unconverged silently):
 
@@ -30,8 +38,12 @@ What is checked within every system (nothing is passed unconverged silently):
 * a solve with a carried recycle space gets at most 1.5x the iterations of
   the last solve without one; when it misses, the system is solved again with
   a fresh preconditioner and no carried space, and none is carried from then
-  on; a rung that fails without a carried space hands over to the next rung,
-  from the best iterate so far;
+  on; a converged carried solve slower (in seconds) than
+  :data:`RECYCLE_TIME_BUDGET` times the last GMRES(40) solve hands the sequence
+  back to GMRES(40) for good;
+* a rung that fails with a preconditioner kept from another matrix is run
+  again with a fresh one; one that fails with a fresh preconditioner hands
+  over to the next rung, from the best iterate so far;
 * whatever still fails is re-solved by the sparse direct solver (with
   iterative refinement, :class:`~solvers.linear.base.DirectSolver`).
 
@@ -56,6 +68,7 @@ import scipy.sparse as sp
 from .base import DirectSolver, SequenceSolver, SolveStats, check_system
 from .gcrodr import RecycleSpace
 from .options import AutoOptions
+from .precond import same_matrix
 from .sequence import CGSequence, GCRODRSequence, GMRESSequence, IterativeSequenceSolver
 from .system import LinearSystem
 
@@ -66,6 +79,8 @@ SPD_CHAIN = ("jacobi", "multilevel", "amg", "ic0")
 JACOBI_MAX_ITERATIONS = 400
 #: the non-SPD iterative ladder: (label, sequence solver class, options)
 GENERAL_LADDER: tuple[tuple[str, type[IterativeSequenceSolver], dict[str, Any]], ...] = (
+    ("gmres40-ilu", GMRESSequence, {"precond": "ilu", "strategy": "reuse-preconditioner",
+                                    "restart": 40}),
     ("gcrodr-ilu", GCRODRSequence, {"precond": "ilu", "strategy": "recycle"}),
     ("gmres150-ilu", GMRESSequence, {"precond": "ilu", "strategy": "reuse-preconditioner",
                                      "restart": 150,
@@ -77,6 +92,18 @@ GENERAL_LADDER: tuple[tuple[str, type[IterativeSequenceSolver], dict[str, Any]],
 RECYCLE_BUDGET = 1.5
 #: ... and never fewer than this many
 RECYCLE_MIN_BUDGET = 10
+#: Jacobi-CG iterations that probe a matrix labelled SPD before a costly preconditioner
+#: is built: CG is Lanczos, so ``(p, A p) <= 0`` shows once a Ritz value is negative
+PROBE_ITERATIONS = 30
+#: a converged GCRO-DR solve with a carried space that takes more than this multiple of
+#: the seconds of the last GMRES solve hands the sequence back to GMRES for good
+RECYCLE_TIME_BUDGET = 1.0
+#: restart cycles GMRES(40) gets within one system before GCRO-DR takes over from its
+#: iterate (GCRO-DR keeps the Krylov information that restarting discards)
+PROMOTE_CYCLES = 3
+#: GMRES rungs stop (status ``slow``) once their pace needs more than this multiple of
+#: ``maxiter`` (:func:`~solvers.linear.krylov.gmres`): the next rung, not the whole budget
+GIVE_UP = 2.0
 #: statuses of CG that say the matrix (or the preconditioner) is not positive definite
 NOT_SPD = ("indefinite", "nan", "precond-failed")
 
@@ -137,6 +164,9 @@ class AutoSolver(SequenceSolver):
         self.carry = True              #: carry the recycle space to the next system
         self.fresh_iterations: int | None = None  #: last solve without a carried space
         self.not_spd = False           #: CG found a matrix labelled SPD indefinite
+        self.probed = False            #: the Jacobi-CG probe ran (once per sequence)
+        self.promote = True            #: GMRES may hand over to GCRO-DR (until demoted)
+        self.fresh_seconds: float | None = None  #: seconds of the last GMRES solve
         self.history: list[np.ndarray] = []
 
     def settings(self) -> dict[str, Any]:
@@ -147,15 +177,15 @@ class AutoSolver(SequenceSolver):
 
     # -- the decision rule ----------------------------------------------------
     def choose(self, system: LinearSystem, A: sp.csr_matrix) -> str:
-        """``direct``, ``spd-cg`` or ``gcrodr`` for this system (see the module docstring)."""
+        """``direct``, ``spd-cg`` or ``general`` for this system (see the module docstring)."""
         n = A.shape[0]
         if self.iterative is not None:
-            return "spd-cg" if self.iterative.method == "cg" else "gcrodr"
+            return "spd-cg" if self.iterative.method == "cg" else "general"
         if n <= self.small_max:
             return "direct"
         if system.spd and not self.not_spd:
             return "spd-cg"
-        return "gcrodr" if n > self.direct_max else "direct"
+        return "general" if n > self.direct_max else "direct"
 
     def first_precond(self, A: sp.csr_matrix) -> str:
         """Where ``auto`` enters ``SPD_CHAIN`` for an SPD matrix (see the module docstring)."""
@@ -178,7 +208,9 @@ class AutoSolver(SequenceSolver):
         _, cls, options = GENERAL_LADDER[self.rung]
         if self.precond:
             options = {**options, "precond": self.precond, "precond_options": None}
-        return cls(**{**options, **self._common()})
+        solver = cls(**{**options, **self._common()})
+        solver.give_up = GIVE_UP
+        return solver
 
     def _start(self, A: sp.csr_matrix, b: np.ndarray, x0: np.ndarray | None
                ) -> tuple[str, np.ndarray | None]:
@@ -193,16 +225,50 @@ class AutoSolver(SequenceSolver):
         return label, start
 
     # -- the branches ---------------------------------------------------------
+    def _probe(self, system: LinearSystem, start: np.ndarray | None
+               ) -> tuple[np.ndarray | None, SolveStats]:
+        """:data:`PROBE_ITERATIONS` of Jacobi-CG: a matrix labelled SPD that is not shows
+        ``(p, A p) <= 0`` (or a non-positive diagonal) before a costly preconditioner is
+        built; CG's iterates are those of Lanczos, whose smallest Ritz value reaches the
+        negative end of the spectrum within a few tens of steps unless the negative
+        eigenvalues are few and close to zero (then the chain's CG finds them)."""
+        from .krylov import cg
+        from .precond import make_precond
+
+        try:
+            M = make_precond("jacobi", system.A)
+        except ValueError as exc:   # a diagonal entry <= 0: not SPD
+            return None, SolveStats("cg", status="precond-failed",
+                                    info={"error": str(exc), "precond": "jacobi"})
+        x, st = cg(system.A, system.b, start, M=M, rtol=self.rtol, atol=self.atol,
+                   maxiter=PROBE_ITERATIONS)
+        st.info.update(precond="jacobi", method="cg", probe=True)
+        return x, st
+
     def _solve_spd(self, system: LinearSystem, start: np.ndarray | None,
                    failed: list[tuple[dict[str, Any], SolveStats]]
                    ) -> tuple[np.ndarray | None, SolveStats]:
         """CG along :data:`SPD_CHAIN`; a result with a status in :data:`NOT_SPD` means
         the chain cannot solve this matrix."""
+        probe = None
         if self.iterative is None:
             if self.precond is None:
                 self.chain_pos = SPD_CHAIN.index(self.first_precond(system.A))
+                if SPD_CHAIN[self.chain_pos] != "jacobi" and not self.probed:
+                    self.probed = True
+                    xp, probe = self._probe(system, start)
+                    if probe.converged or probe.status in NOT_SPD:
+                        return xp, probe
+                    if xp is not None:
+                        _, start, _ = best_start(system.A, system.b,
+                                                 [("start", start), ("probe", xp)])
             self.iterative = self._make_cg()
         x, st = _try(self.iterative, system, start)
+        if probe is not None:  # its cost is part of this solve
+            st.iterations += probe.iterations
+            st.matvecs += probe.matvecs
+            st.seconds += probe.seconds
+            st.info["probe"] = _attempt(probe, "jacobi-cg-probe")
         switch = None
         while self.precond is None and self.chain_pos + 1 < len(SPD_CHAIN) and (
                 st.status == "precond-failed"
@@ -224,13 +290,21 @@ class AutoSolver(SequenceSolver):
                        ) -> tuple[np.ndarray | None, SolveStats]:
         """The rungs of :data:`GENERAL_LADDER`, from the best iterate so far.
 
-        A solve with a carried recycle space gets :data:`RECYCLE_BUDGET` times the
-        iterations of the last solve without one; when it misses, the system is
-        solved again with a fresh preconditioner and no carried space, and no space
-        is carried from then on (it costs more than it saves on this sequence). A
-        rung that fails without a carried space hands over to the next rung.
+        GMRES(40) with a kept ILU first. When it needs more than one cycle (restarted
+        GMRES forgets its Krylov space; recycling keeps it) the next systems go to
+        GCRO-DR, which keeps that preconditioner; when it has not converged after
+        :data:`PROMOTE_CYCLES` cycles, GCRO-DR takes over within the system, from its
+        iterate. A GCRO-DR solve with a carried space
+        gets :data:`RECYCLE_BUDGET` times the iterations of the last solve without one;
+        when it misses, the system is solved again with a fresh preconditioner and no
+        carried space, and no space is carried from then on; a converged carried solve
+        slower than :data:`RECYCLE_TIME_BUDGET` times the last GMRES solve returns the
+        sequence to GMRES for good (its dense work costs more than it saves). A rung
+        that fails with a kept preconditioner is re-run with a fresh one; one that fails
+        with a fresh one hands over to the next rung.
         """
         A, b = system.A, system.b
+        switch, spent = None, 0
         while True:
             if self.iterative is None:
                 self.iterative, self.fresh_iterations = self._make_rung(), None
@@ -240,23 +314,65 @@ class AutoSolver(SequenceSolver):
             budget = None
             if carried and self.fresh_iterations is not None:
                 budget = max(int(RECYCLE_BUDGET * self.fresh_iterations), RECYCLE_MIN_BUDGET)
+            cycles = self.rung == 0 and self.promote and self.carry
+            if cycles:   # restarted GMRES gets PROMOTE_CYCLES cycles, then GCRO-DR
+                budget = PROMOTE_CYCLES * self.iterative.restart
             x, st = _try(self.iterative, system, start, budget)
             label = GENERAL_LADDER[self.rung][0]
             if st.converged:
-                if not carried:
-                    self.fresh_iterations = st.iterations
+                self._after_converged(st, carried)
+                if switch:   # the reference for a carried space: the whole system's count
+                    self.fresh_iterations = (self.fresh_iterations or 0) + spent
+                    st.info.setdefault("auto_switch", switch)
                 return x, st
             failed.append((_attempt(st, f"{label}-carried" if carried else label), st))
             if x is not None:
                 _, start, _ = best_start(A, b, [("start", start), ("attempt", x)])
+            if cycles and st.status in ("maxiter", "slow") and st.iterations >= budget:
+                self._next_rung()   # GCRO-DR goes on from the iterate, with this ILU
+                switch, spent = GENERAL_LADDER[self.rung][0], st.iterations
+                continue
             if carried:  # the carried space (or the kept preconditioner) hurts: afresh
                 self.iterative.reset()
                 self.carry = False
                 continue
+            pre = self.iterative.pre
+            if st.status != "precond-failed" and pre.A is not None and not same_matrix(A, pre.A):
+                self.iterative.reset()   # kept from another matrix: once more with a fresh one
+                continue
             if self.rung + 1 >= len(GENERAL_LADDER):
                 return x, st
-            self.rung += 1
-            self.iterative = None
+            self._next_rung()
+
+    def _next_rung(self, keep_precond: bool = True) -> None:
+        """Hand over to the next rung; it takes over the preconditioner when it is built
+        the same way (GMRES(40) -> GCRO-DR)."""
+        old = self.iterative
+        self.rung += 1
+        self.iterative, self.fresh_iterations = self._make_rung(), None
+        same = (old is not None and old.precond_name == self.iterative.precond_name
+                and old.precond_options == self.iterative.precond_options)
+        if keep_precond and same:
+            self.iterative.pre = old.pre
+
+    def _after_converged(self, st: SolveStats, carried: bool) -> None:
+        """Promote GMRES to GCRO-DR after a restarted solve, demote GCRO-DR whose carried
+        solve cost more time than GMRES did (see :meth:`_solve_general`)."""
+        if not carried:
+            self.fresh_iterations = st.iterations
+        if self.rung == 0:
+            self.fresh_seconds = st.seconds
+            restart = getattr(self.iterative, "restart", 0)
+            if self.promote and self.carry and st.iterations > restart:
+                self._next_rung()
+                st.info["auto_switch"] = GENERAL_LADDER[self.rung][0]
+        elif (self.rung == 1 and carried and self.fresh_seconds is not None
+              and st.seconds > RECYCLE_TIME_BUDGET * self.fresh_seconds):
+            old = self.iterative
+            self.rung, self.promote = 0, False
+            self.iterative = self._make_rung()
+            self.iterative.pre = old.pre
+            st.info["auto_switch"] = GENERAL_LADDER[0][0]
 
     # -- one system -----------------------------------------------------------
     def solve(self, system: LinearSystem, x0: np.ndarray | None = None
@@ -277,7 +393,7 @@ class AutoSolver(SequenceSolver):
                     failed.append((_attempt(st, f"{st.info.get('precond')}-cg"), st))
                     self.not_spd, self.iterative, x = True, None, None
                     choice = self.choose(system, A)
-            if choice == "gcrodr":
+            if choice == "general":
                 x, st = self._solve_general(system, start, failed)
         if choice == "direct" or not st.converged:
             if choice != "direct" and not any(st is f for _, f in failed):

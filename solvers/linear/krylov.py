@@ -27,8 +27,22 @@ import scipy.linalg as sla
 from .base import SolveStats
 from .convention import Iteration, Operator, setup
 
+#: restart cycles GMRES runs before ``give_up`` may stop it (see :func:`gmres`)
+GIVE_UP_CYCLES = 3
+
 
 # ---------------------------------------------------------------- helpers
+def projected_iterations(r0: float, r: float, it: int, tol: float) -> float:
+    """Iterations still needed to take the residual from ``r`` to ``tol`` at the mean
+    reduction per iteration of the first ``it`` (``r0 -> r``): ``log(tol/r) / log q``,
+    ``q = (r/r0)^(1/it)``; infinite when nothing was gained."""
+    if r <= tol:
+        return 0.0
+    if not 0 < r < r0 or it <= 0:
+        return float("inf")
+    return float(np.log(tol / r) / (np.log(r / r0) / it))
+
+
 def rows_dot(V: np.ndarray, X: np.ndarray) -> np.ndarray:
     """``V^* X`` for a row-stored basis ``V`` (``conj(V) @ X``) without copying ``V``.
 
@@ -237,7 +251,7 @@ def cg(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e-
 # ---------------------------------------------------------------- GMRES
 def gmres(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 1e-8,
           atol: float = 0.0, restart: int = 40, maxiter: int | None = None, M: Any = None,
-          callback: Callable[[np.ndarray], None] | None = None
+          callback: Callable[[np.ndarray], None] | None = None, give_up: float | None = None
           ) -> tuple[np.ndarray, SolveStats]:
     """Restarted GMRES(m) with right preconditioning: ``A M u = r0``, ``x = x0 + M u``.
 
@@ -247,6 +261,13 @@ def gmres(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 
     rounding). A cycle ends after ``restart`` steps or when the estimate meets
     the tolerance; the true residual decides convergence. ``maxiter`` counts
     Arnoldi steps (matrix-vector products), default ``10 n``.
+
+    ``give_up`` (``None``: off): after :data:`GIVE_UP_CYCLES` cycles, stop with status
+    ``slow`` when the mean residual reduction per iteration so far,
+    ``q = (||r|| / ||r_0||)^(1/it)``, needs more than ``give_up * maxiter`` iterations
+    in all to reach the tolerance (``it + log(tol / ||r||) / log q``): a solve that
+    cannot finish within ``maxiter`` at its own pace is stopped early, so that a
+    caller with a fall-back (``auto``) does not pay for the whole budget.
     """
     run = setup(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M)
     if run.zero_rhs:
@@ -256,7 +277,7 @@ def gmres(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 
     aop = run.right_preconditioned()
     it, status = 0, "maxiter"
     r, matvecs = run.initial_residual()
-    stagnation = 0
+    stagnation, cycles, r0n = 0, 0, float(np.linalg.norm(r))
     while it < maxiter:
         rn = float(np.linalg.norm(r))
         if not np.isfinite(rn) or rn <= tol:
@@ -281,6 +302,11 @@ def gmres(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 
         stagnation = stagnation + 1 if rn_new > 0.999 * rn else 0
         if stagnation >= 3 or (arn.breakdown and rn_new > tol):
             status = "breakdown" if arn.breakdown else "stagnation"
+            break
+        cycles += 1
+        if give_up is not None and cycles >= GIVE_UP_CYCLES and tol < rn_new < r0n \
+                and it + projected_iterations(r0n, rn_new, it, tol) > give_up * maxiter:
+            status = "slow"
             break
     return run.result("gmres", iterations=it, matvecs=matvecs, status=status,
                       info={"restart": m})

@@ -82,6 +82,9 @@ class IterativeSequenceSolver(SequenceSolver):
     symmetric = False
     #: carry a subspace whatever the strategy (``def-cg``, ``gcrodr``); else with ``recycle``
     always_carries = False
+    #: GMRES stops early (status ``slow``) when its own pace cannot meet ``maxiter``
+    #: times this (:func:`~solvers.linear.krylov.gmres`); ``None``: off. ``auto`` sets it
+    give_up: float | None = None
 
     def __init__(self, **options: Any):
         super().__init__(**options)
@@ -224,7 +227,7 @@ class GMRESSequence(IterativeSequenceSolver):
             x, st = gcrodr(A, b, x0, M=M, m=self.restart, k=k, recycle=self.recycle,
                            same_operator=same and M is self.prev_M, **kw)
         else:
-            x, st = gmres(A, b, x0, M=M, restart=self.restart, **kw)
+            x, st = gmres(A, b, x0, M=M, restart=self.restart, give_up=self.give_up, **kw)
         return x, st, {}
 
 

@@ -149,9 +149,34 @@ class _Level:
         self.sdinv = self.omega / self.A.diagonal()
         self.coarse = CoarseSpace(self.A, passes, smooth, factor=factor)
         self.AP: sp.csr_matrix | None = None
+        self.S: Any = None  # sparse / operator smoother: S before, S^T after the coarse step
+        self.ST: Any = None
 
     def smooth(self, r: np.ndarray) -> np.ndarray:
+        if self.S is not None:
+            return self.S @ r
         return r * (self.sdinv if r.ndim == 1 else self.sdinv[:, None])
+
+    def smooth_post(self, s: np.ndarray) -> np.ndarray:
+        """``S^T s`` (in place for the diagonal smoother)."""
+        if self.ST is not None:
+            return self.ST @ s
+        s *= self.sdinv if s.ndim == 1 else self.sdinv[:, None]
+        return s
+
+    def set_smoother(self, smoother: np.ndarray | sp.spmatrix | spla.LinearOperator) -> None:
+        """Replace ``S = ω D^{-1}``: a vector is the diagonal of ``S``; a sparse matrix or a
+        ``LinearOperator`` ``S`` is applied before (``S``) and after (``S^T``) the coarse step."""
+        if sp.issparse(smoother):
+            self.S = sp.csr_matrix(smoother)
+            self.ST = sp.csr_matrix(self.S.T)
+        elif isinstance(smoother, spla.LinearOperator):  # e.g. a polynomial smoother
+            self.S, self.ST = smoother, smoother.H
+        else:
+            w = np.asarray(smoother, dtype=float)
+            if w.shape != (self.A.shape[0],) or not np.all(np.isfinite(w)):
+                raise ValueError("diagonal smoother must be a finite vector of the matrix size")
+            self.sdinv = w
 
 
 class MultilevelJacobi:
@@ -168,12 +193,20 @@ class MultilevelJacobi:
     induction because ``‖I - S_l A_l‖_{A_l} < 1`` and ``B_{l+1}`` is SPD with
     ``‖I - B_{l+1} A_{l+1}‖ < 1`` (exact on the coarsest level). With one
     coarse level this is the two-level method of :class:`TwoLevelJacobi`.
+
+    ``smoother`` replaces the finest level's ``S_0``: a vector (a diagonal
+    smoother, e.g. a learned damping) or a sparse matrix ``S`` applied as ``S``
+    before and ``S^T`` after the coarse step (e.g. the SPAI ceiling of
+    :mod:`operators.precond.ceiling`); ``B`` stays SPD when
+    ``‖I - S A‖_A < 1``, i.e. ``S + S^T - S^T A S`` SPD (Hackbusch, *Multi-grid
+    methods*, 1985, §10.6). ``None`` is the Jacobi smoother (bit for bit).
     """
 
     name = "multilevel"
 
     def __init__(self, A: sp.csr_matrix, passes: int = 1, smooth: int = 1,
-                 coarse_max: int = 2000, max_levels: int = 8, omega: float | None = None):
+                 coarse_max: int = 2000, max_levels: int = 8, omega: float | None = None,
+                 smoother: np.ndarray | sp.spmatrix | spla.LinearOperator | None = None):
         if passes < 1 or max_levels < 1:
             raise ValueError("passes and max_levels must be >= 1")
         self.levels: list[_Level] = []
@@ -187,6 +220,8 @@ class MultilevelJacobi:
                     or C.shape[0] >= 0.9 * level.A.shape[0]:
                 break
         self.levels[-1].coarse.factorise()
+        if smoother is not None:  # the finest level's smoother (see _Level.set_smoother)
+            self.levels[0].set_smoother(smoother)
 
     @property
     def nc(self) -> int:
@@ -202,8 +237,7 @@ class MultilevelJacobi:
         c = lev.coarse.lu.solve(y) if k + 1 == len(self.levels) else self._cycle(k + 1, y)
         x += lev.coarse.prolong(c)
         s -= lev.AP @ c  # s = r - A x for the updated x
-        s *= lev.sdinv if s.ndim == 1 else lev.sdinv[:, None]
-        x += s
+        x += lev.smooth_post(s)
         return x
 
     def apply(self, r: np.ndarray) -> np.ndarray:

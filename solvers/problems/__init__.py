@@ -16,6 +16,7 @@ PROBLEMS: dict[str, str] = {
     "helmholtz": "solvers.problems.helmholtz:Helmholtz",
     "advection_diffusion": "solvers.problems.advection_diffusion:AdvectionDiffusion",
     "heat": "solvers.problems.heat:Heat",
+    "heat_block": "solvers.problems.heat_block:HeatBlock",
     "burgers": "solvers.problems.burgers:Burgers",
     "navier_stokes": "solvers.problems.navier_stokes:NavierStokes",
     "wave": "solvers.problems.wave:Wave",

@@ -146,3 +146,39 @@ def test_early_stopping_and_bf16_autocast(steady, tmp_path):
                              config=_config(epochs=2, amp="bf16"))
     log = read_log(tmp_path / "b")
     assert summary["epochs"] == 2 and all(np.isfinite(r["train_loss"]) for r in log)
+
+
+def test_step_schedule_is_the_papers_steplr_per_epoch():
+    """``--scheduler step --step-size 100 --gamma 0.5`` (stepped per optimiser step) gives in
+    every step of epoch e the lr of torch's StepLR(100, 0.5) stepped once per epoch, as the
+    FNO paper's code does: 1e-3 in epochs 0..99, 5e-4 in 100..199, ... (500 epochs x 50 steps)."""
+    cfg = TrainConfig(epochs=500, lr=1e-3, scheduler="step", step_size=100, gamma=0.5)
+    ours = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    paper = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    per_step = torch.optim.lr_scheduler.LambdaLR(ours, lr_factor(cfg, steps_per_epoch=50))
+    per_epoch = torch.optim.lr_scheduler.StepLR(paper, step_size=100, gamma=0.5)
+    for epoch in range(cfg.epochs):
+        want = paper.param_groups[0]["lr"]
+        assert want == 1e-3 * 0.5 ** (epoch // 100)
+        for _ in range(50):
+            assert ours.param_groups[0]["lr"] == want, epoch
+            ours.step()
+            per_step.step()
+        paper.step()
+        per_epoch.step()
+
+
+def test_the_trainer_logs_the_step_schedule_and_progress_lines(steady, tmp_path, capsys):
+    train_operator("fno", steady, tmp_path / "m", arch=ARCH, outputs="u",
+                   config=_config(epochs=5, lr=1e-3, scheduler="step", step_size=2, gamma=0.5,
+                                  quiet=False, log_every=2))
+    # the lr after epoch e is the one StepLR(2, 0.5) holds after e epoch steps
+    assert [r["lr"] for r in read_log(tmp_path / "m")] == [1e-3 * 0.5 ** (e // 2)
+                                                             for e in range(1, 6)]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [ln.split(",")[0] for ln in lines] == ["train: epoch 2/5", "train: epoch 4/5",
+                                                  "train: epoch 5/5"]
+    assert all("train loss" in ln and "val rel. L2" in ln and "samples/s" in ln
+               for ln in lines)
+    with pytest.raises(ValueError, match="progress-line interval"):
+        TrainConfig(log_every=-1).validate()

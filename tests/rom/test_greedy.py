@@ -57,3 +57,25 @@ def test_stops_with_a_warning_when_nothing_is_added():
     with pytest.warns(RuntimeWarning, match="added nothing"):
         res = weak_greedy(s, TRAIN, tol=0.0, max_extensions=10)
     assert res.stopped == "no_extension" and s.size == 2
+
+
+def test_rb_basis_accepts_a_snapshot_new_at_the_1e12_level():
+    """pyMOR comparison (issue 17): the RB greedy stopped with "snapshot already in the basis"
+    at relative bounds ~2e-12 because its Gram-Schmidt rejected remainders below 1e-12 of the
+    snapshot norm. A remainder of 5e-13 is still ~100x above the ~N eps round-off of the
+    projection and must extend the basis; one of 1e-15 (round-off) must not."""
+    from rom.reduced_basis import ReducedBasis
+    from tests.helpers.reduced_basis import thermal_block_terms
+
+    aff = thermal_block_terms(n=8, b=2)
+    rb = ReducedBasis(aff, np.ones(4), (np.full(4, 0.1), np.ones(4)))
+    u1, u2 = rb.truth_solve(np.full(4, 0.5)), rb.truth_solve(np.array([0.1, 1.0, 0.3, 0.7]))
+    assert rb.add(u1) == 1
+    z = u2 - rb.basis @ (rb.basis.T @ (rb.X @ u2))
+    z /= np.sqrt(z @ (rb.X @ z))
+    nu1 = np.sqrt(u1 @ (rb.X @ u1))
+    assert rb.add(u1 + 1e-15 * nu1 * z) == 0
+    assert rb.add(u1 + 5e-13 * nu1 * z) == 1
+    V = rb.basis
+    assert np.abs(V.T @ (rb.X @ V) - np.eye(2)).max() < 1e-12
+    assert abs(abs(V[:, 1] @ (rb.X @ z)) - 1.0) < 1e-2   # the new direction is z

@@ -12,7 +12,7 @@ ROM_KINDS = [name for name, target in MODEL_KINDS.items() if target.startswith("
 
 
 def test_rom_kinds_are_registered():
-    assert sorted(ROM_KINDS) == ["eim", "pod", "rb"]
+    assert sorted(ROM_KINDS) == ["eim", "galerkin", "local", "opinf", "pod", "rb"]
 
 
 @pytest.mark.parametrize("name", ROM_KINDS)

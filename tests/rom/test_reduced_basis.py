@@ -194,3 +194,25 @@ def test_empty_basis_bounds_are_inf_without_floating_point_warnings(small):
         rel = rb.relative_bounds(uniform(5, 7))
         rb.greedy(uniform(20, 8), tol=1e-2, max_basis=3)
     assert np.all(np.isinf(rel)) and rb.N == 3
+
+
+def test_sliced_stable_estimator_drops_only_zero_rows(small):
+    """Truncating T to the rows the first N basis vectors reach: the same bounds as the
+    untruncated factor, batched and one parameter at a time (pyMOR comparison, issue 17)."""
+    from rom.estimators import online_residual_norm
+    rb = ReducedBasis(small, np.ones(4), BOX)
+    rb.greedy(uniform(60, 7), tol=1e-10, max_basis=14)
+    on = rb.online()
+    mus = uniform(9, 8)
+    for N in (2, 6, on.N):
+        T = on._sliced(N)[2]
+        m = on.f_N.shape[0] + N * on.A_N.shape[0]
+        assert T.shape[1] == m and np.all(on.est_data[T.shape[0]:, :m] == 0)
+        if N < on.N:
+            assert T.shape[0] < on.est_data.shape[0]
+        uN, delta = on(mus, N)
+        tA, tf = on.thetas(mus)
+        full = online_residual_norm("stable", on.est_data, tA, tf, uN) / on.alpha(tA, mus)
+        np.testing.assert_allclose(delta, full, rtol=1e-13)
+        _, d1 = on(mus[:1], N)
+        np.testing.assert_allclose(d1, full[:1], rtol=1e-13)

@@ -85,8 +85,8 @@ def test_warm_start_on_repeated_system_needs_no_iterations():
 
 def test_auto_follows_its_documented_rule_on_real_systems():
     """``auto``: up to 5000 unknowns sparse direct; above, SPD -> CG with the multilevel
-    preconditioner (2-D stencil); non-SPD -> direct up to ``direct_max``, else GCRO-DR
-    with ILU, carrying its recycle space to the next system."""
+    preconditioner (2-D stencil); non-SPD -> direct up to ``direct_max``, else GMRES(40)
+    with a kept ILU (GCRO-DR only after a restarted GMRES solve)."""
     spd = sequence("darcy", n=2)
     _, st = make_solver("auto").solve(spd[0])
     assert spd[0].A.shape[0] <= 5000 and st.info["auto_choice"] == "direct"
@@ -105,12 +105,17 @@ def test_auto_follows_its_documented_rule_on_real_systems():
     _, st = make_solver("auto").solve(nonsym[0])  # below direct_max = 300 000
     assert st.converged and st.info["auto_choice"] == "direct"
     auto = make_solver("auto", direct_max=5000)
+    method = "gmres"
     for s in nonsym:
         x, st = auto.solve(s)
-        assert st.converged and st.info["auto_choice"] == "gcrodr"
-        assert st.info["method"] == "gcrodr" and st.info["precond"] == "ilu"
+        assert st.converged and st.info["auto_choice"] == "general"
+        assert st.info["method"] == method and st.info["precond"] == "ilu"
+        assert "fallback" not in st.info
         assert np.linalg.norm(s.b - s.A @ x) <= 1e-8 * np.linalg.norm(s.b)
-    assert st.info["recycle_dim"] > 0
+        # a restarted GMRES(40) solve hands the next systems to GCRO-DR
+        assert ("auto_switch" in st.info) == (method == "gmres" and st.iterations > 40)
+        method = "gcrodr" if "auto_switch" in st.info else method
+    assert method == "gcrodr" and st.info["recycle_dim"] > 0  # a space to carry on
     # the decision rule itself, on a 3-D 7-point stencil (n = 27000, fill-heavy for LU)
     import scipy.sparse as sp
 
@@ -122,7 +127,7 @@ def test_auto_follows_its_documented_rule_on_real_systems():
     b3 = np.ones(A3.shape[0])
     assert AutoSolver().choose(LinearSystem(A3, b3, True, True), A3) == "spd-cg"
     assert AutoSolver().choose(LinearSystem(A3, b3, False, False), A3) == "direct"
-    assert AutoSolver(direct_max=1000).choose(LinearSystem(A3, b3, False, False), A3) == "gcrodr"
+    assert AutoSolver(direct_max=1000).choose(LinearSystem(A3, b3, False, False), A3) == "general"
     assert AutoSolver().first_precond(A3) == "jacobi"  # 3-D, n <= jacobi_max
     assert AutoSolver(jacobi_max=1000).first_precond(A3) == "multilevel"
     assert AutoSolver().choose(spd[0], spd[0].A) == "direct"  # small

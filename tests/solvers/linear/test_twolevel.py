@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from solvers.linear import make_solver
@@ -207,3 +208,19 @@ def test_auto_starts_3d_with_jacobi_and_moves_on_when_it_struggles(monkeypatch):
     assert st.converged and st.info["auto_switch"] == "multilevel-cg"
     _, st = auto.solve(LinearSystem(A, 2 * b, True, True))
     assert st.info["precond"] == "multilevel"
+
+
+def test_smoother_hook_reproduces_the_jacobi_vcycle():
+    """``smoother=`` with the default diagonal is the default cycle bit for bit; as a sparse
+    matrix (applied ``S`` / ``S^T``) it agrees to round-off; a bad vector is refused."""
+    A = diffusion(40, seed=3, contrast=1.5)
+    n = A.shape[0]
+    r = np.random.default_rng(2).standard_normal(n)
+    ref = MultilevelJacobi(A, coarse_max=100)
+    w = ref.levels[0].sdinv.copy()
+    same = MultilevelJacobi(A, coarse_max=100, smoother=w)
+    assert np.array_equal(same.apply(r), ref.apply(r))
+    sparse = MultilevelJacobi(A, coarse_max=100, smoother=sp.diags(w).tocsr())
+    assert np.allclose(sparse.apply(r), ref.apply(r), rtol=1e-13, atol=0)
+    with pytest.raises(ValueError, match="diagonal smoother"):
+        MultilevelJacobi(A, smoother=np.ones(3))

@@ -1,0 +1,443 @@
+"""FNO-1D on viscous Burgers at the FNO paper's protocol, side by side with neuraloperator (CPU).
+
+Protocol (Li et al. 2021, §5.1, and the paper's public ``fourier_1d.py``)
+    Data: the ``burgers`` problem (periodic [0, 1), ν = 0.1, T = 1,
+    u₀ ~ N(0, 625(−Δ + 25 I)⁻²)), 1,200 trajectories solved at 8,192 nodes and
+    subsampled by striding to s = 256, 512, 1,024; a seeded split into 1,000
+    training and 200 test samples (no validation set, as in the paper). The
+    solver's accuracy at 8,192 is checked against a solve at 16,384 nodes with
+    a quarter of the time step (``--check-samples``).
+    Model: 4 Fourier layers, 16 modes, width 64, linear lifting of (u₀, x),
+    projection 64 → 128 → 1 (549,569 parameters). neuraloperator's FNO
+    (2.0.0) with ``n_modes=30`` (its rfft keeps 30 // 2 + 1 = 16 modes),
+    ``lifting_channel_ratio=0`` (linear lifting), no channel MLP: the same
+    parameter count (it has the spectral bias where ours has the pointwise one).
+    Training (both): batch 20, AdamW lr 1e-3 / weight decay 1e-4, learning rate
+    halved every ``epochs / 5`` epochs (100 of 500, the paper's StepLR), relative
+    L2 loss, no gradient clipping, inputs and outputs normalised by the same
+    training statistics. (The paper uses Adam with L2 weight decay: one optimiser
+    for both sides here.)
+
+Method: one process, interleaved epoch by epoch. rom's FNO is trained by
+``operators.training.train_operator`` (what ``rom train fno`` runs); a trainer
+callback runs after each of its epochs and then trains neuraloperator's FNO one
+epoch by the same loop settings. Both see ``torch.set_num_threads(--threads)``.
+neuraloperator is imported from its own venv (``--neuralop-venv``: its
+site-packages appended to ``sys.path``, so torch is this venv's). Each epoch's
+wall time is timed per side (rom's includes its data loading, logging and
+checkpoint writes); the test error after every epoch is measured outside the
+clocks. Time-to-accuracy: the training wall time until the test error first
+reaches the worse of the two final errors.
+
+Zero-shot super-resolution: the s = 256 model evaluated with
+``rom evaluate MODEL test8192.h5 --resolution R`` (a file of the 200 test
+samples at 8,192 nodes; periodic data are subsampled exactly by striding),
+and neuraloperator's weights on the same strided data.
+
+    python benchmarks/operators_burgers.py --quick        # smoke run (a minute)
+    python benchmarks/operators_burgers.py --epochs 500 --resolutions 1024
+
+writes benchmarks/results/operators_burgers.md (``--quick``: ..._quick.md) and its JSON;
+``--from-json A.json,B.json`` renders several runs (e.g. one per resolution, each with
+its own epoch count) into one results file, each section with its own command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import operator_common as bench  # noqa: E402
+
+from data.dataset import Dataset, write_dataset  # noqa: E402
+from data.torch_dataset import split_indices  # noqa: E402
+from operators.losses import relative_l2  # noqa: E402
+from operators.registry import count_parameters  # noqa: E402
+from operators.trainer import TrainConfig, lr_factor  # noqa: E402
+from operators.training import train_operator  # noqa: E402
+from solvers.problems import make_problem  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+#: FNO paper (Li et al., ICLR 2021, arXiv:2010.08895) Table 1, FNO row, relative L2 test error
+PAPER = {256: 0.0149, 512: 0.0158, 1024: 0.0160, 2048: 0.0146, 4096: 0.0142, 8192: 0.0139}
+ARCH = {"width": 64, "modes": 16, "layers": 4, "lifting_channels": 0, "projection_channels": 128}
+FULL_N = 8192
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny smoke run (small data, 2 epochs)")
+    ap.add_argument("--epochs", type=int, default=500)
+    ap.add_argument("--resolutions", default="256,512,1024",
+                    help="training resolutions s (comma separated)")
+    ap.add_argument("--superres", default="256,512,1024,2048,4096,8192",
+                    help="evaluation resolutions of the zero-shot table (model of the first s)")
+    ap.add_argument("--n-train", type=int, default=1000)
+    ap.add_argument("--n-test", type=int, default=200)
+    ap.add_argument("--batch-size", type=int, default=20)
+    ap.add_argument("--full-n", type=int, default=FULL_N,
+                    help="nodes of the solve the resolutions are subsampled from (paper: 8192)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (both libraries)")
+    ap.add_argument("--workers", type=int, default=2, help="processes generating the data")
+    ap.add_argument("--check-samples", type=int, default=2,
+                    help="samples re-solved at twice the nodes to check the solver")
+    ap.add_argument("--neuralop-venv", default="/tmp/neuralop-venv")
+    ap.add_argument("--no-neuralop", action="store_true", help="rom's side only")
+    ap.add_argument("--data-dir", default="/tmp/rom-bench")
+    ap.add_argument("--out", default=None, help="results file (default benchmarks/results/...)")
+    ap.add_argument("--from-json", default=None,
+                    help="only render the report of these runs' JSON files (comma separated)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.epochs, args.n_train, args.n_test = 2, 40, 10
+        args.resolutions, args.superres, args.check_samples = "64,128", "64,128,256", 1
+    elif args.superres == "256,512,1024,2048,4096,8192":
+        args.superres = ",".join(str(r) for r in (256, 512, 1024, 2048, 4096, 8192)
+                                 if r <= args.full_n)
+    args.resolutions = [int(s) for s in args.resolutions.split(",")]
+    args.superres = [int(s) for s in args.superres.split(",")]
+    args.full = 256 if args.quick else args.full_n
+    return args
+
+
+# ------------------------------------------------------------------------------ data
+def full_dataset(args: argparse.Namespace) -> Path:
+    """The 8,192-node file (``rom generate burgers``; ``n_out=2``: u(0), u(1))."""
+    n = args.n_train + args.n_test
+    return bench.ensure_dataset(Path(args.data_dir) / f"burgers{args.full}_n{n}.h5", "burgers",
+                                n, args.full, seed=0, params={"n_out": 2, "cfl": 2.0},
+                                workers=args.workers)
+
+
+def solver_check(path: Path, k: int) -> dict[str, Any]:
+    """Relative L2 distance of the stored u(T) to a solve at 2N nodes, cfl/4 (first k samples)."""
+    with Dataset(path) as ds:
+        cfg, mu, u = ds.config, ds.parameters[:k], ds.field("u")[:k, -1]
+        n = ds.grid.shape[0]
+    opts = {key: cfg["options"][key] for key in ("nu", "t_final", "n_modes")} \
+        if "options" in cfg else {}
+    ref = make_problem("burgers", 2 * n, n_out=2, cfl=0.5, **opts)
+    errs = []
+    for j in range(k):
+        r = ref.solve(mu[j]).outputs["u"][-1, ::2]
+        errs.append(float(np.linalg.norm(u[j] - r) / np.linalg.norm(r)))
+    return {"nodes": n, "reference_nodes": 2 * n, "reference_cfl": 0.5, "stored_cfl": 2.0,
+            "samples": k, "max_rel_l2": max(errs)}
+
+
+def subsampled(full: Path, s: int, indices: list[int] | None = None) -> Path:
+    """A steady file ``u0 -> u(T)`` at ``s`` nodes (every (N/s)-th node), optionally of some
+    samples only; written once next to ``full``."""
+    tag = "" if indices is None else f"_{len(indices)}test"
+    path = full.with_name(f"{full.stem}_s{s}{tag}.h5")
+    if path.exists():
+        return path
+    with Dataset(full) as ds:
+        n = ds.grid.shape[0]
+        if n % s:
+            raise ValueError(f"s={s} does not divide the {n} nodes")
+        idx = np.arange(ds.n_samples) if indices is None else np.asarray(indices)
+        step = n // s
+        u0, uT = ds.field("u0")[()][idx, ::step], ds.field("u")[()][idx, -1, ::step]
+        grid = type(ds.grid)((ds.grid.axes[0][::step],), ds.grid.periodic)
+        config = {**ds.config, "resolution": s, "subsampled_from": n, "output_time": "final"}
+        write_dataset(path, problem=ds.problem, config=config, grid=grid, times=None,
+                      parameters=ds.parameters[idx], parameter_space=ds.parameter_space,
+                      sampler=ds.sampler, inputs={"u0": u0}, outputs={"u": uT},
+                      stats={k: v[idx] for k, v in ds.stats.items()}, seed=ds.seed)
+    return path
+
+
+# ------------------------------------------------------------------------------ training
+def neuralop_fno(neuralop) -> torch.nn.Module:
+    """neuraloperator's FNO with our parameter count (see the module docstring)."""
+    return neuralop.models.FNO(n_modes=(30,), in_channels=1, out_channels=1, hidden_channels=64,
+                               n_layers=4, lifting_channel_ratio=0, projection_channel_ratio=2,
+                               use_channel_mlp=False)
+
+
+class ReferenceRun:
+    """neuraloperator's FNO trained one epoch per call by our loop settings."""
+
+    def __init__(self, model: torch.nn.Module, data: Path, split: dict, norm: dict,
+                 config: TrainConfig) -> None:
+        with Dataset(data) as ds:
+            a, u = ds.field("u0")[()], ds.field("u")[()]
+        self.x = torch.as_tensor(a[split["train"], None], dtype=torch.float32)
+        self.y = torch.as_tensor(u[split["train"], None], dtype=torch.float32)
+        self.mi, self.si = norm["input"]["mean"][0], norm["input"]["std"][0] + norm["input"]["eps"]
+        self.mo, self.so = (norm["output"]["mean"][0],
+                            norm["output"]["std"][0] + norm["output"]["eps"])
+        self.model, self.config = model, config
+        self.steps = math.ceil(len(self.x) / config.batch_size)
+        self.opt = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                     weight_decay=config.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_factor(config, self.steps))
+        self.epoch = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mi) / self.si) * self.so + self.mo
+
+    def train_epoch(self) -> float:
+        self.epoch += 1
+        b = self.config.batch_size
+        perm = torch.randperm(len(self.x),
+                              generator=torch.Generator().manual_seed(self.config.seed + self.epoch))
+        self.model.train()
+        total = 0.0
+        for k in range(self.steps):
+            idx = perm[k * b:(k + 1) * b]
+            loss = relative_l2(self(self.x[idx]), self.y[idx])
+            loss.backward()
+            self.opt.step()
+            self.opt.zero_grad(set_to_none=True)
+            self.sched.step()
+            total += float(loss.detach())
+        return total / self.steps
+
+
+@torch.no_grad()
+def test_error(fn, x: torch.Tensor, y: torch.Tensor, batch: int = 50) -> float:
+    """Mean relative L2 error over the test samples."""
+    pred = torch.cat([fn(x[k:k + batch]) for k in range(0, len(x), batch)])
+    return float(((pred - y).flatten(1).norm(dim=1) / y.flatten(1).norm(dim=1)).mean())
+
+
+def test_tensors(data: Path, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    with Dataset(data) as ds:
+        a, u = ds.field("u0")[()][indices], ds.field("u")[()][indices]
+    return (torch.as_tensor(a[:, None], dtype=torch.float32),
+            torch.as_tensor(u[:, None], dtype=torch.float32))
+
+
+def train_pair(data: Path, model_dir: Path, args: argparse.Namespace, neuralop) -> dict:
+    """rom's FNO and (interleaved, one epoch after each of ours) neuraloperator's FNO."""
+    n = args.n_train + args.n_test
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=1e-3,
+                         weight_decay=1e-4, scheduler="step", step_size=max(1, args.epochs // 5),
+                         gamma=0.5, grad_clip=0.0, loss="l2", seed=0, quiet=True,
+                         checkpoint_every=max(1, args.epochs // 10))
+    split = split_indices(n, 0.0, args.n_test / n, config.seed)
+    xte, yte = test_tensors(data, split["test"])
+    hist: dict[str, list] = {"rom": [], "neuraloperator": []}
+    state: dict[str, Any] = {"ref": None, "mark": time.perf_counter()}
+
+    def hook(trainer, record) -> None:
+        t_rom = time.perf_counter() - state["mark"]
+        model = trainer.model
+        model.eval()
+        hist["rom"].append((t_rom, test_error(lambda x: model(x, None), xte, yte),
+                            record["train_loss"]))
+        model.train()
+        if neuralop is not None:
+            t0 = time.perf_counter()
+            if state["ref"] is None:  # its set-up counts in its first epoch
+                torch.manual_seed(config.seed)
+                norm = json.loads((model_dir / "model.json").read_text())["normalization"]
+                state["ref"] = ReferenceRun(neuralop_fno(neuralop), data, split, norm, config)
+            ref = state["ref"]
+            loss = ref.train_epoch()
+            t_ref = time.perf_counter() - t0
+            ref.model.eval()
+            hist["neuraloperator"].append((t_ref, test_error(ref, xte, yte), loss))
+        if record["epoch"] % max(1, args.epochs // 10) == 0 or record["epoch"] == 1:
+            line = " ".join(f"{k} {v[-1][1]:.4f} ({v[-1][0]:.2f} s)" for k, v in hist.items() if v)
+            print(f"  epoch {record['epoch']}: test rel L2 {line}", flush=True)
+        state["mark"] = time.perf_counter()
+
+    state["mark"] = time.perf_counter()
+    summary = train_operator("fno", data, model_dir, arch=ARCH, config=config, val_fraction=0.0,
+                             test_fraction=args.n_test / n, callbacks=(hook,))
+    meta = json.loads((model_dir / "model.json").read_text())
+    assert meta["split"]["test"] == split["test"], "split differs from rom's"
+    out = {"epochs": summary["epochs"], "schedule": {"step_size": config.step_size, "gamma": 0.5},
+           "sides": {}}
+    for name, h in hist.items():
+        if not h:
+            continue
+        secs = np.cumsum([t for t, _, _ in h])
+        out["sides"][name] = {"test_rel_l2": h[-1][1], "train_seconds": float(secs[-1]),
+                              "samples_per_s": args.n_train * len(h) / float(secs[-1]),
+                              "cumulative_seconds": secs.tolist(),
+                              "test_curve": [e for _, e, _ in h]}
+    if len(out["sides"]) == 2:
+        target = max(s["test_rel_l2"] for s in out["sides"].values())
+        for side in out["sides"].values():
+            first = next(k for k, e in enumerate(side["test_curve"]) if e <= target)
+            side["time_to_accuracy_s"] = side["cumulative_seconds"][first]
+        out["target"] = target
+        out["tta_ratio_neuralop_over_rom"] = (out["sides"]["neuraloperator"]["time_to_accuracy_s"]
+                                             / out["sides"]["rom"]["time_to_accuracy_s"])
+    out["parameters"] = {"rom": meta["parameters"]}
+    if state["ref"] is not None:
+        out["parameters"]["neuraloperator"] = count_parameters(state["ref"].model)
+        out["reference"] = state["ref"]
+    return out
+
+
+def zero_shot(model_dir: Path, full: Path, split: list[int], args, ref) -> list[dict]:
+    """``rom evaluate MODEL test.h5 --resolution R`` per R, and neuraloperator on the same data."""
+    test_file = subsampled(full, args.full, split)
+    xte, yte = test_tensors(test_file, list(range(len(split))))
+    rows = []
+    for r in args.superres:
+        out = subprocess.run([*bench.rom_command(), "evaluate", str(model_dir), str(test_file),
+                              "--resolution", str(r), "--json"], capture_output=True, text=True,
+                             cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+        if out.returncode:
+            raise SystemExit(f"rom evaluate --resolution {r} failed: {out.stderr.strip()}")
+        rec = json.loads(out.stdout)
+        row = {"resolution": r, "rom": rec["rel_l2"]["mean"]}
+        if ref is not None:
+            step = args.full // r
+            ref.model.eval()
+            row["neuraloperator"] = test_error(ref, xte[..., ::step], yte[..., ::step])
+        rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------------ report
+def fmt(v: float | None, spec: str = ".4f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def data_time(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds >= 1 else "the file of an earlier run reused"
+
+
+def render(result: dict, args: argparse.Namespace) -> list[str]:
+    """The Markdown section of one run."""
+    s = result["setting"]
+    lines = [f"## s = {', '.join(map(str, args.resolutions))}: {args.epochs} epochs", "",
+             f"Command: `{s['command']}`  ", f"Machine: {s['machine']}; torch {s['torch']}, "
+             f"neuraloperator {s['neuraloperator']}; torch threads {args.threads} for both  ",
+             f"Load average before / after: {s['load_before']} / {s['load_after']} "
+             "(2 cores shared with other jobs)  ",
+             f"Run: {args.epochs} epochs per resolution, lr halved every "
+             f"{max(1, args.epochs // 5)} epochs (the paper: 500 / 100), {args.n_train} train / "
+             f"{args.n_test} test samples, batch {args.batch_size}; one process, the two libraries "
+             "interleaved epoch by epoch (module docstring of benchmarks/operators_burgers.py).", ""]
+    c = result["solver_check"]
+    lines += [f"Data: `rom generate burgers` at {c['nodes']} nodes (cfl {c['stored_cfl']}), "
+              f"{data_time(result['data_seconds'])}; stored u(T) vs a solve at "
+              f"{c['reference_nodes']} "
+              f"nodes, cfl {c['reference_cfl']} ({c['samples']} samples): max relative L2 "
+              f"{c['max_rel_l2']:.2e}." + ("" if c["nodes"] == FULL_N else
+              f" Deviation: solved at {c['nodes']} nodes, not the paper's {FULL_N} (the cost "
+              f"of the solve grows as N²; the s ≤ {c['nodes']} subsamples are the same "
+              "functions to the solver's accuracy)."), ""]
+    lines += ["| s | library | parameters | test rel. L2 | paper (FNO) | train wall s | "
+              "samples/s | time to target s | target |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for s_, run in result["runs"].items():
+        for name, side in run["sides"].items():
+            lines.append(f"| {s_} | {name} | {run['parameters'].get(name, '-')} | "
+                         f"{side['test_rel_l2']:.4f} | {fmt(PAPER.get(int(s_)))} | "
+                         f"{side['train_seconds']:.0f} | {side['samples_per_s']:.0f} | "
+                         f"{fmt(side.get('time_to_accuracy_s'), '.0f')} | "
+                         f"{fmt(run.get('target'))} |")
+        if "tta_ratio_neuralop_over_rom" in run:
+            lines.append(f"| {s_} | ratio neuraloperator / rom | | | | "
+                         f"{run['sides']['neuraloperator']['train_seconds'] / run['sides']['rom']['train_seconds']:.2f}"
+                         f" | | {run['tta_ratio_neuralop_over_rom']:.2f} | |")
+    for s_, run in result["runs"].items():
+        if "tta_ratio_neuralop_over_rom" in run:
+            r, n = run["sides"]["rom"]["test_rel_l2"], run["sides"]["neuraloperator"]["test_rel_l2"]
+            p = PAPER.get(int(s_))
+            lines.append(f"\nTargets at s = {s_}: error ≤ the paper's: "
+                         f"{'yes' if p and r <= p else 'no'}; error ≤ neuraloperator's: "
+                         f"{'yes' if r <= n else 'no'} (rom / neuraloperator {r / n:.2f}); "
+                         f"time-to-accuracy ≥ 1.5× faster: "
+                         f"{'yes' if run['tta_ratio_neuralop_over_rom'] >= 1.5 else 'no'} "
+                         f"({run['tta_ratio_neuralop_over_rom']:.2f}×).")
+    lines += ["", "Paper: Li et al., *Fourier Neural Operator for Parametric PDEs*, ICLR 2021 "
+              "(arXiv:2010.08895), Table 1, FNO row (0.0160 at s = 1024 is also quoted in "
+              "neuraloperator issue #30, where the paper's own code reaches ~0.0025 at 500 "
+              "epochs).", ""]
+    if result.get("zero_shot"):
+        first = args.resolutions[0]
+        lines += [f"### Zero-shot super-resolution (trained at s = {first}, test rel. L2)", "",
+                  "| eval resolution | rom (`rom evaluate --resolution`) | neuraloperator |",
+                  "|---:|---:|---:|"]
+        for row in result["zero_shot"]:
+            lines.append(f"| {row['resolution']} | {row['rom']:.4f} | "
+                         f"{fmt(row.get('neuraloperator'))} |")
+    return lines + [""]
+
+
+def write_report(results: list[dict], path: Path) -> None:
+    """One file of the runs' sections (each result carries its command line)."""
+    lines = ["# FNO-1D Burgers: the FNO paper's protocol, rom vs neuraloperator (CPU)", ""]
+    for result in results:
+        argv = shlex.split(result["setting"]["command"])[2:]
+        lines += render(result, parse_args(argv))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    print(f"wrote {path}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.from_json:
+        results = [json.loads(Path(f).read_text()) for f in args.from_json.split(",")]
+        write_report(results, Path(args.out) if args.out else
+                     ROOT / "benchmarks" / "results" / "operators_burgers.md")
+        return {"runs": results}
+    torch.set_num_threads(args.threads)
+    neuralop = None if args.no_neuralop else bench.import_neuralop(args.neuralop_venv)
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    full = full_dataset(args)
+    data_seconds = time.perf_counter() - t0
+    result: dict[str, Any] = {"setting": {
+        "command": "python benchmarks/operators_burgers.py " + " ".join(sys.argv[1:] if argv is None
+                                                                      else argv),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch": torch.__version__, "threads": args.threads,
+        "neuraloperator": getattr(neuralop, "__version__", None),
+        "load_before": " ".join(f"{v:.2f}" for v in load_before)},
+        "data_seconds": data_seconds, "solver_check": solver_check(full, args.check_samples),
+        "runs": {}}
+    refs = {}
+    # warm-up (lazy imports, first allocations) of both code paths, not measured
+    warm = argparse.Namespace(**{**vars(args), "epochs": 1})
+    train_pair(subsampled(full, args.resolutions[0]), Path(args.data_dir) / "burgers_warmup",
+               warm, neuralop)
+    for s in args.resolutions:
+        data = subsampled(full, s)
+        model_dir = Path(args.data_dir) / f"burgers_fno_s{s}_e{args.epochs}"
+        print(f"== s = {s}: {args.epochs} epochs", flush=True)
+        run = train_pair(data, model_dir, args, neuralop)
+        refs[s] = run.pop("reference", None)
+        for side in run["sides"].values():
+            side.pop("cumulative_seconds"), side.pop("test_curve")
+        result["runs"][str(s)] = run
+        print(json.dumps(run), flush=True)
+    first = args.resolutions[0]
+    model_dir = Path(args.data_dir) / f"burgers_fno_s{first}_e{args.epochs}"
+    test = json.loads((model_dir / "model.json").read_text())["split"]["test"]
+    result["zero_shot"] = zero_shot(model_dir, full, test, args, refs[first])
+    result["setting"]["load_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    name = "operators_burgers_quick.md" if args.quick else "operators_burgers.md"
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / name
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str))
+    write_report([result], out)
+    return result
+
+
+if __name__ == "__main__":
+    main()
