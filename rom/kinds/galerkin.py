@@ -96,9 +96,12 @@ def evaluate_trajectories(name: str, meta: dict[str, Any], ds: Dataset, out_dir:
                           batch_size: int | None, Phi: np.ndarray,
                           integrate: Callable[[np.ndarray, np.ndarray], np.ndarray],
                           rhs: Callable[[np.ndarray, float], np.ndarray],
-                          rows: list[list[Any]], **extra: Any) -> dict[str, Any]:
+                          rows: list[list[Any]], bar: Any = None,
+                          **extra: Any) -> dict[str, Any]:
     """Shared evaluation of a reduced Burgers model. ``integrate(a0 (r, B), ν (B,))`` gives
-    ``(T, r, B)`` reduced states; ``rhs(states (T, r), ν)`` their time derivatives."""
+    ``(T, r, B)`` reduced states; ``rhs(states (T, r), ν)`` their time derivatives.
+    ``bar`` (a :class:`data.progress.Progress`, or ``None``) counts the trajectories of
+    the one-at-a-time pass, updated outside its timed regions."""
     check_same_problem(meta, ds, None)
     U, nus, idx, problem = burgers_trajectories(ds, None, name)
     h = 1.0 / U.shape[-1]
@@ -107,9 +110,14 @@ def evaluate_trajectories(name: str, meta: dict[str, Any], ds: Dataset, out_dir:
     def one(k: int) -> np.ndarray:
         return integrate((Phi.T @ u0[k])[:, None], nus[k:k + 1])[:, :, 0] @ Phi.T
 
-    t0 = time.perf_counter()
-    preds = np.stack([one(k) for k in range(len(U))])
-    single = (time.perf_counter() - t0) / len(U)
+    preds, single = [], 0.0
+    for k in range(len(U)):     # one trajectory at a time: timed, the bar updated apart
+        t0 = time.perf_counter()
+        preds.append(one(k))
+        single += time.perf_counter() - t0
+        if bar is not None:
+            bar.update()
+    preds, single = np.stack(preds), single / len(U)
     bs = len(U) if not batch_size else int(batch_size)
     t0 = time.perf_counter()
     for s in range(0, len(U), bs):
@@ -230,7 +238,7 @@ class GalerkinKind(RomKind):
 
     def _evaluate(self, meta: dict[str, Any], model_dir: Path, ds: Dataset,
                   out_dir: Path | None, resolution: int | None,
-                  batch_size: int | None) -> dict[str, Any]:
+                  batch_size: int | None, bar: Any = None) -> dict[str, Any]:
         check_same_problem(meta, ds, resolution)
         model = self.load(model_dir)
 
@@ -241,7 +249,7 @@ class GalerkinKind(RomKind):
                 ["hyper-reduction", f"{meta['hyper']} ({meta['hyper_info']['points']} points, "
                                     f"{meta['sampled_entries']} sampled entries)"]]
         return evaluate_trajectories(self.name, meta, ds, out_dir, batch_size, model.Phi,
-                                     model.integrate_reduced, rhs, rows,
+                                     model.integrate_reduced, rhs, rows, bar=bar,
                                      n_modes=meta["n_modes"], hyper=meta["hyper"],
                                      sampled_entries=meta["sampled_entries"])
 

@@ -327,7 +327,7 @@ class LocalKind(RomKind):
 
     def _evaluate(self, meta: dict[str, Any], model_dir: Path, ds: Dataset,
                   out_dir: Path | None, resolution: int | None,
-                  batch_size: int | None) -> dict[str, Any]:
+                  batch_size: int | None, bar: Any = None) -> dict[str, Any]:
         model = self.load(model_dir)
         name = meta["field"]
         if name not in ds.input_names + ds.output_names:
@@ -342,9 +342,8 @@ class LocalKind(RomKind):
         warn_outside(mus, *box_from_json(meta["box"]), "parameter")
         fields = input_fields(ds, idx) if meta["selector"] == "cnn" else None
         flat = U.reshape(len(U), -1)
-        chosen = model.select(mus, fields)
+        chosen, pred, bound = _predict_each(model, mus, fields, bar)
         true = model.true_clusters(U, mus)
-        pred = model.predict(mus, fields, labels=chosen)
         rel = relative_l2(pred, flat)
         ev = _Errors(model, mus, flat, chosen, true, rel)
         if meta["selector"] == "cnn":     # the network classifies fields: one batch, timed
@@ -354,9 +353,8 @@ class LocalKind(RomKind):
             single, batched = online_seconds(model.predict, mus, batch_size)
         solver_s = ds.solver_seconds_per_sample()
         extra = ev.record(meta)
-        if model.last_bound is not None:     # certified local RB: the X-norm error bounds
-            b = np.asarray(model.last_bound, float)
-            extra["bound"] = {"mean": float(b.mean()), "max": float(b.max()),
+        if bound is not None:     # certified local RB: the X-norm error bounds
+            extra["bound"] = {"mean": float(bound.mean()), "max": float(bound.max()),
                               "selector": model.rb_selector}
         record = evaluation_record(self.name, rel, single, solver_s, field=name,
                                    on_training_data=is_training_data(meta["dataset"], ds),
@@ -368,6 +366,26 @@ class LocalKind(RomKind):
                                         "cluster_true": true},
                       figures(model, mus, chosen, true, ev) if out_dir else {})
         return record
+
+
+def _predict_each(model: LocalModel, mus: np.ndarray, fields: Any, bar: Any
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Selected cluster, flattened prediction and (certified local RB) X-norm error bound
+    of each parameter, one sample at a time so that ``bar`` (a
+    :class:`data.progress.Progress`, or ``None``) counts them; untimed (the online times
+    are measured in separate passes)."""
+    chosen, preds, bounds = [], [], []
+    for i in range(len(mus)):
+        f = [x[i:i + 1] for x in fields] if fields is not None else None
+        c = model.select(mus[i:i + 1], f)
+        preds.append(model.predict(mus[i:i + 1], f, labels=c)[0])
+        chosen.append(int(c[0]))
+        if model.last_bound is not None:
+            bounds.append(float(np.asarray(model.last_bound, float).ravel()[0]))
+        if bar is not None:
+            bar.update()
+    bound = np.array(bounds) if len(bounds) == len(mus) and bounds else None
+    return np.array(chosen, dtype=np.int64), np.array(preds), bound
 
 
 class _Errors:

@@ -104,7 +104,7 @@ class OpInfKind(RomKind):
 
     def _evaluate(self, meta: dict[str, Any], model_dir: Path, ds: Dataset,
                   out_dir: Path | None, resolution: int | None,
-                  batch_size: int | None) -> dict[str, Any]:
+                  batch_size: int | None, bar: Any = None) -> dict[str, Any]:
         check_same_problem(meta, ds, resolution)
         model, Phi = self.load(model_dir)
 
@@ -114,7 +114,7 @@ class OpInfKind(RomKind):
         rows = [["modes N", meta["n_modes"]], ["operators", meta["operators"]],
                 ["regularisation (λ1, λ2)", f"{meta['reg'][0]:.0e}, {meta['reg'][1]:.0e}"]]
         return evaluate_trajectories(self.name, meta, ds, out_dir, batch_size, Phi,
-                                     model.integrate_reduced, rhs, rows,
+                                     model.integrate_reduced, rhs, rows, bar=bar,
                                      n_modes=meta["n_modes"], operators=meta["operators"])
 
 
