@@ -34,6 +34,9 @@ Zero-shot super-resolution: the s = 256 model evaluated with
 samples at 8,192 nodes; periodic data are subsampled exactly by striding),
 and neuraloperator's weights on the same strided data.
 
+Initialisation ablation (rom only): ``--no-neuralop --spectral-init paper|glorot --seed K``
+(``paper``: the former ``1/(C_in C_out)`` scale of operators/spectral.py).
+
     python benchmarks/operators_burgers.py --quick        # smoke run (a minute)
     python benchmarks/operators_burgers.py --epochs 500 --resolutions 1024
 
@@ -98,6 +101,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="samples re-solved at twice the nodes to check the solver")
     ap.add_argument("--neuralop-venv", default="/tmp/neuralop-venv")
     ap.add_argument("--no-neuralop", action="store_true", help="rom's side only")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the split and the weights")
+    ap.add_argument("--spectral-init", choices=("glorot", "paper"), default="glorot",
+                    help="rom's spectral weights: glorot (the default of operators/spectral.py) "
+                         "or paper (the former 1/(C_in C_out) N(0, 1): the ablation)")
     ap.add_argument("--data-dir", default="/tmp/rom-bench")
     ap.add_argument("--out", default=None, help="results file (default benchmarks/results/...)")
     ap.add_argument("--from-json", default=None,
@@ -212,6 +219,22 @@ class ReferenceRun:
 
 
 @torch.no_grad()
+def paper_spectral_init() -> None:
+    """Re-draw rom's dense spectral weights as the former default did, real and imaginary
+    parts ``N(0, 1) / (C_in C_out)`` (the FNO paper's code: ``U[0, 1) / (C_in C_out)``), for
+    the initialisation ablation (the same law; the random stream differs from the former code)."""
+    from operators.spectral import SpectralConv
+    init = SpectralConv.__init__
+
+    def patched(self, in_channels, out_channels, *a, **kw):
+        init(self, in_channels, out_channels, *a, **kw)
+        if self.factorization == "dense":
+            with torch.no_grad():
+                self.weight.normal_(0.0, 1.0 / (self.in_channels * self.out_channels))
+
+    SpectralConv.__init__ = patched
+
+
 def test_error(fn, x: torch.Tensor, y: torch.Tensor, batch: int = 50) -> float:
     """Mean relative L2 error over the test samples."""
     pred = torch.cat([fn(x[k:k + batch]) for k in range(0, len(x), batch)])
@@ -230,7 +253,7 @@ def train_pair(data: Path, model_dir: Path, args: argparse.Namespace, neuralop) 
     n = args.n_train + args.n_test
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=1e-3,
                          weight_decay=1e-4, scheduler="step", step_size=max(1, args.epochs // 5),
-                         gamma=0.5, grad_clip=0.0, loss="l2", seed=0, quiet=True,
+                         gamma=0.5, grad_clip=0.0, loss="l2", seed=args.seed, quiet=True,
                          checkpoint_every=max(1, args.epochs // 10))
     split = split_indices(n, 0.0, args.n_test / n, config.seed)
     xte, yte = test_tensors(data, split["test"])
@@ -398,6 +421,8 @@ def main(argv: list[str] | None = None) -> dict:
                      ROOT / "benchmarks" / "results" / "operators_burgers.md")
         return {"runs": results}
     torch.set_num_threads(args.threads)
+    if args.spectral_init == "paper":
+        paper_spectral_init()
     neuralop = None if args.no_neuralop else bench.import_neuralop(args.neuralop_venv)
     load_before = os.getloadavg()
     t0 = time.perf_counter()

@@ -63,10 +63,14 @@ def test_fno_same_weights_at_two_resolutions():
     model = FNO(1, 1, 2, width=16, modes=6, layers=3, grid_embedding=False).double()
     a, b = model(_periodic_field(32, 2)), model(_periodic_field(64, 2))
     assert ((a - b[..., ::2, ::2]).norm() / a.norm()) < 1e-8
-    # with grid embedding (coordinates linspace(0, 1, n)) the agreement is approximate
+    # with grid embedding (coordinates linspace(0, 1, n), off by up to 1/(2n) between the grids)
+    # the agreement is approximate and first order in 1/n: the discrepancy halves as n doubles
     model = FNO(1, 1, 2, width=16, modes=6, layers=3).double()
-    a, b = model(_periodic_field(32, 2)), model(_periodic_field(64, 2))
-    assert ((a - b[..., ::2, ::2]).norm() / a.norm()) < 1e-2
+    errs = []
+    for n in (32, 64, 128):
+        a, b = model(_periodic_field(n, 2)), model(_periodic_field(2 * n, 2))
+        errs.append(float(((a - b[..., ::2, ::2]).norm() / a.norm()).detach()))
+    assert errs[0] < 0.1 and all(0.4 < e1 / e0 < 0.6 for e0, e1 in zip(errs, errs[1:])), errs
     # coarser than 2 * modes: the model still runs on the modes the grid can hold
     assert model(_periodic_field(8, 2)).shape == (1, 1, 8, 8)
 
