@@ -34,6 +34,8 @@ import tempfile
 import time
 import warnings
 
+from benchmarks.pymor_exchange import load_terms, save_terms  # noqa: E402
+
 
 def _worker(npz: str, out: str) -> None:
     """Runs inside the pyMOR venv: numpy, scipy and pymor only."""
@@ -49,10 +51,8 @@ def _worker(npz: str, out: str) -> None:
     )
     from pymor.reductors.coercive import CoerciveRBReductor
 
-    d = np.load(npz)
-    Q = int(d["Q"])
-    A_terms = [sp.csr_matrix((d[f"A{q}_data"], d[f"A{q}_indices"], d[f"A{q}_indptr"]),
-                             shape=tuple(d["shape"])) for q in range(Q)]
+    A_terms, d = load_terms(npz)
+    Q = len(A_terms)
     f, mu_ref, Ns = d["f"], d["mu_ref"], [int(n) for n in d["Ns"]]
     train, test = d["train"], d["test"]
     thetas = [ProjectionParameterFunctional("diffusion", size=Q, index=q) for q in range(Q)]
@@ -170,13 +170,8 @@ def main() -> None:
     if have_pymor:
         with tempfile.TemporaryDirectory() as tmp:
             npz, out = Path(tmp) / "tb.npz", Path(tmp) / "out.npz"
-            arrays = {"Q": len(aff.A_terms), "shape": aff.A_terms[0].shape,
-                      "f": aff.f_terms[0], "mu_ref": mu_ref, "Ns": Ns, "train": train,
-                      "test": test}
-            for q, A in enumerate(aff.A_terms):
-                arrays.update({f"A{q}_data": A.data, f"A{q}_indices": A.indices,
-                               f"A{q}_indptr": A.indptr})
-            np.savez(npz, **arrays)
+            save_terms(npz, aff.A_terms, f=aff.f_terms[0], mu_ref=mu_ref, Ns=Ns, train=train,
+                       test=test)
             run = subprocess.run([args.pymor_python, __file__, "--worker", str(npz), str(out)],
                                  capture_output=True, text=True,
                                  env={**os.environ, "PYTHONPATH": ""})

@@ -9,19 +9,10 @@ import json
 import pytest
 
 from cli.main import main
+from tests.helpers.cli import rom as _rom
 from tests.helpers.fields import write_steady
 
 TINY = ["--width", "8", "--modes", "4", "--layers", "2", "--projection-channels", "16"]
-
-
-def _rom(capsys, *args) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _evaluate(capsys, model, data, *extra) -> dict:
