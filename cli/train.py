@@ -112,6 +112,17 @@ class TrainGroup(click.Group):
             return None
         return train_command(model_kind(cmd_name))
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The kinds with the first line of their help, without building their options
+        (reading an operator kind's options imports torch)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            text = model_kind(name).help or ""
+            rows.append((name, text.strip().splitlines()[0] if text.strip() else ""))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
 
 @click.group(cls=TrainGroup)
 def train() -> None:

@@ -28,3 +28,20 @@ def test_every_command_has_help_with_defaults() -> None:
 def test_reference_is_current() -> None:
     text = (ROOT / "docs" / "cli_reference.md").read_text()
     assert text == reference(), "regenerate: python -m cli.docgen > docs/cli_reference.md"
+
+
+def test_train_help_lists_kinds_without_torch() -> None:
+    """``rom train --help`` lists every kind with its first help line and does not import torch
+    (an operator kind's options do, so the listing must not build them)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from cli.main import cli; "
+            "r = CliRunner().invoke(cli, ['train', '--help']); "
+            "assert r.exit_code == 0, r.output; print(r.output); "
+            "print('TORCH', 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         check=True).stdout
+    assert "TORCH False" in out
+    for kind in ("fno", "rb", "pod", "local", "galerkin"):
+        assert f"  {kind} " in out
