@@ -183,6 +183,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--opinf-python", default="/tmp/opinf-venv/bin/python")
     ap.add_argument("--fno-epochs", type=int, default=None)
+    ap.add_argument("--focus", action="store_true",
+                    help="full data, only N = 30 (M = 2N), opinf N = 8/12/16 and section 3")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -198,11 +200,12 @@ def main() -> None:
     except ImportError:
         pass
     n_train, n_test, n_out = (24, 10, 51) if args.quick else (60, 30, 101)
-    modes = (10, 20) if args.quick else (10, 20, 30, 40)
+    modes = (10, 20) if args.quick else (30,) if args.focus else (10, 20, 30, 40)
     op_modes = (8, 12) if args.quick else (8, 12, 16)
-    sweep_N, sweep_M = (20, (20, 40)) if args.quick else (30, (30, 45, 90))
+    sweep_N, sweep_M = (20, (20, 40)) if args.quick else (30, () if args.focus else (30, 45, 90))
     epochs = args.fno_epochs or (5 if args.quick else 8)
-    out = ROOT / "benchmarks" / "results" / ("rom_nonlinear_quick.md" if args.quick
+    out = ROOT / "benchmarks" / "results" / ("rom_nonlinear_quick.md" if args.quick else
+                                             "rom_nonlinear_focus.md" if args.focus
                                              else "rom_nonlinear.md")
 
     def flush(final: bool = False) -> None:
@@ -211,7 +214,7 @@ def main() -> None:
         out.write_text("\n".join(lines + tail) + "\n")
     lines = [f"# Reduced models of nonlinear Burgers ({'quick' if args.quick else 'full'} run)", "",
              f"Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rom_nonlinear.py"
-             f"{' --quick' if args.quick else ''}`", "",
+             f"{' --quick' if args.quick else ' --focus' if args.focus else ''}`", "",
              f"Machine: {platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs, "
              f"{platform.python_version()}), 1 thread; load before: "
              f"`{os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}`", "",

@@ -1,13 +1,18 @@
 """scOT: the Poseidon-style scalable Operator Transformer (Herde et al., NeurIPS 2024).
 
-A U-shaped Swin-v2 transformer on a 2-D grid, conditioned on the lead time t::
+A U-shaped Swin-v2 transformer on a 1-D or 2-D grid, conditioned on the lead time t::
 
-    x (B, C_in, H, W) --pad--> patch embedding (p×p conv, stride p) -> LN_t
+    x (B, C_in, *S) --pad--> patch embedding (p^d conv, stride p) -> LN_t
       encoder stage s = 0..S-1 : depths[s] Swin-v2 blocks (dim C·2^s, heads[s]),
-                                 then 2×2 patch merging (s < S-1)
-      decoder stage s = S-2..0 : 2×2 patch expanding, + ConvNeXt(skip_s),
+                                 then patch merging by 2 per axis (s < S-1)
+      decoder stage s = S-2..0 : patch expanding by 2 per axis, + ConvNeXt(skip_s),
                                  depths[s] Swin-v2 blocks
-      LN_t -> patch recovery (p×p transposed conv, GELU, 5×5 conv) --crop--> (B, C_out, H, W)
+      LN_t -> patch recovery (p^d transposed conv, GELU, 5^d conv) --crop--> (B, C_out, *S)
+
+In 1-D (``ndim=1``, ``S = (L,)``) the windows are ``w`` consecutive tokens,
+shifted by ``w/2`` on odd blocks, the log-CPB MLP takes the one relative
+coordinate, merging maps ``2C → 2C`` and expanding ``C → C`` (see
+:mod:`operators.swin`); the 2-D network is unchanged.
 
 Every normalisation is a :class:`operators.swin.TimeLayerNorm`: a layer norm
 without affine followed by ``γ(t) = a_γ t + b_γ``, ``β(t) = a_β t + b_β``, so the
@@ -31,6 +36,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .swin import ConvNeXtBlock, PatchExpanding, PatchMerging, SwinBlock, TimeLayerNorm
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 
 #: Architecture keywords and their defaults (a tiny CPU-sized model).
 #: Poseidon-T-like: embed_dim=48, depths=[4, 4, 4, 4], num_heads=[3, 6, 12, 24],
@@ -58,7 +65,7 @@ def padded_length(n: int, patch_size: int, window_size: int, stages: int) -> int
 
 
 class ScOT(nn.Module):
-    """Time-conditioned Swin-v2 U-Net operator ``(x, t) ↦ u(t)`` on 2-D grids."""
+    """Time-conditioned Swin-v2 U-Net operator ``(x, t) ↦ u(t)`` on 1-D or 2-D grids."""
 
     #: convolution kernels and patches span a fixed number of grid points
     RESOLUTION_INVARIANT = False
@@ -76,7 +83,8 @@ class ScOT(nn.Module):
         depths, num_heads = [int(d) for d in depths], [int(h) for h in num_heads]
         _check(ndim, in_channels, out_channels, embed_dim, depths, num_heads, window_size,
                patch_size, mlp_ratio, skip_blocks)
-        self.in_channels, self.out_channels, self.ndim = int(in_channels), int(out_channels), 2
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.ndim = int(ndim)
         self.arch = {"embed_dim": int(embed_dim), "depths": depths, "num_heads": num_heads,
                      "window_size": int(window_size), "patch_size": int(patch_size),
                      "mlp_ratio": float(mlp_ratio), "skip_blocks": int(skip_blocks)}
@@ -86,11 +94,13 @@ class ScOT(nn.Module):
         self.embedding_norm = TimeLayerNorm(embed_dim)
         self.encoder = nn.ModuleList(self._stage(dims[s], depths[s], num_heads[s], mlp_ratio)
                                      for s in range(self.stages))
-        self.merges = nn.ModuleList(PatchMerging(dims[s]) for s in range(self.stages - 1))
+        self.merges = nn.ModuleList(PatchMerging(dims[s], ndim=ndim)
+                                    for s in range(self.stages - 1))
         self.skips = nn.ModuleList(
-            nn.ModuleList(ConvNeXtBlock(dims[s]) for _ in range(skip_blocks))
+            nn.ModuleList(ConvNeXtBlock(dims[s], ndim=ndim) for _ in range(skip_blocks))
             for s in range(self.stages - 1))
-        self.expands = nn.ModuleList(PatchExpanding(dims[s + 1]) for s in range(self.stages - 1))
+        self.expands = nn.ModuleList(PatchExpanding(dims[s + 1], ndim=ndim)
+                                     for s in range(self.stages - 1))
         self.decoder = nn.ModuleList(self._stage(dims[s], depths[s], num_heads[s], mlp_ratio)
                                      for s in range(self.stages - 1))
         self.final_norm = TimeLayerNorm(embed_dim)
@@ -98,16 +108,18 @@ class ScOT(nn.Module):
 
     def _stage(self, dim: int, depth: int, heads: int, mlp_ratio: float) -> nn.ModuleList:
         return nn.ModuleList(SwinBlock(dim, heads, self.window_size, shifted=bool(i % 2),
-                                       mlp_ratio=mlp_ratio) for i in range(depth))
+                                       mlp_ratio=mlp_ratio, ndim=self.ndim)
+                             for i in range(depth))
 
     def _make_embedding(self, in_channels: int) -> nn.Module:
         p = self.patch_size
-        return nn.Conv2d(in_channels, self.arch["embed_dim"], kernel_size=p, stride=p)
+        return _CONV[self.ndim](in_channels, self.arch["embed_dim"], kernel_size=p, stride=p)
 
     def _make_recovery(self, out_channels: int) -> nn.Module:
         c, p = self.arch["embed_dim"], self.patch_size
-        return nn.Sequential(nn.ConvTranspose2d(c, c, kernel_size=p, stride=p), nn.GELU(),
-                             nn.Conv2d(c, out_channels, kernel_size=5, padding=2))
+        conv_t = (nn.ConvTranspose1d, nn.ConvTranspose2d)[self.ndim - 1]
+        return nn.Sequential(conv_t(c, c, kernel_size=p, stride=p), nn.GELU(),
+                             _CONV[self.ndim](c, out_channels, kernel_size=5, padding=2))
 
     def replace_io(self, in_channels: int, out_channels: int) -> None:
         """Fresh ``embedding``/``recovery`` layers for new channel counts; the body is kept."""
@@ -124,16 +136,17 @@ class ScOT(nn.Module):
                      for n in shape)
 
     def forward(self, x: Tensor, t: Tensor | None = None) -> Tensor:
-        """``x``: ``(B, C_in, H, W)``, ``t``: ``(B,)`` lead times or None (t = 0)."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"scOT expects input (B, {self.in_channels}, H, W), "
+        """``x``: ``(B, C_in, *S)`` (``len(S) = ndim``), ``t``: ``(B,)`` lead times or None."""
+        if x.dim() != self.ndim + 2 or x.shape[1] != self.in_channels:
+            axes = ", L" if self.ndim == 1 else ", H, W"
+            raise ValueError(f"scOT expects input (B, {self.in_channels}{axes}), "
                              f"got {tuple(x.shape)}")
         if t is not None and t.numel() != x.shape[0]:
             raise ValueError(f"lead time t has {t.numel()} entries for a batch of {x.shape[0]}")
-        h, w = x.shape[-2:]
-        ph, pw = self.padded_shape((h, w))
-        x = F.pad(x, (0, pw - w, 0, ph - h))
-        z = self.embedding_norm(self.embedding(x).permute(0, 2, 3, 1), t)
+        shape = tuple(x.shape[2:])
+        padded = self.padded_shape(shape)
+        x = F.pad(x, [v for n, m in zip(reversed(shape), reversed(padded)) for v in (0, m - n)])
+        z = self.embedding_norm(self.embedding(x).movedim(1, -1), t)
         skips = []
         for s, stage in enumerate(self.encoder):
             for block in stage:
@@ -149,16 +162,16 @@ class ScOT(nn.Module):
             z = z + skip
             for block in self.decoder[s]:
                 z = block(z, t)
-        z = self.final_norm(z, t).permute(0, 3, 1, 2)
-        return self.recovery(z)[..., :h, :w]
+        z = self.final_norm(z, t).movedim(-1, 1)
+        return self.recovery(z)[(..., *(slice(0, n) for n in shape))]
 
 
 def _check(ndim: int, in_channels: int, out_channels: int, embed_dim: int, depths: list[int],
            num_heads: list[int], window_size: int, patch_size: int, mlp_ratio: float,
            skip_blocks: int) -> None:
     """Validate the configuration with one-line messages."""
-    if ndim != 2:
-        raise ValueError(f"scOT supports 2-D grids only, got ndim={ndim}")
+    if ndim not in (1, 2):
+        raise ValueError(f"scOT supports 1-D and 2-D grids only, got ndim={ndim}")
     if in_channels < 1 or out_channels < 1:
         raise ValueError(f"channel counts must be >= 1, got {in_channels}, {out_channels}")
     if not depths or len(depths) != len(num_heads):

@@ -80,9 +80,11 @@ class SampledNonlinearity:
         return int(len(np.unique(stencil(self.points, self.n))))
 
     def __post_init__(self) -> None:
-        m, r = self.Phi_s.shape[1], self.Phi_s.shape[2]
-        self._rows = self.Phi_s.reshape(3 * m, r)             # one matrix-vector product
-        self._W6 = self.W / (6.0 * self.h)
+        self._m = int(self.Phi_s.shape[1])
+        # fused stencil rows: [Φ_+ - Φ_-; Φ_- + Φ_0 + Φ_+] (2m x r), one product per call
+        self._C = np.ascontiguousarray(np.vstack([self.Phi_s[2] - self.Phi_s[0],
+                                                  self.Phi_s[0] + self.Phi_s[1] + self.Phi_s[2]]))
+        self._W6 = np.ascontiguousarray(self.W / (6.0 * self.h))
 
     def __call__(self, a: np.ndarray) -> np.ndarray:
         """``W N_P(Φ_S a)`` with ``6 h N_i = (u_{i+1} - u_{i-1})(u_{i-1} + u_i + u_{i+1})``
@@ -90,8 +92,8 @@ class SampledNonlinearity:
         if self.full_basis is not None:
             Phi = self.full_basis
             return Phi.T @ flux_divergence(Phi @ a, self.h)
-        u = (self._rows @ a).reshape((3, -1) + np.shape(a)[1:])
-        return self._W6 @ ((u[2] - u[0]) * (u[0] + u[1] + u[2]))
+        v = self._C @ a
+        return self._W6 @ (v[:self._m] * v[self._m:])
 
     def jacobian(self, a: np.ndarray) -> np.ndarray:
         """``d f_r / d a`` at one state ``a (r,)``: ``W (D_- Φ_- + D_0 Φ_0 + D_+ Φ_+)``."""

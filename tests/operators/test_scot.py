@@ -202,8 +202,8 @@ def test_defaults_are_json_and_bad_configs_are_rejected():
     from operators.registry import arch_defaults
 
     assert json.loads(json.dumps(arch_defaults("scot"))) == DEFAULTS == ScOT.ARCH_DEFAULTS
-    with pytest.raises(ValueError, match="2-D"):
-        ScOT(1, 1, 1)
+    with pytest.raises(ValueError, match="1-D and 2-D"):
+        ScOT(1, 1, 3)
     with pytest.raises(ValueError, match="same length"):
         ScOT(1, 1, 2, depths=[2, 2], num_heads=[2])
     with pytest.raises(ValueError, match="not divisible"):

@@ -75,3 +75,46 @@ def test_blow_up_names_the_step_and_time():
     model = BurgersGalerkin(Phi, -kappa + 50.0, nl, p.times, 1.0 / N)
     with pytest.raises(ReducedBlowUp, match=r"blew up at step \d+ \(t=[0-9.e-]+\)"):
         model.integrate_reduced(Phi.T @ u0 + 1.0, 1.0)
+
+
+def sampled_model(method, r=6, points=12, step_rule="reduced", full=False):
+    p, u0, U = burgers_trajectory()
+    S = U.T
+    Q = np.eye(N) if full else np.linalg.svd(S, full_matrices=False)[0][:, :r]
+    Phi, kappa = diffusion_eigenbasis(Q, 1.0 / N)
+    X = np.random.default_rng(3).standard_normal((N, 3 * N)) if full else S   # full rank
+    kw = ({"states": S} if method == "ecsw"
+          else {"nonlinear_snapshots": hr.flux_divergence(X, 1.0 / N)})
+    nl, _ = hr.build(method, Phi, 1.0 / N, points=N if full else points, **kw)
+    return p, u0, U, Phi, BurgersGalerkin(Phi, kappa, nl, p.times, 1.0 / N, step_rule=step_rule)
+
+
+@pytest.mark.parametrize("method", ["deim", "qdeim", "ecsw"])
+@pytest.mark.parametrize("step_rule", ["solver", "reduced"])
+def test_fast_single_path_matches_the_generic_integrator(method, step_rule):
+    """The fused one-trajectory loop is the generic Lawson-RK4 path up to round-off."""
+    _, u0, _, Phi, model = sampled_model(method, step_rule=step_rule)
+    a0 = Phi.T @ u0
+    fast = model.integrate_reduced(a0, 0.05)
+    fast_steps = model.last_steps
+    ref = model.integrate_reference(a0[:, None], np.array([0.05]))[:, :, 0]
+    assert model.last_steps == fast_steps
+    assert np.abs(fast - ref).max() <= 1e-12 * np.abs(ref).max()
+    col = model.integrate_reduced(a0[:, None], np.array([0.05]))       # (r, 1): the same path
+    np.testing.assert_array_equal(col[:, :, 0], fast)
+
+
+def test_fast_path_with_all_points_reproduces_the_full_trajectory():
+    """Full basis + DEIM at every point (exact nonlinearity) through the fused loop."""
+    p, u0, U, Phi, model = sampled_model("deim", step_rule="solver", full=True)
+    # N(u) sums to zero (conservative flux): its range has dimension N - 1, all of it sampled
+    assert model.nonlinear.full_basis is None and len(model.nonlinear.points) == N - 1
+    R = model.stepper(0.05).integrate(u0)
+    assert np.abs(R - U).max() <= 1e-10 * np.abs(U).max()
+
+
+def test_fast_path_blow_up_names_the_step_and_time():
+    p, u0, _, Phi, model = sampled_model("deim")
+    model.kappa = -model.kappa + 50.0                  # anti-diffusion: the energy grows
+    with pytest.raises(ReducedBlowUp, match=r"blew up at step \d+ \(t=[0-9.e-]+\)"):
+        model.integrate_reduced(Phi.T @ u0 + 1.0, 1.0)

@@ -92,3 +92,18 @@ def test_lawson_integration_is_exact_for_a_linear_model_and_batches_agree():
     np.testing.assert_allclose(model.integrate_reduced(x0, 0.5), exact, atol=1e-12)
     B = model.integrate_reduced(np.column_stack([x0, 2 * x0]), np.array([0.5, 0.5]))
     np.testing.assert_allclose(B[:, :, 1], 2 * exact, atol=1e-11)
+
+
+@pytest.mark.parametrize("scale", [0.3, 3.0])        # one step per interval / substeps
+def test_fast_single_path_matches_the_generic_integrator(scale):
+    r = 4
+    rng = np.random.default_rng(5)
+    H = 0.5 * rng.standard_normal((r, r * (r + 1) // 2))
+    model = opinf.OpInfModel(rng.standard_normal(r), linear_system(r, 6), -np.eye(r), H,
+                             np.linspace(0.0, 0.5, 11))
+    a0 = scale * rng.standard_normal(r) / np.sqrt(r)
+    fast = model.integrate_reduced(a0, 1.0)
+    fast_steps = model.last_steps
+    ref = model.integrate_reference(a0[:, None], np.array([1.0]))[:, :, 0]
+    assert model.last_steps == fast_steps
+    assert np.abs(fast - ref).max() <= 1e-12 * np.abs(ref).max()
