@@ -141,7 +141,8 @@ def train_model(kind_name: str, data_path: str | Path, out_dir: str | Path, *,
     :class:`data.model_dir.OutputInUse` before training starts unless ``overwrite``
     replaces it (:func:`data.model_dir.prepare_model_dir`). ``options`` are the kind's
     declared training options (an undeclared name is an error listing the valid ones).
-    Returns what the kind's ``train`` returns.
+    Returns what the kind's ``train`` returns; a run that fails before writing anything
+    removes the output directory it created.
     """
     from data.model_dir import prepare_model_dir
 
@@ -152,10 +153,16 @@ def train_model(kind_name: str, data_path: str | Path, out_dir: str | Path, *,
         raise ValueError(f"a {kind.name} training run cannot be resumed")
     if not Path(data_path).exists():
         raise FileNotFoundError(f"{data_path}: no such file")
+    created = not Path(out_dir).exists()
     prepare_model_dir(out_dir, kind.name, overwrite=overwrite, resume=resume)
     if "resume" in declared:
         options["resume"] = resume
-    return kind.train(data_path, out_dir, progress=progress, **options)
+    try:
+        return kind.train(data_path, out_dir, progress=progress, **options)
+    except BaseException:
+        if created and Path(out_dir).is_dir() and not any(Path(out_dir).iterdir()):
+            Path(out_dir).rmdir()   # a failed run leaves no empty model directory behind
+        raise
 
 
 def model_kind(name: str) -> ModelKind:

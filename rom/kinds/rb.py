@@ -51,7 +51,13 @@ from solvers.problems.sampling import sample_unit
 from ..coercivity import SCM, MinTheta
 from ..estimators import ESTIMATORS, STABLE_FLOOR, STANDARD_FLOOR, bound_statistics, effectivities
 from ..gram_schmidt import ExtendedProduct
-from ..outputs import make_output, output_statistics
+from ..outputs import (
+    PrimalDualOutput,
+    dual_theta_f,
+    make_output,
+    output_statistics,
+    parse_functional,
+)
 from ..reduced_basis import OnlineRB, ReducedBasis, batch_thetas, energy_product
 from ..truth import AffineTruth
 from . import RomKind, greedy_figure, number
@@ -68,6 +74,7 @@ class RBModel:
     online: OnlineRB
     problem: Problem
     affine: AffineDecomposition
+    primal_dual: PrimalDualOutput | None = None
 
     @property
     def basis(self) -> np.ndarray:
@@ -89,15 +96,19 @@ class RBKind(RomKind):
         Option("seed", int, 0, "Seed of the training set."),
         Option("pod_greedy_modes", int, 1, "Time-dependent datasets: POD modes of the worst "
                "projection-error trajectory added per POD-greedy step.", minimum=1),
-        Option("functional", ("mean", "none"), "mean", "The linear output functional the "
-               "evaluation reports with its error bound: the mean of the field over the "
-               "grid, or none."),
+        Option("functional", str, "mean", "The linear output functional the evaluation "
+               "reports with its error bound: mean (of the field over the grid), "
+               "mean:X0:X1,Y0:Y1 (over the nodes in a box), or none."),
+        Option("output_correction", ("none", "primal-dual"), "none", "Steady datasets: "
+               "also reduce the dual problem A(mu)^T psi = -l (same greedy settings) for the "
+               "primal-dual corrected output and its product bound."),
     )
 
     def train(self, data_path: str | Path, out_dir: str | Path, *, progress: Any = None,
               tol: float = 1e-6, max_basis: int = 50, train_size: int = 1000,
               sampler: str = "lhs", estimator: str = "stable", seed: int = 0,
-              pod_greedy_modes: int = 1, functional: str = "mean") -> dict[str, Any]:
+              pod_greedy_modes: int = 1, functional: str = "mean",
+              output_correction: str = "none") -> dict[str, Any]:
         """Weak-greedy RB of the dataset's problem (POD-greedy parabolic RB for a
         time-dependent one, :mod:`rom.kinds.rb_parabolic`); writes the model directory.
         ``progress`` receives one line per greedy step."""
@@ -107,7 +118,16 @@ class RBKind(RomKind):
             raise ValueError("the training-set size and the largest basis size must be positive")
         with Dataset(data_path) as ds:
             time_dependent = bool(ds.make_problem().time_dependent)
+        parse_functional(functional)
+        if output_correction not in ("none", "primal-dual"):
+            raise ValueError(f"unknown output correction {output_correction!r}; valid: none, "
+                             "primal-dual")
+        if output_correction != "none" and functional.strip() == "none":
+            raise ValueError("the primal-dual output correction needs an output functional")
         if time_dependent:
+            if output_correction != "none":
+                raise ValueError("the primal-dual output correction is for steady datasets; "
+                                 "the parabolic RB reports the plain output bound")
             if estimator != "stable":
                 raise ValueError("the parabolic reduced basis evaluates residual norms with the "
                                  "stable estimator only")
@@ -127,6 +147,8 @@ class RBKind(RomKind):
                                  "systems) need none")
             space, record = ds.parameter_space, dataset_record(ds)
         affine = problem.affine_decomposition()
+        make_output(functional, affine.A_terms[0].shape[0], int(np.prod(problem.grid.shape)),
+                    problem=problem)   # a bad output box fails before the greedy
         t0 = time.perf_counter()
         train = space.from_unit(sample_unit(train_size, space.dim, sampler, seed))
         box = parameter_box(space)
@@ -144,7 +166,6 @@ class RBKind(RomKind):
             if progress:
                 progress(f"N={step.N:3d}  max rel. bound {step.max_rel_bound:.3e}")
         rb.greedy(train, tol=tol, max_basis=max_basis, progress=report)
-        offline = time.perf_counter() - t0
         on = rb.online()
         tensors = {"basis": rb.basis, "A_N": on.A_N, "f_N": on.f_N, "est_data": on.est_data,
                    "mu_ref": np.asarray(mu_ref, float)}
@@ -155,8 +176,14 @@ class RBKind(RomKind):
             else:
                 coer[k] = v
         history = [{"N": h.N, "max_rel_bound": h.max_rel_bound, "mu": h.mu} for h in rb.history]
+        dual_meta = None
+        if output_correction == "primal-dual":
+            dual_meta = self._train_dual(rb, functional, problem, train, tol, max_basis, tensors,
+                                         progress)
+        offline = time.perf_counter() - t0
         meta = {"dataset": record, "N": rb.N, "estimator": estimator, "estimator_floor": on.floor,
-                "functional": functional,
+                "functional": functional, "output_correction": output_correction,
+                "dual": dual_meta,
                 "coercivity": coer, "box": box_json(box),
                 "train": {"tol": tol, "max_basis": max_basis, "train_size": train_size,
                           "greedy_train_size": len(train), "sampler": sampler, "seed": seed,
@@ -164,6 +191,29 @@ class RBKind(RomKind):
                 "greedy": history, "truth_dim": int(rb.basis.shape[0])}
         save_model(out_dir, self.name, tensors, **meta)
         return meta
+
+    @staticmethod
+    def _train_dual(rb: ReducedBasis, functional: str, problem: Problem, train: np.ndarray,
+                    tol: float, max_basis: int, tensors: dict[str, np.ndarray],
+                    progress: Any) -> dict[str, Any]:
+        """The dual RB of ``A(mu)^T psi = -l`` (same X, coercivity bound and greedy settings);
+        adds its online data and the correction tensors to ``tensors``."""
+        out = make_output(functional, rb.basis.shape[0], int(np.prod(problem.grid.shape)), rb.X,
+                          problem)
+        dual = ReducedBasis(PrimalDualOutput.dual_decomposition(rb.affine, out.l), rb.mu_ref,
+                            rb.box, estimator_kind=rb.estimator_kind, coercivity=rb.coercivity,
+                            X=rb.X)
+
+        def report(step: Any) -> None:
+            if progress:
+                progress(f"dual N={step.N:3d}  max rel. bound {step.max_rel_bound:.3e}")
+        dual.greedy(train, tol=tol, max_basis=max_basis, progress=report)
+        don = dual.online()
+        tensors.update({"dual/A_N": don.A_N, "dual/f_N": don.f_N, "dual/est_data": don.est_data})
+        pd = PrimalDualOutput.from_bases(out.l, rb, dual)
+        tensors.update({f"output/{k}": v for k, v in pd.tensors().items()})
+        return {"N": dual.N, "greedy": [{"N": h.N, "max_rel_bound": h.max_rel_bound}
+                                        for h in dual.history]}
 
     def load(self, model_dir: str | Path, device: str = "cpu") -> RBModel:
         """The online model of an ``rb`` directory (with its problem and decomposition)."""
@@ -181,14 +231,25 @@ class RBKind(RomKind):
                                                        for k, v in t.items()
                                                        if k.startswith("coercivity/")}})
         floor = STABLE_FLOOR if meta["estimator"] == "stable" else STANDARD_FLOOR
+        box = box_from_json(meta["box"])
         online = OnlineRB(t["A_N"], t["f_N"], meta["estimator"], t["est_data"], coercivity,
-                          affine.theta_A, affine.theta_f, box_from_json(meta["box"]), floor)
-        return RBModel(meta, t, online, problem, affine)
+                          affine.theta_A, affine.theta_f, box, floor)
+        primal_dual = None
+        if meta.get("output_correction", "none") == "primal-dual":
+            require_tensors(t, "dual/A_N", "dual/f_N", "dual/est_data", "output/lV",
+                            "output/Wf", "output/WAV", where=str(model_dir))
+            dual = OnlineRB(t["dual/A_N"], t["dual/f_N"], meta["estimator"], t["dual/est_data"],
+                            coercivity, affine.theta_A, dual_theta_f, box, floor)
+            primal_dual = PrimalDualOutput(t["output/lV"], t["output/Wf"], t["output/WAV"],
+                                           online, dual)
+        return RBModel(meta, t, online, problem, affine, primal_dual)
 
     def summary(self, meta: dict[str, Any]) -> str:
         last = number(meta["greedy"][-1]["max_rel_bound"]) if meta["greedy"] else float("nan")
+        dual = (f", dual N={meta['dual']['N']} (primal-dual output)" if meta.get("dual")
+                else "")
         return (f"N={meta['N']}, max relative bound {last:.2e} on the training set, "
-                f"{meta['estimator']} estimator")
+                f"{meta['estimator']} estimator{dual}")
 
     def _evaluate(self, meta: dict[str, Any], model_dir: Path, ds: Dataset,
                   out_dir: Path | None, resolution: int | None,
@@ -215,7 +276,7 @@ class RBKind(RomKind):
         conv_err = {N: np.empty(len(mus)) for N in conv}
         err_x, norm_x, direct, preds = np.empty(len(mus)), np.empty(len(mus)), 0.0, []
         out = make_output(meta.get("functional", "none"), V.shape[0],
-                          int(np.prod(problem.grid.shape)), X.X)
+                          int(np.prod(problem.grid.shape)), X.X, problem)
         s_true = np.empty(len(mus))
         truth, ref_err = AffineTruth(model.affine), 0.0
         for i, (mu, c) in enumerate(zip(mus, uN)):
@@ -257,6 +318,9 @@ class RBKind(RomKind):
                  f"{st['max_abs_error']:.2e} / {st['max_bound']:.2e}"],
                 ["output bound violations / min effectivity",
                  f"{st['violations']} / {st['min_effectivity']:.2f}"]]
+            if model.primal_dual is not None:
+                record["output"]["primal_dual"] = self._primal_dual_record(
+                    model.primal_dual, mus, s_true, st, record["report_rows"])
         conv_rec = record["convergence"]
         figs = {"greedy": greedy_figure(meta, "weak greedy"),
                 "effectivities": semilogy(None, {"effectivity":
@@ -269,6 +333,26 @@ class RBKind(RomKind):
         write_outputs(out_dir, record, {field: preds, "parameters": mus, "bound": delta,
                                         "error_x": err_x, "rel_l2": rel}, figs)
         return record
+
+    @staticmethod
+    def _primal_dual_record(pd: PrimalDualOutput, mus: np.ndarray, s_true: np.ndarray,
+                            plain: dict[str, Any], rows: list[list[str]]) -> dict[str, Any]:
+        """Corrected-output errors, bounds and effectivities (and two report rows)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = pd(mus)
+            t0 = time.perf_counter()
+            for mu in mus[: min(len(mus), 50)]:
+                pd(mu[None])
+            single = (time.perf_counter() - t0) / min(len(mus), 50)
+        st = output_statistics(s_true, r["s_corrected"], r["bound_corrected"])
+        gain = plain["max_abs_error"] / st["max_abs_error"] if st["max_abs_error"] > 0 else np.inf
+        rows += [["primal-dual output: max error / bound",
+                  f"{st['max_abs_error']:.2e} / {st['max_bound']:.2e} ({gain:.3g}x smaller error)"],
+                 ["primal-dual bound violations / min effectivity",
+                  f"{st['violations']} / {st['min_effectivity']:.2f}"]]
+        return {**st, "dual_N": int(pd.on_du.N), "error_reduction": float(gain),
+                "single_s": single}
 
 
 KIND = RBKind()

@@ -40,7 +40,7 @@ from solvers.problems.fd import interior_to_full
 from solvers.problems.sampling import sample_unit
 
 from ..coercivity import MinTheta
-from ..outputs import make_output, output_statistics
+from ..outputs import make_output, output_statistics, parse_functional
 from ..parabolic import ParabolicOnline, ParabolicRB
 from ..time_stepping import ThetaStepper, step_schedule
 from . import greedy_figure
@@ -64,7 +64,7 @@ def train_parabolic(data_path: str | Path, out_dir: str | Path, *, progress: Any
     with Dataset(data_path) as ds:
         problem, space, record = ds.make_problem(), ds.parameter_space, dataset_record(ds)
     check_parabolic(problem, record.get("problem", problem.name))
-    make_output(functional, 1, 1)   # validates the name
+    parse_functional(functional)   # validates the name
     affine, o = problem.affine_decomposition(), problem.options
     t0 = time.perf_counter()
     train = space.from_unit(sample_unit(train_size, space.dim, sampler, seed))
@@ -132,7 +132,8 @@ def evaluate_parabolic(meta: dict[str, Any], model_dir: Path, ds: Dataset, out_d
     stored = ds.outputs(idx)[field]
     require_finite(ds.path, field, stored, idx)
     affine = problem.affine_decomposition()
-    out = make_output(meta.get("functional", "none"), V.shape[0], int(np.prod(grid.shape)))
+    out = make_output(meta.get("functional", "none"), V.shape[0], int(np.prod(grid.shape)),
+                      problem=problem)
     n_t = len(problem.times)
     err, norm, delta = (np.empty((len(mus), n_t)) for _ in range(3))
     preds, s_true, s_rb = [], [], []
