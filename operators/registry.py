@@ -14,7 +14,9 @@ Contract shared by every architecture (FNO, LSM, scOT)
 * Every class defines ``ARCH_DEFAULTS: dict`` (the defaults of its keyword
   arguments: one training option each in :mod:`operators.kinds`, shown by
   ``rom train KIND --help``, and stored in ``model.json``) and may define
-  ``ARCH_HELP: dict`` (their help texts).
+  ``ARCH_HELP: dict`` (their help texts) and ``ARCH_LEGACY: dict`` (for a keyword
+  added after models were stored: the value that reproduces those models, applied
+  by :func:`stored_arch` when ``model.json`` lacks the key).
 * ``forward(x, t=None)``: ``x`` is a tensor ``(B, C_in, *spatial)`` with
   ``len(spatial) == ndim``; ``t`` is ``None`` or a tensor ``(B,)`` of lead times.
   Returns ``(B, C_out, *spatial)`` on the same grid as ``x``.
@@ -64,6 +66,12 @@ def model_class(kind: str) -> type[nn.Module]:
 def arch_defaults(kind: str) -> dict[str, Any]:
     """Default architecture keywords of ``kind`` (a copy of its ``ARCH_DEFAULTS``)."""
     return copy.deepcopy(model_class(kind).ARCH_DEFAULTS)
+
+
+def stored_arch(kind: str, arch: dict[str, Any]) -> dict[str, Any]:
+    """A stored architecture completed by the class's ``ARCH_LEGACY`` (the values keywords
+    added later had before they existed), so an old ``model.json`` rebuilds the same model."""
+    return {**getattr(model_class(kind), "ARCH_LEGACY", {}), **arch}
 
 
 def build_model(kind: str, in_channels: int, out_channels: int, ndim: int,

@@ -36,7 +36,14 @@ from data.torch_dataset import OperatorDataset, dataset_from_meta, split_indices
 from . import checkpoint as ckpt
 from .ddp import env_info
 from .normalization import NormalizedOperator, Normalizer, RunningMoments
-from .registry import MODELS, arch_defaults, build_model, count_parameters, model_class
+from .registry import (
+    MODELS,
+    arch_defaults,
+    build_model,
+    count_parameters,
+    model_class,
+    stored_arch,
+)
 from .trainer import TrainConfig, Trainer
 
 KINDS = tuple(MODELS)
@@ -84,6 +91,7 @@ def _init_from(kind: str, init: str | Path, in_channels: int, out_channels: int,
     meta = read_model_meta(init, kind)
     if meta["ndim"] != ndim:
         raise ValueError(f"initial model {init} is {meta['ndim']}-D, the data are {ndim}-D")
+    meta["arch"] = stored_arch(kind, meta["arch"])
     model = build_model(kind, meta["in_channels"], meta["out_channels"], ndim, **meta["arch"])
     state = {k[len("model."):]: v for k, v in ckpt.load_weights(init).items()
              if k.startswith("model.")}
@@ -192,6 +200,7 @@ def load_model(model_dir: str | Path, device: str = "cpu", weights: bool = True
     """Rebuild a trained operator from ``model.json`` (+ ``weights.safetensors``)."""
     meta = read_model_meta(model_dir, KINDS)
     try:
+        meta["arch"] = stored_arch(meta["kind"], meta["arch"])
         model = build_model(meta["kind"], meta["in_channels"], meta["out_channels"],
                             meta["ndim"], **meta["arch"])
         norm = meta["normalization"]

@@ -63,8 +63,9 @@ def test_fno_same_weights_at_two_resolutions():
     model = FNO(1, 1, 2, width=16, modes=6, layers=3, grid_embedding=False).double()
     a, b = model(_periodic_field(32, 2)), model(_periodic_field(64, 2))
     assert ((a - b[..., ::2, ::2]).norm() / a.norm()) < 1e-8
-    # with grid embedding (coordinates linspace(0, 1, n), off by up to 1/(2n) between the grids)
-    # the agreement is approximate and first order in 1/n: the discrepancy halves as n doubles
+    # with grid embedding (coordinates j/n: equal at the shared nodes, but the sawtooth they
+    # form aliases differently on the two grids) the agreement is approximate and first
+    # order in 1/n: the discrepancy halves as n doubles
     model = FNO(1, 1, 2, width=16, modes=6, layers=3).double()
     errs = []
     for n in (32, 64, 128):
@@ -189,3 +190,24 @@ def test_truncated_transforms_equal_full_fft(shape, modes):
     expected = torch.fft.irfftn(padded, s=shape, dim=tuple(range(2, x.dim())), norm="forward")
     torch.testing.assert_close(truncated_irfftn(truncated_rfftn(x, modes), shape), expected,
                                rtol=1e-10, atol=1e-12)
+
+
+def test_grid_coordinates_are_the_periodic_grid_and_old_models_keep_theirs():
+    from operators.fno import grid_embedding
+    from operators.registry import stored_arch
+
+    g = grid_embedding((8,), 1, torch.device("cpu"), torch.float64)
+    torch.testing.assert_close(g[0, 0], torch.arange(8, dtype=torch.float64) / 8)
+    fine = grid_embedding((16,), 1, torch.device("cpu"), torch.float64)
+    torch.testing.assert_close(fine[0, 0, ::2], g[0, 0])           # nested grids: same x
+    old = grid_embedding((8,), 1, torch.device("cpu"), torch.float64, endpoint=True)
+    assert float(old[0, 0, -1]) == 1.0
+    # a model.json written before `grid_endpoint` existed rebuilds with linspace(0, 1, n)
+    assert stored_arch("fno", {"width": 8})["grid_endpoint"] is True
+    assert stored_arch("fno", {"grid_endpoint": False})["grid_endpoint"] is False
+    torch.manual_seed(0)
+    a = FNO(1, 1, 1, width=8, modes=4, layers=2, grid_endpoint=True).double()
+    b = FNO(1, 1, 1, width=8, modes=4, layers=2).double()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 1, 16, dtype=torch.float64)
+    assert (a(x) - b(x)).abs().max() > 1e-6                         # the keyword matters
