@@ -2,13 +2,9 @@
 
 Problem: steady advection-diffusion ``-eps Lap u + b.grad u = 1`` on the unit square
 (``solvers.problems.advection_diffusion``), ``eps`` log-uniform in ``[eps_min, 1]``,
-``|b|`` in ``[0, 1]``, wind angle in ``[0, 2 pi]``. Its central-difference operator is
-affine in ``(eps, b_x, b_y)``: ``A = eps L + b_x C_x + b_y C_y`` with ``C_x, C_y``
-skew-symmetric; written as ``eps L + (b_x + s) C_x + (b_y + s) C_y + 1 (-s (C_x + C_y))``
-(``s = 2 b_max``) every coefficient is positive and every term positive semidefinite
-(``x^T C x = 0``), so the min-theta bound at ``mu_ref = (1, 0, 0)`` is rigorous:
-``alpha_LB = min(eps, (b_x + s)/s, (b_y + s)/s, 1)`` relative to ``X = L``. Why this
-problem: boundary layers of width ``eps/|b|`` that turn with the wind give a slowly
+``|b|`` in ``[0, 1]``, wind angle in ``[0, 2 pi]``, with the problem's affine
+decomposition in ``(eps, b_x, b_y)`` and its rigorous min-theta bound (the class
+docstring). Why this problem: boundary layers of width ``eps/|b|`` that turn with the wind give a slowly
 decaying Kolmogorov n-width over the whole box (the global greedy needs ``N ~ 150`` for
 ``1e-5`` at resolution 49-51), while a cluster of wind directions needs far fewer (the
 thermal block's n-width barely shrinks on clusters of its 9-D box: local dims 60 -> 55
@@ -41,42 +37,14 @@ import time
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 
 from rom.clustering import cluster
 from rom.gram_schmidt import ExtendedProduct
 from rom.local_rb import LocalRB, unit_coordinates
 from rom.reduced_basis import ReducedBasis
 from rom.truth import AffineTruth
-from solvers.problems import fd
 from solvers.problems.advection_diffusion import AdvectionDiffusion
-from solvers.problems.base import AffineDecomposition
 from solvers.problems.sampling import sample_unit
-
-
-class AffineAdvectionDiffusion(AdvectionDiffusion):
-    """``advection_diffusion`` with the affine decomposition of the module docstring."""
-
-    has_affine_decomposition = True
-
-    def affine_decomposition(self) -> AffineDecomposition:
-        g, s = self.grid, 2.0 * max(float(self.options["b_max"]), 1e-300)
-        L = fd.diffusion_operator(g, 1.0).tocsr()
-        Cx = fd.convection_operator(g, (1.0, 0.0)).tocsr()
-        Cy = fd.convection_operator(g, (0.0, 1.0)).tocsr()
-        f = self.assemble(np.array([1.0, 0.0, 0.0])).b.astype(float)
-
-        def theta_A(mu: np.ndarray) -> np.ndarray:   # one (3,) or a batch (B, 3)
-            mu = np.asarray(mu, dtype=float)
-            m = np.atleast_2d(mu)
-            if np.any(m[:, 0] <= 0):
-                raise ValueError("eps must be positive")
-            t = np.column_stack([m[:, 0], m[:, 1] * np.cos(m[:, 2]) + s,
-                                 m[:, 1] * np.sin(m[:, 2]) + s, np.ones(len(m))])
-            return t[0] if mu.ndim == 1 else t
-        return AffineDecomposition((L, Cx, Cy, sp.csr_matrix(-s * (Cx + Cy))), (f,), theta_A,
-                                   lambda mu: np.ones(1),
-                                   min_theta_ref=np.array([float(self.options["eps_max"]), 0, 0]))
 
 
 def features(problem, mus):
@@ -129,7 +97,7 @@ def main() -> None:
     n_train, tol = args.train_size or n_train, args.tol or tol
     Ks = tuple(int(k) for k in args.clusters.split(",")) if args.clusters else Ks
     cmd = " ".join(sys.argv[1:])
-    problem = AffineAdvectionDiffusion(res, eps_min=eps_min)
+    problem = AdvectionDiffusion(res, eps_min=eps_min)
     affine = problem.affine_decomposition()
     space = problem.parameter_space
     train = space.from_unit(sample_unit(n_train, 3, "lhs", 0))

@@ -168,6 +168,45 @@ def test_darcy_257_assembles_and_rejects_bad_options():
         make_problem("darcy", 9, kappa=1)
 
 
+# -- advection-diffusion: affine decomposition ----------------------------------------------
+
+@pytest.mark.parametrize("lifted", [False, True])
+def test_advection_diffusion_affine_decomposition_equals_assembly(lifted):
+    p = make_problem("advection_diffusion", 11, eps_min=1e-3)
+    if lifted:
+        X, Y = p.grid.mesh()
+        p = p.prescribe(dirichlet=np.sin(3 * X) + Y ** 2)
+    ad = p.affine_decomposition()
+    mus = p.parameter_space.from_unit(np.random.default_rng(0).random((4, 3)))
+    for mu in mus:
+        A, f = ad.assemble(mu)
+        s = p.assemble(mu)
+        assert abs(A - s.A).max() <= 1e-13 * abs(s.A).max()
+        np.testing.assert_allclose(f, s.b, rtol=1e-13, atol=1e-13 * np.abs(s.b).max())
+    assert ad.theta_A(mus).shape == (4, 4) and ad.theta_f(mus).shape == (4, 4 if lifted else 1)
+
+
+def test_advection_diffusion_min_theta_bound_is_the_coercivity_constant():
+    """alpha(mu) = inf x^T A x / x^T X x with X = A(mu_ref) = eps_max L: min-theta gives
+    eps / eps_max, which is exact (the skew terms vanish in x^T A x)."""
+    from rom.coercivity import MinTheta
+
+    p = make_problem("advection_diffusion", 8, eps_min=1e-2)
+    ad = p.affine_decomposition()
+    ref = ad.min_theta_ref
+    X = ad.assemble(ref)[0].toarray()
+    assert np.allclose(X, X.T)                                   # X = eps_max L, symmetric
+    bound = MinTheta(ad.theta_A(ref), 1.0)
+    for mu in p.parameter_space.from_unit(np.random.default_rng(1).random((5, 3))):
+        A = ad.assemble(mu)[0].toarray()
+        sym = 0.5 * (A + A.T)
+        alpha = float(np.min(np.real(np.linalg.eigvals(np.linalg.solve(X, sym)))))
+        lb = float(bound(ad.theta_A(mu)[None])[0])
+        assert 0 < lb <= alpha * (1 + 1e-10) and lb == pytest.approx(mu[0] / ref[0], rel=1e-12)
+    with pytest.raises(ValueError, match="eps > 0"):
+        ad.theta_A(np.array([0.0, 0.5, 1.0]))
+
+
 # -- thermal block -----------------------------------------------------------------------
 
 def test_thermal_block_affine_decomposition_equals_assembly():
