@@ -7,12 +7,15 @@ Euclidean on parameters; Grassmann for trajectories) and K local bases
 are measured against the global POD basis of the same training snapshots:
 
 * ``proj``: relative l2 error of the best approximation in the affine space of
-  the basis (mean + N modes), the local basis chosen online by the k-NN
-  selector on the parameters (``proj*``: by the true cluster, the nearest
-  medoid of the true solution);
+  the basis (mean + N modes), the local basis chosen online by the ``local``
+  kind's default selector, ``surrogate`` (the nearest medoid of the global
+  POD + RBF model's prediction, :class:`rom.selectors.SurrogateSelector`), and
+  side by side by k-NN and gradient boosting on the parameters and the CNN on
+  the input fields (ROM-net; datasets with input fields); ``proj*``: by the
+  true cluster, the nearest medoid of the true solution;
 * ``pred``: the non-intrusive prediction (RBF regression of the N
   coefficients on the parameters, log-uniform ones in log scale), local
-  (k-NN selected) against global.
+  (surrogate selected) against global.
 
 Benchmark 4: the a priori criterion (:func:`rom.local_criterion.sweep_k`,
 cross-validated on the training snapshots only) picks K; the test error of
@@ -41,11 +44,11 @@ import numpy as np
 from data.dataset import Dataset
 from rom.clustering import cluster
 from rom.dissimilarity import cross_dissimilarity, dissimilarity_matrix
-from rom.kinds.local import features, log_coordinates, read_snapshots
+from rom.kinds.local import features, input_fields, log_coordinates, read_snapshots
 from rom.local_criterion import sweep_k
 from rom.local_pod import LocalPOD, fit_model
 from rom.regression import PODRegression
-from rom.selectors import BoostingSelector, KNNSelector
+from rom.selectors import BoostingSelector, CNNSelector, KNNSelector, SurrogateSelector
 
 ROOT = Path(__file__).resolve().parents[1]
 ROM = str(ROOT / ".venv" / "bin" / "rom")
@@ -59,11 +62,14 @@ def generate(problem: str, n: int, res: int, seed: int, params: list[str], out: 
     return time.perf_counter() - t0
 
 
-def load(path: Path) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+def load(path: Path) -> tuple[np.ndarray, np.ndarray, list[bool], list[np.ndarray], int]:
+    """Snapshots, parameter features, log flags, input fields and spatial dimensions."""
     with Dataset(path) as ds:
-        S = read_snapshots(ds, ds.output_names[0], np.arange(ds.n_samples))
+        idx = np.arange(ds.n_samples)
+        S = read_snapshots(ds, ds.output_names[0], idx)
         log = log_coordinates(ds.parameter_space)
-        return S, features(ds.parameters[()], log), log
+        return (S, features(ds.parameters[()], log), log, input_fields(ds, idx),
+                len(ds.grid.axes))
 
 
 def truncated(model: PODRegression, mus: np.ndarray, N: int) -> np.ndarray:
@@ -79,8 +85,8 @@ def rel(pred: np.ndarray, U: np.ndarray) -> np.ndarray:
 
 def study(name: str, tr: Path, te: Path, Ns: list[int], Ks: list[int], dissims: list[str],
           crit_N: int, crit_K: list[int], basis: str = "linear") -> dict:
-    S_tr, P_tr, _ = load(tr)
-    S_te, P_te, _ = load(te)
+    S_tr, P_tr, _, I_tr, dims = load(tr)
+    S_te, P_te, _, I_te, _ = load(te)
     F_tr, F_te = S_tr.reshape(len(S_tr), -1), S_te.reshape(len(S_te), -1)
     Nmax = max(Ns)
     lo, hi = P_tr.min(0), P_tr.max(0)
@@ -110,26 +116,31 @@ def study(name: str, tr: Path, te: Path, Ns: list[int], Ks: list[int], dissims: 
             true = np.argmin(cross_dissimilarity(S_te, S_tr[cl.medoids], dis, params_a=P_te,
                                                  params_b=P_tr[cl.medoids], lo=lo, width=width),
                              axis=1)
-            chosen = KNNSelector.fit(P_tr, cl.labels, K).predict(P_te)
-            boosted = BoostingSelector.fit(P_tr, cl.labels, K, rounds=40).predict(P_te)
             loc = LocalPOD.fit(P_tr, F_tr, cl.labels, cl.medoids, D, tol=None, max_modes=Nmax,
                                basis=basis)
+            # the kind's global model (max local dimension, the kind's basis) is the surrogate
+            glob_model = fit_model(P_tr, F_tr, basis=basis, tol=None, max_modes=Nmax)
+            picks = {"sur": SurrogateSelector(glob_model, S_tr[cl.medoids], P_tr[cl.medoids],
+                                              dis, lo, width).predict(P_te),
+                     "knn": KNNSelector.fit(P_tr, cl.labels, K).predict(P_te),
+                     "boost": BoostingSelector.fit(P_tr, cl.labels, K, rounds=40).predict(P_te)}
+            if I_tr:
+                picks["cnn"] = CNNSelector.fit(I_tr, cl.labels, K, dims).predict(fields=I_te)
+            norms = np.linalg.norm(F_te, axis=1)
             for N in Ns:
-                norms = np.linalg.norm(F_te, axis=1)
-                p_sel = loc.projection_error(F_te, chosen, N) / norms
                 p_true = loc.projection_error(F_te, true, N) / norms
-                p_boost = loc.projection_error(F_te, boosted, N) / norms
+                row = {"dis": dis, "K": K, "N": N, "proj_true_mean": p_true.mean(), "t_dis": t_d}
+                for name, chosen in picks.items():
+                    p = loc.projection_error(F_te, chosen, N) / norms
+                    row.update({f"proj_{name}_mean": p.mean(), f"proj_{name}_max": p.max(),
+                                f"acc_{name}": float(np.mean(chosen == true))})
                 pred = np.empty_like(F_te)
-                for c in np.unique(chosen):
-                    rows_c = chosen == c
+                for c in np.unique(picks["sur"]):
+                    rows_c = picks["sur"] == c
                     pred[rows_c] = truncated(loc.models[c], P_te[rows_c], N)
                 pr = rel(pred, F_te)
-                rows.append({"dis": dis, "K": K, "N": N, "proj_mean": p_sel.mean(),
-                             "proj_max": p_sel.max(), "proj_true_mean": p_true.mean(),
-                             "proj_boost_mean": p_boost.mean(),
-                             "acc_boost": float(np.mean(boosted == true)),
-                             "pred_mean": pr.mean(), "pred_max": pr.max(),
-                             "acc": float(np.mean(chosen == true)), "t_dis": t_d})
+                row.update({"pred_mean": pr.mean(), "pred_max": pr.max()})
+                rows.append(row)
         if crit_K:
             t0 = time.perf_counter()
             k_star, sweep = sweep_k(F_tr, D, crit_K, crit_N, seed=0, basis=basis)
@@ -137,9 +148,12 @@ def study(name: str, tr: Path, te: Path, Ns: list[int], Ks: list[int], dissims: 
             measured = {}
             for K in crit_K:
                 cl = cluster(D, K, seed=0)
-                chosen = KNNSelector.fit(P_tr, cl.labels, K).predict(P_te)
                 loc = LocalPOD.fit(P_tr, F_tr, cl.labels, cl.medoids, D, tol=None,
                                    max_modes=crit_N, basis=basis)
+                chosen = SurrogateSelector(fit_model(P_tr, F_tr, basis=basis, tol=None,
+                                                     max_modes=crit_N),
+                                           S_tr[cl.medoids], P_tr[cl.medoids], dis, lo,
+                                           width).predict(P_te)
                 measured[K] = float(np.mean(loc.projection_error(F_te, chosen, crit_N)
                                             / np.linalg.norm(F_te, axis=1)))
             crit[dis] = {"k_star": k_star, "sweep": sweep, "measured": measured, "t": t_c,
@@ -149,43 +163,57 @@ def study(name: str, tr: Path, te: Path, Ns: list[int], Ks: list[int], dissims: 
             "n_te": len(S_te), "dim": F_tr.shape[1]}
 
 
+def _f(row: dict, key: str, spec: str = ".2e") -> str:
+    return format(row[key], spec) if key in row else "-"
+
+
 def table(r: dict, Ns: list[int]) -> list[str]:
     out = [f"### {r['name']} ({r['n_tr']} train / {r['n_te']} test, {r['dim']} values per "
            "sample)", "",
-           "Mean (max) relative l2 error on the test set. `proj`: best approximation in the "
-           "local basis chosen by the k-NN selector (`proj boost`: by gradient boosting; "
-           "`proj*`: by the true cluster); `pred`: non-intrusive RBF prediction, k-NN "
-           "selected. Local bases: linear (unit-norm snapshots). Global: the better of the "
+           "Mean relative l2 error on the test set (max in brackets). `proj`: best "
+           "approximation in the local basis chosen by each selector: `sur` the `local` "
+           "kind's default (nearest medoid of the global surrogate's prediction), `k-NN` and "
+           "`boost` on the parameters, `cnn` on the input fields (`-`: no input fields); "
+           "`proj*`: by the true cluster. `pred`: non-intrusive RBF prediction, surrogate "
+           "selected. Accuracies against the true cluster (nearest medoid of the true "
+           "solution). Local bases: linear (unit-norm snapshots). Global: the better of the "
            "affine and linear global POD bases for each column. Gain = global mean / local "
-           "mean at equal N (k-NN selected).", "",
-           "| dissimilarity | K | N | proj mean | proj max | proj boost | proj* mean | pred mean "
-           "| pred max | acc. k-NN / boost | gain proj | gain proj boost | gain pred |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "mean at equal N.", "",
+           "| dissimilarity | K | N | proj sur | proj k-NN | proj boost | proj cnn | proj* "
+           "| pred sur | acc. sur / k-NN / boost / cnn | gain proj sur | gain k-NN | gain boost "
+           "| gain cnn | gain proj* | gain pred |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for N in Ns:
         g = r["glob"][N]
         for b in ("affine", "linear"):
             a = r["glob_all"][(b, N)]
-            out.append(f"| global POD ({b}) | 1 | {N} | {a[0]:.2e} | {a[1]:.2e} | - | - | "
-                       f"{a[2]:.2e} | {a[3]:.2e} | - | {g[0] / a[0]:.2f} | - | "
+            out.append(f"| global POD ({b}) | 1 | {N} | {a[0]:.2e} ({a[1]:.2e}) | - | - | - | "
+                       f"- | {a[2]:.2e} ({a[3]:.2e}) | - | {g[0] / a[0]:.2f} | - | - | - | - | "
                        f"{g[2] / a[2]:.2f} |")
         for row in (x for x in r["rows"] if x["N"] == N):
-            out.append(f"| {row['dis']} | {row['K']} | {N} | {row['proj_mean']:.2e} | "
-                       f"{row['proj_max']:.2e} | {row['proj_boost_mean']:.2e} | "
-                       f"{row['proj_true_mean']:.2e} | "
-                       f"{row['pred_mean']:.2e} | {row['pred_max']:.2e} | {row['acc']:.2f} / "
-                       f"{row['acc_boost']:.2f} | {g[0] / row['proj_mean']:.1f} | "
-                       f"{g[0] / row['proj_boost_mean']:.1f} | {g[2] / row['pred_mean']:.1f} |")
+            acc = " / ".join(_f(row, f"acc_{k}", ".2f") for k in ("sur", "knn", "boost", "cnn"))
+            gains = " | ".join(f"{g[0] / row[f'proj_{k}_mean']:.1f}"
+                               if f"proj_{k}_mean" in row else "-"
+                               for k in ("sur", "knn", "boost", "cnn", "true"))
+            out.append(f"| {row['dis']} | {row['K']} | {N} | {row['proj_sur_mean']:.2e} "
+                       f"({row['proj_sur_max']:.2e}) | {_f(row, 'proj_knn_mean')} | "
+                       f"{_f(row, 'proj_boost_mean')} | {_f(row, 'proj_cnn_mean')} | "
+                       f"{row['proj_true_mean']:.2e} | {row['pred_mean']:.2e} "
+                       f"({row['pred_max']:.2e}) | {acc} | {gains} | "
+                       f"{g[2] / row['pred_mean']:.1f} |")
     out.append("")
     for N in Ns:
         g = r["glob"][N]
         best = {}
         for row in (x for x in r["rows"] if x["N"] == N):
             b = best.get(row["dis"])
-            if b is None or row["proj_mean"] < b["proj_mean"]:
+            if b is None or row["proj_sur_mean"] < b["proj_sur_mean"]:
                 best[row["dis"]] = row
-        line = ", ".join(f"{d} K={b['K']} {g[0] / b['proj_mean']:.1f}x (pred "
-                         f"{g[2] / b['pred_mean']:.1f}x)" for d, b in best.items())
-        out.append(f"- N={N}: best gain in projection error per dissimilarity: {line}")
+        line = ", ".join(f"{d} K={b['K']} {g[0] / b['proj_sur_mean']:.1f}x (k-NN "
+                         f"{g[0] / b['proj_knn_mean']:.1f}x, pred {g[2] / b['pred_mean']:.1f}x)"
+                         for d, b in best.items())
+        out.append(f"- N={N}: best gain in projection error per dissimilarity (surrogate "
+                   f"selector): {line}")
     out.append("")
     return out
 

@@ -10,9 +10,10 @@ Training (Daniel, Casenave, Akkari, Ryckelynck 2020-2022; see ``docs/rom_local.m
 3. per cluster a local model: non-intrusive POD + coefficient regression
    (``local="pod"``, :mod:`rom.local_pod`), or certified Galerkin RB
    (``local="rb"``, :mod:`rom.local_rb`);
-4. a selector ``mu -> cluster`` (:mod:`rom.selectors`: ``knn``, ``boosting``,
-   ``cnn`` on the input fields; ``bound``, the smallest residual bound, with
-   ``rb`` only);
+4. a selector ``mu -> cluster`` (:mod:`rom.selectors`: ``surrogate``, the
+   nearest medoid of the global model's prediction, the default with ``pod``;
+   ``knn``, ``boosting``, ``cnn`` on the input fields; ``bound``, the smallest
+   residual bound, the default with ``rb``);
 5. for comparison, one global POD model of the largest local dimension on the
    same snapshots (stored with the model, so that ``evaluate`` measures the
    gain the criterion predicted).
@@ -58,7 +59,7 @@ from ..local_criterion import cv_errors, in_sample_gain, sweep_k
 from ..local_pod import BASES, LocalPOD, fit_model
 from ..reduced_basis import warn_outside
 from ..regression import REGRESSORS, PODRegression
-from ..selectors import confusion, fit_selector, load_selector
+from ..selectors import SurrogateSelector, confusion, fit_selector, load_selector
 from . import RomKind
 from .local_figures import figures, report_rows
 
@@ -117,20 +118,28 @@ class LocalModel:
         self.selector_name = meta["selector"]
         self.rb_selector = "bound" if self.selector_name == "bound" else "nearest"
         self.last_bound: np.ndarray | None = None
-        if meta["local"] == "pod":
-            self.local = LocalPOD.from_tensors(t, k, meta["regressor"])
-            self.selector = load_selector(self.selector_name, t)
-        else:
-            from ..local_rb import LocalRB
-
-            self.local = LocalRB.load({k2[3:]: v for k2, v in t.items() if k2.startswith("rb/")})
-            self.selector = None      # rom.local_rb selects: "bound", or "nearest" for knn
         glob = {k2[7:]: v for k2, v in t.items() if k2.startswith("global/")}
         self.glob = PODRegression.from_tensors(glob, meta["regressor"]) if glob else None
         self.medoid_snapshots = t["medoid_snapshots"]
         self.medoid_params = t["medoid_params"]
         self.log = meta.get("log_parameters", [])
         self.lo, self.width = t["param_lo"], t["param_width"]
+        if meta["local"] == "pod":
+            self.local = LocalPOD.from_tensors(t, k, meta["regressor"])
+            if self.selector_name == "surrogate":
+                if self.glob is None:
+                    raise ValueError("corrupt model: the surrogate selector's global model "
+                                     "is missing")
+                self.selector = SurrogateSelector(
+                    self.glob, self.medoid_snapshots, self.medoid_params,
+                    meta["dissimilarity"], self.lo, self.width, int(meta["trajectory_modes"]))
+            else:
+                self.selector = load_selector(self.selector_name, t)
+        else:
+            from ..local_rb import LocalRB
+
+            self.local = LocalRB.load({k2[3:]: v for k2, v in t.items() if k2.startswith("rb/")})
+            self.selector = None      # rom.local_rb selects: "bound", or "nearest" for knn
         self.train_params, self.train_labels = t["train_params"], t["train_labels"]
         self.global_sv = t.get("global_singular_values")
         self.local_sv = [t[f"local_singular_values/{c}"] for c in range(k)
@@ -175,9 +184,11 @@ class LocalKind(RomKind):
                "subspaces, Euclidean on snapshots or on parameters."),
         Option("local", ("pod", "rb"), "pod", "Local model: non-intrusive POD + regression, "
                "or certified RB (affine problems)."),
-        Option("selector", ("knn", "boosting", "cnn", "bound"), "knn",
-               "Online choice of the local model: k-NN or gradient boosting on the parameters, "
-               "a CNN on the input fields, or the smallest RB error bound (rb only)."),
+        Option("selector", ("auto", "surrogate", "knn", "boosting", "cnn", "bound"), "auto",
+               "Online choice of the local model: the nearest medoid of a global surrogate's "
+               "prediction, k-NN or gradient boosting on the parameters, a CNN on the input "
+               "fields, or the smallest RB error bound (rb only); auto: surrogate for pod, "
+               "bound for rb."),
         Option("modes", int, None, "Local dimension cap N (each local basis).", minimum=1),
         Option("tol", float, 1e-4, "Local POD truncation (relative l2 tail) / RB tolerance.",
                minimum=0),
@@ -196,7 +207,7 @@ class LocalKind(RomKind):
 
     def train(self, data_path: str | Path, out_dir: str | Path, *, progress: Any = None,
               clusters: Any = "auto", dissimilarity: str = "sine", local: str = "pod",
-              selector: str = "knn", modes: int | None = None, tol: float | None = 1e-4,
+              selector: str = "auto", modes: int | None = None, tol: float | None = 1e-4,
               overlap: float = 0.0, k_max: int = 16, field: str | None = None,
               regressor: str = "rbf", basis: str = "linear", trajectory_modes: int = 3,
               seed: int = 0,
@@ -204,6 +215,8 @@ class LocalKind(RomKind):
         """Cluster, build the local models and the selector; writes the model directory."""
         say = progress or (lambda _msg: None)
         K = parse_clusters(clusters)
+        if selector == "auto":
+            selector = "bound" if local == "rb" else "surrogate"
         if selector == "bound" and local != "rb":
             raise ValueError("the bound selector needs certified local models (local='rb')")
         if local == "rb" and selector not in ("bound", "knn"):
@@ -267,15 +280,13 @@ class LocalKind(RomKind):
             tensors.update({f"rb/{k}": v for k, v in store.items()})
             dims = [int(d) for d in lrb.dims()]
             sv = {}
-        sel = None
-        if local == "pod":
-            sel = fit_selector(selector, params, cl.labels, K, fields=fields,
-                               spatial_dims=spatial_dims, seed=seed)
-            tensors.update(sel.tensors())
         N_glob = max(dims) if dims else 1
         glob = fit_model(params, flat, basis=basis, tol=None, max_modes=N_glob,
                          regressor=regressor)
         tensors.update({f"global/{k}": v for k, v in glob.tensors().items()})
+        if local == "pod" and selector != "surrogate":   # the surrogate is the global model
+            tensors.update(fit_selector(selector, params, cl.labels, K, fields=fields,
+                                        spatial_dims=spatial_dims, seed=seed).tensors())
         eg, el = cv_errors(flat, cl.labels, N_glob, seed=seed, basis=basis)
         criterion = {"N": N_glob,
                      "gain_in_sample": in_sample_gain(flat, cl.labels, N_glob, basis),

@@ -8,7 +8,13 @@ from rom.clustering import cluster
 from rom.dissimilarity import dissimilarity_matrix, principal_angles
 from rom.local_criterion import in_sample_gain, sweep_k
 from rom.local_pod import LocalPOD
-from rom.selectors import BoostingSelector, CNNSelector, KNNSelector, confusion
+from rom.selectors import (
+    BoostingSelector,
+    CNNSelector,
+    KNNSelector,
+    SurrogateSelector,
+    confusion,
+)
 
 
 def test_sine_is_scale_invariant_and_zero_for_collinear():
@@ -120,3 +126,35 @@ def test_selectors_learn_a_partition_of_parameters():
     assert np.mean(cnn.predict(fields=Ft) == yt) > 0.85
     assert np.array_equal(CNNSelector.from_tensors(cnn.tensors()).predict(fields=Ft),
                           cnn.predict(fields=Ft))
+
+
+def test_surrogate_selector_assigns_the_prediction_to_its_nearest_medoid():
+    """Predict, then assign: with an exact surrogate the selector returns the true cluster
+    (the nearest medoid of the true snapshot) for every parameter and every dissimilarity;
+    with a surrogate that is exact up to a positive scale, sine still does."""
+    from rom.dissimilarity import cross_dissimilarity
+
+    S, _ = union_of_subspaces(3, 2, per=12, seed=6)
+    params = np.random.default_rng(7).uniform(size=(len(S), 2))
+    lo, width = params.min(0), np.ptp(params, axis=0)
+
+    class Lookup:      # the "surrogate" returns the stored snapshot of each parameter
+        def __init__(self, scale):
+            self.scale = scale
+
+        def predict(self, mus):
+            idx = [int(np.argmin(((params - m) ** 2).sum(1))) for m in np.atleast_2d(mus)]
+            return self.scale * S[idx]
+
+    for kind in ("sine", "euclidean", "params"):
+        D = dissimilarity_matrix(S, kind, params=params)
+        cl = cluster(D, 3, seed=0)
+        true = np.argmin(cross_dissimilarity(S, S[cl.medoids], kind, params_a=params,
+                                             params_b=params[cl.medoids], lo=lo, width=width),
+                         axis=1)
+        sel = SurrogateSelector(Lookup(1.0), S[cl.medoids], params[cl.medoids], kind, lo, width)
+        assert np.array_equal(sel.predict(params), true)
+        if kind == "sine":
+            scaled = SurrogateSelector(Lookup(3.7), S[cl.medoids], params[cl.medoids], kind,
+                                       lo, width)
+            assert np.array_equal(scaled.predict(params), true)
