@@ -119,6 +119,9 @@ class LocalRB:
         self._unit_train = unit_coordinates(self._umap, self.train_mu)[by_label]
         self._starts = np.searchsorted(self.labels[by_label], np.arange(len(models)))
         self._flat: dict[tuple, Any] = {}
+        log, lo, width = self._umap
+        self._log_idx = np.flatnonzero(log)
+        self._lo, self._inv_width = lo, 1.0 / width
 
     # -- offline ---------------------------------------------------------------------------
     @classmethod
@@ -225,6 +228,14 @@ class LocalRB:
         _, bounds = self.candidate_bounds(mus, N)
         labels = np.argmin(bounds, axis=1)
         return labels, bounds[np.arange(len(labels)), labels]
+
+    def _distances_one(self, mu: np.ndarray) -> np.ndarray:
+        """``(K,)``: :meth:`cluster_distances` of one parameter vector without the batch
+        machinery (the single-parameter online path)."""
+        t = np.array(mu, dtype=float)
+        t[self._log_idx] = np.log(t[self._log_idx])
+        d = self._unit_train - (t - self._lo) * self._inv_width
+        return np.minimum.reduceat(np.einsum("ij,ij->i", d, d), self._starts)
 
     def cluster_distances(self, mus: np.ndarray) -> np.ndarray:
         """``(B, K)``: squared distance (unit-cube metric) from each ``mu`` to the nearest
@@ -345,7 +356,8 @@ class LocalRB:
             b = res / alpha if alpha > 0 else np.full(K, np.inf)
             k = int(np.argmin(b))
             return [c[k, :self._terms(k, N)[1].shape[1]]], b[k:k + 1], np.array([k])
-        order = self.order(mu[None])[0] if selector == "bound" else self.nearest(mu[None])
+        dist = self._distances_one(mu)
+        order = np.argsort(dist, kind="stable") if selector == "bound" else [int(np.argmin(dist))]
         best: tuple[np.ndarray, float, int] = (np.empty(0), np.inf, -1)
         for k in order:
             c, b = self._lapack(int(k), tA, tf, alpha, N)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -142,16 +143,30 @@ class AdvectionDiffusion(Problem):
                 raise ValueError("expected parameters (eps > 0, b_mag, angle)")
             return m[:, 0], m[:, 1] * np.cos(m[:, 2]), m[:, 1] * np.sin(m[:, 2])
 
+        def one(mu: np.ndarray) -> tuple[float, float, float] | None:
+            """``(eps, b_x, b_y)`` of one parameter vector by scalar arithmetic (the online
+            phase of a reduced basis calls the thetas once per parameter), else ``None``."""
+            if np.ndim(mu) != 1 or len(mu) != 3:
+                return None
+            eps, b, a = (float(v) for v in mu)
+            if not eps > 0:
+                raise ValueError("expected parameters (eps > 0, b_mag, angle)")
+            return eps, b * math.cos(a), b * math.sin(a)
+
         def theta_A(mu: np.ndarray) -> np.ndarray:   # one (3,) or a batch (B, 3)
+            w = one(mu)
+            if w is not None:
+                return np.array([w[0], w[1] + s, w[2] + s, 1.0])
             eps, bx, by = wind(mu)
-            t = np.column_stack([eps, bx + s, by + s, np.ones_like(eps)])
-            return t[0] if np.ndim(mu) == 1 else t
+            return np.column_stack([eps, bx + s, by + s, np.ones_like(eps)])
 
         def theta_f(mu: np.ndarray) -> np.ndarray:
+            w = one(mu)
+            if w is not None:
+                return np.array([1.0, *w]) if lifted else np.ones(1)
             eps, bx, by = wind(mu)
-            t = (np.column_stack([np.ones_like(eps), eps, bx, by]) if lifted
-                 else np.ones((len(eps), 1)))
-            return t[0] if np.ndim(mu) == 1 else t
+            return (np.column_stack([np.ones_like(eps), eps, bx, by]) if lifted
+                    else np.ones((len(eps), 1)))
 
         return AffineDecomposition((L, Cx, Cy, sp.csr_matrix(-s * (Cx + Cy))), f_terms, theta_A,
                                    theta_f,
