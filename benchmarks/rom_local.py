@@ -7,10 +7,10 @@ Euclidean on parameters; Grassmann for trajectories) and K local bases
 are measured against the global POD basis of the same training snapshots:
 
 * ``proj``: relative l2 error of the best approximation in the affine space of
-  the basis (mean + N modes), the local basis chosen online by the ``local``
-  kind's default selector, ``surrogate`` (the nearest medoid of the global
-  POD + RBF model's prediction, :class:`rom.selectors.SurrogateSelector`), and
-  side by side by k-NN and gradient boosting on the parameters and the CNN on
+  the basis (mean + N modes), the local basis chosen online by the
+  ``surrogate`` selector (the nearest medoid of the global POD + RBF model's
+  prediction, :class:`rom.selectors.SurrogateSelector`), and side by side by
+  k-NN (the ``local`` kind's default) and gradient boosting on the parameters and the CNN on
   the input fields (ROM-net; datasets with input fields); ``proj*``: by the
   true cluster, the nearest medoid of the true solution;
 * ``pred``: the non-intrusive prediction (RBF regression of the N
@@ -171,9 +171,9 @@ def table(r: dict, Ns: list[int]) -> list[str]:
     out = [f"### {r['name']} ({r['n_tr']} train / {r['n_te']} test, {r['dim']} values per "
            "sample)", "",
            "Mean relative l2 error on the test set (max in brackets). `proj`: best "
-           "approximation in the local basis chosen by each selector: `sur` the `local` "
-           "kind's default (nearest medoid of the global surrogate's prediction), `k-NN` and "
-           "`boost` on the parameters, `cnn` on the input fields (`-`: no input fields); "
+           "approximation in the local basis chosen by each selector: `sur` the nearest "
+           "medoid of the global surrogate's prediction, `k-NN` (the `local` kind's default) "
+           "and `boost` on the parameters, `cnn` on the input fields (`-`: no input fields); "
            "`proj*`: by the true cluster. `pred`: non-intrusive RBF prediction, surrogate "
            "selected. Accuracies against the true cluster (nearest medoid of the true "
            "solution). Local bases: linear (unit-norm snapshots). Global: the better of the "

@@ -10,10 +10,12 @@ Training (Daniel, Casenave, Akkari, Ryckelynck 2020-2022; see ``docs/rom_local.m
 3. per cluster a local model: non-intrusive POD + coefficient regression
    (``local="pod"``, :mod:`rom.local_pod`), or certified Galerkin RB
    (``local="rb"``, :mod:`rom.local_rb`);
-4. a selector ``mu -> cluster`` (:mod:`rom.selectors`: ``surrogate``, the
-   nearest medoid of the global model's prediction, the default with ``pod``;
-   ``knn``, ``boosting``, ``cnn`` on the input fields; ``bound``, the smallest
-   residual bound, the default with ``rb``);
+4. a selector ``mu -> cluster`` (:mod:`rom.selectors`: ``knn``, the default
+   with ``pod``; ``surrogate``, the nearest medoid of the global model's
+   prediction, which picks the best local *basis* far more often but may hand
+   a parameter to a cluster whose regression must extrapolate; ``boosting``;
+   ``cnn`` on the input fields; ``bound``, the smallest residual bound, the
+   default with ``rb``);
 5. for comparison, one global POD model of the largest local dimension on the
    same snapshots (stored with the model, so that ``evaluate`` measures the
    gain the criterion predicted).
@@ -187,8 +189,8 @@ class LocalKind(RomKind):
         Option("selector", ("auto", "surrogate", "knn", "boosting", "cnn", "bound"), "auto",
                "Online choice of the local model: the nearest medoid of a global surrogate's "
                "prediction, k-NN or gradient boosting on the parameters, a CNN on the input "
-               "fields, or the smallest RB error bound (rb only); auto: surrogate for pod, "
-               "bound for rb."),
+               "fields, or the smallest RB error bound (rb only); auto: knn for pod (its "
+               "cluster's regression interpolates), bound for rb."),
         Option("modes", int, None, "Local dimension cap N (each local basis).", minimum=1),
         Option("tol", float, 1e-4, "Local POD truncation (relative l2 tail) / RB tolerance.",
                minimum=0),
@@ -216,7 +218,7 @@ class LocalKind(RomKind):
         say = progress or (lambda _msg: None)
         K = parse_clusters(clusters)
         if selector == "auto":
-            selector = "bound" if local == "rb" else "surrogate"
+            selector = "bound" if local == "rb" else "knn"
         if selector == "bound" and local != "rb":
             raise ValueError("the bound selector needs certified local models (local='rb')")
         if local == "rb" and selector not in ("bound", "knn"):
