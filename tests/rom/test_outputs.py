@@ -167,3 +167,27 @@ def test_rb_on_advection_diffusion_certified_with_primal_dual(tmp_path, capsys):
     # ||l|| Delta (measured 1.6e-3 against 3.0e-2), and it certifies the corrected output
     assert pd["violations"] == 0 and pd["min_effectivity"] >= 1.0
     assert pd["max_bound"] < 0.1 * rec["output"]["max_bound"]
+
+
+def test_primal_dual_bound_holds_at_round_off():
+    """With (nearly) complete bases the corrected error is round-off; the bound still covers
+    it (the product of the residual norms alone would be ~1e-24, below eps |s|)."""
+    import warnings
+
+    aff = thermal_block_terms(n=8, b=2)
+    n = aff.A_terms[0].shape[0]
+    l = np.zeros(n)
+    l[: n // 3] = 1.0 / n
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        primal = ReducedBasis(aff, np.ones(4), BOX)
+        primal.greedy(uniform(200, 0), tol=1e-15, max_basis=n)
+        dual = ReducedBasis(PrimalDualOutput.dual_decomposition(aff, l), np.ones(4), BOX)
+        dual.greedy(uniform(200, 1), tol=1e-15, max_basis=n)
+        pd = PrimalDualOutput.from_bases(l, primal, dual)
+        mus = uniform(30, 9)
+        r = pd(mus)
+    s = np.array([l @ primal.truth_solve(m) for m in mus])
+    err = np.abs(s - r["s_corrected"])
+    assert err.max() < 1e-14 and np.all(r["bound_corrected"] >= err)
+    assert r["bound_corrected"].max() < 1e-12          # and it stays a round-off bound
