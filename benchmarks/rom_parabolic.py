@@ -195,8 +195,8 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     load = os.getloadavg()
-    cmd = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rom_parabolic.py" + (
-        " --quick" if args.quick else "")
+    cmd = " ".join(["OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rom_parabolic.py",
+                    *sys.argv[1:]]).strip()
     md = (f"# Parabolic RB (POD-greedy, certified) on heat_block\n\n{head}.\n\n"
           f"Command: `{cmd}`  \nMachine: {platform.machine()}, {os.cpu_count()} cores "
           f"(shared), load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; one BLAS "
