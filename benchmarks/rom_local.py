@@ -118,6 +118,8 @@ def study(name: str, tr: Path, te: Path, Ns: list[int], Ks: list[int], dissims: 
                              axis=1)
             loc = LocalPOD.fit(P_tr, F_tr, cl.labels, cl.medoids, D, tol=None, max_modes=Nmax,
                                basis=basis)
+            loc_members = LocalPOD.fit(P_tr, F_tr, cl.labels, cl.medoids, D, tol=None,
+                                       max_modes=Nmax, basis=basis, regression="members")
             # the kind's global model (max local dimension, the kind's basis) is the surrogate
             glob_model = fit_model(P_tr, F_tr, basis=basis, tol=None, max_modes=Nmax)
             picks = {"sur": SurrogateSelector(glob_model, S_tr[cl.medoids], P_tr[cl.medoids],
@@ -134,12 +136,14 @@ def study(name: str, tr: Path, te: Path, Ns: list[int], Ks: list[int], dissims: 
                     p = loc.projection_error(F_te, chosen, N) / norms
                     row.update({f"proj_{name}_mean": p.mean(), f"proj_{name}_max": p.max(),
                                 f"acc_{name}": float(np.mean(chosen == true))})
-                pred = np.empty_like(F_te)
-                for c in np.unique(picks["sur"]):
-                    rows_c = picks["sur"] == c
-                    pred[rows_c] = truncated(loc.models[c], P_te[rows_c], N)
-                pr = rel(pred, F_te)
-                row.update({"pred_mean": pr.mean(), "pred_max": pr.max()})
+                for key, sel, model in (("pred", "sur", loc), ("pred_knn", "knn", loc),
+                                        ("pred_members", "knn", loc_members)):
+                    pred = np.empty_like(F_te)
+                    for c in np.unique(picks[sel]):
+                        rows_c = picks[sel] == c
+                        pred[rows_c] = truncated(model.models[c], P_te[rows_c], N)
+                    pr = rel(pred, F_te)
+                    row.update({f"{key}_mean": pr.mean(), f"{key}_max": pr.max()})
                 rows.append(row)
         if crit_K:
             t0 = time.perf_counter()
@@ -175,21 +179,23 @@ def table(r: dict, Ns: list[int]) -> list[str]:
            "medoid of the global surrogate's prediction, `k-NN` (the `local` kind's default) "
            "and `boost` on the parameters, `cnn` on the input fields (`-`: no input fields); "
            "`proj*`: by the true cluster. `pred`: non-intrusive RBF prediction, surrogate "
-           "selected. Accuracies against the true cluster (nearest medoid of the true "
+           "selected, each local regression fitted on all training parameters (the kind's "
+           "default `--local-regression all`); `gain pred k-NN all / members`: k-NN "
+           "selected, regressions on all parameters / on the cluster's members. Accuracies against the true cluster (nearest medoid of the true "
            "solution). Local bases: linear (unit-norm snapshots). Global: the better of the "
            "affine and linear global POD bases for each column. Gain = global mean / local "
            "mean at equal N.", "",
            "| dissimilarity | K | N | proj sur | proj k-NN | proj boost | proj cnn | proj* "
            "| pred sur | acc. sur / k-NN / boost / cnn | gain proj sur | gain k-NN | gain boost "
-           "| gain cnn | gain proj* | gain pred |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| gain cnn | gain proj* | gain pred | gain pred k-NN all / members |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for N in Ns:
         g = r["glob"][N]
         for b in ("affine", "linear"):
             a = r["glob_all"][(b, N)]
             out.append(f"| global POD ({b}) | 1 | {N} | {a[0]:.2e} ({a[1]:.2e}) | - | - | - | "
                        f"- | {a[2]:.2e} ({a[3]:.2e}) | - | {g[0] / a[0]:.2f} | - | - | - | - | "
-                       f"{g[2] / a[2]:.2f} |")
+                       f"{g[2] / a[2]:.2f} | - |")
         for row in (x for x in r["rows"] if x["N"] == N):
             acc = " / ".join(_f(row, f"acc_{k}", ".2f") for k in ("sur", "knn", "boost", "cnn"))
             gains = " | ".join(f"{g[0] / row[f'proj_{k}_mean']:.1f}"
@@ -200,7 +206,8 @@ def table(r: dict, Ns: list[int]) -> list[str]:
                        f"{_f(row, 'proj_boost_mean')} | {_f(row, 'proj_cnn_mean')} | "
                        f"{row['proj_true_mean']:.2e} | {row['pred_mean']:.2e} "
                        f"({row['pred_max']:.2e}) | {acc} | {gains} | "
-                       f"{g[2] / row['pred_mean']:.1f} |")
+                       f"{g[2] / row['pred_mean']:.2f} | {g[2] / row['pred_knn_mean']:.2f} / "
+                       f"{g[2] / row['pred_members_mean']:.2f} |")
     out.append("")
     for N in Ns:
         g = r["glob"][N]
@@ -210,7 +217,7 @@ def table(r: dict, Ns: list[int]) -> list[str]:
             if b is None or row["proj_sur_mean"] < b["proj_sur_mean"]:
                 best[row["dis"]] = row
         line = ", ".join(f"{d} K={b['K']} {g[0] / b['proj_sur_mean']:.1f}x (k-NN "
-                         f"{g[0] / b['proj_knn_mean']:.1f}x, pred {g[2] / b['pred_mean']:.1f}x)"
+                         f"{g[0] / b['proj_knn_mean']:.1f}x, pred {g[2] / b['pred_mean']:.2f}x)"
                          for d, b in best.items())
         out.append(f"- N={N}: best gain in projection error per dissimilarity (surrogate "
                    f"selector): {line}")

@@ -58,7 +58,7 @@ from data.model_kinds import Option
 from ..clustering import cluster
 from ..dissimilarity import cross_dissimilarity, dissimilarity_matrix
 from ..local_criterion import cv_errors, in_sample_gain, sweep_k
-from ..local_pod import BASES, LocalPOD, fit_model
+from ..local_pod import BASES, REGRESSION_SETS, LocalPOD, fit_model
 from ..reduced_basis import warn_outside
 from ..regression import REGRESSORS, PODRegression
 from ..selectors import SurrogateSelector, confusion, fit_selector, load_selector
@@ -199,6 +199,10 @@ class LocalKind(RomKind):
         Option("k_max", int, 16, "Largest K of the 'auto' sweep.", minimum=1),
         Option("field", str, None, "Field to reduce (default: the first output)."),
         Option("regressor", REGRESSORS, "rbf", "Regression of the local POD coefficients."),
+        Option("local_regression", REGRESSION_SETS, "all", "Training parameters of each local "
+               "coefficient regression: all (every snapshot's coefficients in the local basis: "
+               "no extrapolation when a parameter is handed to another cluster) or the "
+               "cluster's members."),
         Option("basis", BASES, "linear", "Local POD bases: linear (uncentred, unit-norm "
                "snapshots: relative errors) or affine (centred, as the pod kind)."),
         Option("trajectory_modes", int, 3, "POD modes per trajectory for the Grassmann "
@@ -212,7 +216,7 @@ class LocalKind(RomKind):
               selector: str = "auto", modes: int | None = None, tol: float | None = 1e-4,
               overlap: float = 0.0, k_max: int = 16, field: str | None = None,
               regressor: str = "rbf", basis: str = "linear", trajectory_modes: int = 3,
-              seed: int = 0,
+              seed: int = 0, local_regression: str = "all",
               allow_unconverged: bool = False) -> dict[str, Any]:
         """Cluster, build the local models and the selector; writes the model directory."""
         say = progress or (lambda _msg: None)
@@ -265,7 +269,8 @@ class LocalKind(RomKind):
         tensors: dict[str, Any] = {}
         if local == "pod":
             lm = LocalPOD.fit(params, flat, cl.labels, cl.medoids, D, tol=tol, max_modes=modes,
-                              overlap=overlap, regressor=regressor, basis=basis)
+                              overlap=overlap, regressor=regressor, basis=basis,
+                              regression=local_regression)
             dims = lm.dims()
             tensors.update(lm.tensors())
             sv = {f"{c}": m.singular_values for c, m in enumerate(lm.models)}
@@ -308,6 +313,7 @@ class LocalKind(RomKind):
         meta = {"dataset": record, "field": name, "field_shape": list(S.shape[1:]),
                 "K": int(K), "dissimilarity": dissimilarity, "log_parameters": log, "local": local,
                 "selector": selector, "regressor": regressor, "n_modes": int(N_glob),
+                "local_regression": local_regression if local == "pod" else None,
                 "basis": basis,
                 "trajectory_modes": int(trajectory_modes), "clusters": info,
                 "kmedoids_loss": cl.loss, "criterion": criterion,

@@ -158,3 +158,31 @@ def test_surrogate_selector_assigns_the_prediction_to_its_nearest_medoid():
             scaled = SurrogateSelector(Lookup(3.7), S[cl.medoids], params[cl.medoids], kind,
                                        lo, width)
             assert np.array_equal(scaled.predict(params), true)
+
+
+def test_local_regression_on_all_parameters_interpolates_everywhere():
+    """``regression="all"``: each local model's coefficient regression interpolates every
+    training snapshot's coefficients in its basis, so a training parameter handed to any
+    cluster is predicted as that snapshot's projection onto the cluster's basis (exact RBF
+    interpolation); ``members`` only interpolates its own cluster."""
+    from rom.local_pod import affine_projection_error
+
+    S, truth = union_of_subspaces(3, 2, per=12, seed=8)
+    params = np.random.default_rng(9).uniform(size=(len(S), 2))
+    cl = cluster(dissimilarity_matrix(S, "sine"), 3, seed=0)
+    loc = LocalPOD.fit(params, S, cl.labels, cl.medoids, tol=None, max_modes=2,
+                       regression="all")
+    other = (cl.labels + 1) % 3                      # every sample to a wrong cluster
+    pred = loc.predict(params, other)
+    m = loc.models
+    proj = np.array([m[c].mean + m[c].modes @ (m[c].modes.T @ (s - m[c].mean))
+                     for s, c in zip(S, other)])
+    np.testing.assert_allclose(pred, proj, atol=1e-8 * np.abs(S).max())
+    err = np.array([affine_projection_error(s[None], m[c].mean, m[c].modes)[0]
+                    for s, c in zip(S, other)])
+    assert np.allclose(np.linalg.norm(pred - S, axis=1), err, rtol=1e-6)
+    own = LocalPOD.fit(params, S, cl.labels, cl.medoids, tol=None, max_modes=2,
+                       regression="members")
+    np.testing.assert_allclose(own.predict(params, cl.labels), S, atol=1e-8 * np.abs(S).max())
+    with pytest.raises(ValueError, match="unknown coefficient regression"):
+        LocalPOD.fit(params, S, cl.labels, cl.medoids, regression="some")
