@@ -265,9 +265,10 @@ class BurgersGalerkin:
                         dot(G4, P3, out=w)
                         add(w, ce2a, out=w)
                         mul(wa, wb, out=P4)
-                        a = e2a + Wf @ P
+                        dot(Wf, P, out=a)          # the old state is no longer read (vb has
+                        add(a, e2a, out=a)         # C a, ...; e2a lives in vb)
                         steps += 1
-                        norm2 = float(a @ a)
+                        norm2 = float(dot(a, a))
                         if not norm2 <= limit:
                             raise ReducedBlowUp(
                                 f"reduced burgers model blew up at step {steps} "
