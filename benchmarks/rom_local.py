@@ -92,8 +92,13 @@ def study(name: str, tr: Path, te: Path, Ns: list[int], Ks: list[int], dissims: 
     lo, hi = P_tr.min(0), P_tr.max(0)
     width = np.where(hi > lo, hi - lo, 1.0)
     glob, glob_all = {}, {}
-    for b in ("affine", "linear"):
-        g = fit_model(P_tr, F_tr, basis=b, tol=None, max_modes=Nmax)
+    models = {b: fit_model(P_tr, F_tr, basis=b, tol=None, max_modes=Nmax)
+              for b in ("affine", "linear")}
+    # the kind's global model (max local dimension, the kind's basis) is the surrogate;
+    # the criterion's check uses the one of its dimension
+    surrogate = models[basis]
+    crit_surrogate = fit_model(P_tr, F_tr, basis=basis, tol=None, max_modes=crit_N)
+    for b, g in models.items():
         for N in Ns:
             V = g.modes[:, :N]
             R = (F_te - g.mean) - ((F_te - g.mean) @ V) @ V.T
@@ -118,11 +123,12 @@ def study(name: str, tr: Path, te: Path, Ns: list[int], Ks: list[int], dissims: 
                              axis=1)
             loc = LocalPOD.fit(P_tr, F_tr, cl.labels, cl.medoids, D, tol=None, max_modes=Nmax,
                                basis=basis)
-            loc_members = LocalPOD.fit(P_tr, F_tr, cl.labels, cl.medoids, D, tol=None,
-                                       max_modes=Nmax, basis=basis, regression="members")
-            # the kind's global model (max local dimension, the kind's basis) is the surrogate
-            glob_model = fit_model(P_tr, F_tr, basis=basis, tol=None, max_modes=Nmax)
-            picks = {"sur": SurrogateSelector(glob_model, S_tr[cl.medoids], P_tr[cl.medoids],
+            # the same local bases, each regression on its cluster's members only
+            loc_members = LocalPOD(
+                [PODRegression.with_regression(m.mean, m.modes, m.singular_values, "rbf",
+                                               P_tr[idx], F_tr[idx])
+                 for m, idx in zip(loc.models, loc.members)], loc.members)
+            picks = {"sur": SurrogateSelector(surrogate, S_tr[cl.medoids], P_tr[cl.medoids],
                                               dis, lo, width).predict(P_te),
                      "knn": KNNSelector.fit(P_tr, cl.labels, K).predict(P_te),
                      "boost": BoostingSelector.fit(P_tr, cl.labels, K, rounds=40).predict(P_te)}
@@ -154,10 +160,8 @@ def study(name: str, tr: Path, te: Path, Ns: list[int], Ks: list[int], dissims: 
                 cl = cluster(D, K, seed=0)
                 loc = LocalPOD.fit(P_tr, F_tr, cl.labels, cl.medoids, D, tol=None,
                                    max_modes=crit_N, basis=basis)
-                chosen = SurrogateSelector(fit_model(P_tr, F_tr, basis=basis, tol=None,
-                                                     max_modes=crit_N),
-                                           S_tr[cl.medoids], P_tr[cl.medoids], dis, lo,
-                                           width).predict(P_te)
+                chosen = SurrogateSelector(crit_surrogate, S_tr[cl.medoids], P_tr[cl.medoids],
+                                           dis, lo, width).predict(P_te)
                 measured[K] = float(np.mean(loc.projection_error(F_te, chosen, crit_N)
                                             / np.linalg.norm(F_te, axis=1)))
             crit[dis] = {"k_star": k_star, "sweep": sweep, "measured": measured, "t": t_c,

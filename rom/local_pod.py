@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from .pod import pod
-from .regression import CoefficientRegressor, PODRegression, unit_scaling
+from .regression import PODRegression
 
 BASES = ("linear", "affine")
 #: training parameters of each local coefficient regression (module docstring)
@@ -60,11 +60,13 @@ REGRESSION_SETS = ("all", "members")
 
 def fit_model(params: np.ndarray, S: np.ndarray, *, basis: str = "affine",
               tol: float | None = 1e-4, max_modes: int | None = None,
-              regressor: str = "rbf") -> PODRegression:
+              regressor: str = "rbf",
+              regress_on: tuple[np.ndarray, np.ndarray] | None = None) -> PODRegression:
     """One POD + regression model of the rows of ``S``, ``basis`` ``affine`` or ``linear``
-    (module docstring)."""
+    (module docstring); the regression on ``regress_on = (params, snapshots)`` if given."""
     if basis == "affine":
-        return PODRegression.fit(params, S, tol=tol, max_modes=max_modes, regressor=regressor)
+        return PODRegression.fit(params, S, tol=tol, max_modes=max_modes, regressor=regressor,
+                                 regress_on=regress_on)
     if basis != "linear":
         raise ValueError(f"unknown basis {basis!r}; valid: {', '.join(BASES)}")
     norms = np.linalg.norm(S, axis=1)
@@ -73,9 +75,9 @@ def fit_model(params: np.ndarray, S: np.ndarray, *, basis: str = "affine",
                          "basis of unit-norm snapshots needs nonzero ones")
     res = pod((S / norms[:, None]).T, tol=tol, max_modes=max_modes)
     modes = res.modes if res.n_modes else np.zeros((S.shape[1], 1))
-    lo, width = unit_scaling(params)
-    return PODRegression(np.zeros(S.shape[1]), modes, res.singular_values, lo, width,
-                         CoefficientRegressor(regressor, (params - lo) / width, S @ modes))
+    return PODRegression.with_regression(np.zeros(S.shape[1]), modes, res.singular_values,
+                                         regressor,
+                                         *((params, S) if regress_on is None else regress_on))
 
 
 def cluster_members(labels: np.ndarray, medoids: np.ndarray, D: np.ndarray | None,
@@ -133,14 +135,9 @@ class LocalPOD:
         params = np.atleast_2d(np.asarray(params, float))
         S = np.asarray(snapshots, float).reshape(len(params), -1)
         members = cluster_members(labels, medoids, D, overlap)
+        every = (params, S) if regression == "all" else None
         models = [fit_model(params[idx], S[idx], basis=basis, tol=tol, max_modes=max_modes,
-                            regressor=regressor) for idx in members]
-        if regression == "all":
-            lo, width = unit_scaling(params)
-            models = [PODRegression(m.mean, m.modes, m.singular_values, lo, width,
-                                    CoefficientRegressor(regressor, (params - lo) / width,
-                                                         (S - m.mean) @ m.modes))
-                      for m in models]
+                            regressor=regressor, regress_on=every) for idx in members]
         return cls(models, members)
 
     @property

@@ -74,12 +74,12 @@ def parse_functional(spec: str) -> tuple[str, list[tuple[float, float]] | None]:
     return "mean", box
 
 
-def nodal_unknowns(problem: Any) -> np.ndarray:
-    """``k[node]``: the unknown each grid node holds (``-1`` for boundary nodes carrying a
-    fixed value), probed through the problem's (affine in the unknowns) ``to_fields``.
+def nodal_unknowns(problem: Any, n: int) -> np.ndarray:
+    """``k[node]``: which of the ``n`` unknowns each grid node holds (``-1`` for boundary
+    nodes carrying a fixed value), probed through the problem's (affine in the unknowns)
+    ``to_fields``.
 
     Errors when a node mixes unknowns (the output then is not a nodal mean)."""
-    n = problem.affine_decomposition().A_terms[0].shape[0]
     mu = problem.parameter_space.from_unit(np.full((1, problem.parameter_space.dim), 0.5))[0]
     name = problem.output_names[0]
     base = np.asarray(problem.to_fields(mu, np.zeros(n))[name], float)
@@ -114,9 +114,7 @@ def make_output(name: str, n_unknowns: int, n_nodes: int, Y: Any = None,
             inside &= (x >= lo - 1e-12) & (x <= hi + 1e-12)
         if not inside.any():
             raise ValueError(f"output box {name!r} contains no grid node")
-        k = nodal_unknowns(problem)
-        if k.max() >= n_unknowns:
-            raise ValueError(f"the problem has more unknowns than the {n_unknowns} given")
+        k = nodal_unknowns(problem, n_unknowns)
         l = np.zeros(n_unknowns)
         sel = k[inside]
         np.add.at(l, sel[sel >= 0], 1.0 / int(inside.sum()))

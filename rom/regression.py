@@ -114,7 +114,10 @@ class PODRegression:
 
     @classmethod
     def fit(cls, params: np.ndarray, snapshots: np.ndarray, *, tol: float | None = 1e-4,
-            max_modes: int | None = None, regressor: str = "rbf") -> PODRegression:
+            max_modes: int | None = None, regressor: str = "rbf",
+            regress_on: tuple[np.ndarray, np.ndarray] | None = None) -> PODRegression:
+        """Mean and POD modes of ``snapshots``; the coefficient regression on the same
+        samples, or on ``regress_on = (params, snapshots)`` (their coefficients in this basis)."""
         params = np.atleast_2d(np.asarray(params, float))
         S = np.asarray(snapshots, float).reshape(len(params), -1)
         if len(params) < 2:
@@ -122,10 +125,20 @@ class PODRegression:
         mean = S.mean(axis=0)
         res = pod((S - mean).T, tol=tol, max_modes=max_modes)
         modes = res.modes if res.n_modes else np.zeros((S.shape[1], 1))
-        coef = (S - mean) @ modes
+        return cls.with_regression(mean, modes, res.singular_values, regressor,
+                                   *((params, S) if regress_on is None else regress_on))
+
+    @classmethod
+    def with_regression(cls, mean: np.ndarray, modes: np.ndarray, singular_values: np.ndarray,
+                        regressor: str, params: np.ndarray, snapshots: np.ndarray
+                        ) -> PODRegression:
+        """The model of a given basis with its coefficient regression fitted on the
+        coefficients ``(s_k - mean) @ modes`` of ``snapshots`` at ``params``."""
+        params = np.atleast_2d(np.asarray(params, float))
+        S = np.asarray(snapshots, float).reshape(len(params), -1)
         lo, width = unit_scaling(params)
-        return cls(mean, modes, res.singular_values, lo, width,
-                   CoefficientRegressor(regressor, (params - lo) / width, coef))
+        return cls(mean, modes, singular_values, lo, width,
+                   CoefficientRegressor(regressor, (params - lo) / width, (S - mean) @ modes))
 
     def scale(self, mus: np.ndarray) -> np.ndarray:
         return (np.atleast_2d(np.asarray(mus, float)) - self.lo) / self.width

@@ -147,8 +147,9 @@ class RBKind(RomKind):
                                  "systems) need none")
             space, record = ds.parameter_space, dataset_record(ds)
         affine = problem.affine_decomposition()
-        make_output(functional, affine.A_terms[0].shape[0], int(np.prod(problem.grid.shape)),
-                    problem=problem)   # a bad output box fails before the greedy
+        # the output (a bad box fails here, before the greedy); its l defines the dual problem
+        output = make_output(functional, affine.A_terms[0].shape[0],
+                             int(np.prod(problem.grid.shape)), problem=problem)
         t0 = time.perf_counter()
         train = space.from_unit(sample_unit(train_size, space.dim, sampler, seed))
         box = parameter_box(space)
@@ -178,8 +179,7 @@ class RBKind(RomKind):
         history = [{"N": h.N, "max_rel_bound": h.max_rel_bound, "mu": h.mu} for h in rb.history]
         dual_meta = None
         if output_correction == "primal-dual":
-            dual_meta = self._train_dual(rb, functional, problem, train, tol, max_basis, tensors,
-                                         progress)
+            dual_meta = self._train_dual(rb, output.l, train, tol, max_basis, tensors, progress)
         offline = time.perf_counter() - t0
         meta = {"dataset": record, "N": rb.N, "estimator": estimator, "estimator_floor": on.floor,
                 "functional": functional, "output_correction": output_correction,
@@ -193,14 +193,12 @@ class RBKind(RomKind):
         return meta
 
     @staticmethod
-    def _train_dual(rb: ReducedBasis, functional: str, problem: Problem, train: np.ndarray,
-                    tol: float, max_basis: int, tensors: dict[str, np.ndarray],
+    def _train_dual(rb: ReducedBasis, l: np.ndarray, train: np.ndarray, tol: float,
+                    max_basis: int, tensors: dict[str, np.ndarray],
                     progress: Any) -> dict[str, Any]:
         """The dual RB of ``A(mu)^T psi = -l`` (same X, coercivity bound and greedy settings);
         adds its online data and the correction tensors to ``tensors``."""
-        out = make_output(functional, rb.basis.shape[0], int(np.prod(problem.grid.shape)), rb.X,
-                          problem)
-        dual = ReducedBasis(PrimalDualOutput.dual_decomposition(rb.affine, out.l), rb.mu_ref,
+        dual = ReducedBasis(PrimalDualOutput.dual_decomposition(rb.affine, l), rb.mu_ref,
                             rb.box, estimator_kind=rb.estimator_kind, coercivity=rb.coercivity,
                             X=rb.X)
 
@@ -210,7 +208,7 @@ class RBKind(RomKind):
         dual.greedy(train, tol=tol, max_basis=max_basis, progress=report)
         don = dual.online()
         tensors.update({"dual/A_N": don.A_N, "dual/f_N": don.f_N, "dual/est_data": don.est_data})
-        pd = PrimalDualOutput.from_bases(out.l, rb, dual)
+        pd = PrimalDualOutput.from_bases(l, rb, dual)
         tensors.update({f"output/{k}": v for k, v in pd.tensors().items()})
         return {"N": dual.N, "greedy": [{"N": h.N, "max_rel_bound": h.max_rel_bound}
                                         for h in dual.history]}
