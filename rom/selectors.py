@@ -43,6 +43,8 @@ import numpy as np
 from .dissimilarity import cross_dissimilarity, scaled_params
 
 SELECTORS = ("surrogate", "knn", "boosting", "cnn")
+#: the selectors with a state of their own (trained, stored): all but ``surrogate``
+TRAINED_SELECTORS = SELECTORS[1:]
 
 
 @dataclass
@@ -350,13 +352,16 @@ def fit_selector(name: str, params: np.ndarray, labels: np.ndarray, n_classes: i
         if fields is None:
             raise ValueError("the cnn selector needs input fields; the dataset has none")
         return CNNSelector.fit(fields, labels, n_classes, spatial_dims, seed=seed)
-    raise ValueError(f"unknown selector {name!r}; valid: {', '.join(SELECTORS)}")
+    raise ValueError(f"unknown selector {name!r} to train; valid: {', '.join(TRAINED_SELECTORS)} "
+                     "(the surrogate selector is built from a model's global surrogate)")
 
 
 def load_selector(name: str, t: dict[str, np.ndarray], prefix: str = "selector") -> Any:
     cls = {"knn": KNNSelector, "boosting": BoostingSelector, "cnn": CNNSelector}.get(name)
     if cls is None:
-        raise ValueError(f"unknown selector {name!r}; valid: {', '.join(SELECTORS)}")
+        raise ValueError(f"unknown selector {name!r} to load; valid: "
+                         f"{', '.join(TRAINED_SELECTORS)} (the surrogate selector is built "
+                         "from a model's global surrogate)")
     return cls.from_tensors(t, prefix)
 
 

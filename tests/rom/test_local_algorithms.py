@@ -186,3 +186,13 @@ def test_local_regression_on_all_parameters_interpolates_everywhere():
     np.testing.assert_allclose(own.predict(params, cl.labels), S, atol=1e-8 * np.abs(S).max())
     with pytest.raises(ValueError, match="unknown coefficient regression"):
         LocalPOD.fit(params, S, cl.labels, cl.medoids, regression="some")
+
+
+def test_trained_selector_names_are_checked():
+    from rom.selectors import fit_selector, load_selector
+
+    P, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="unknown selector 'surrogate' to train; valid: knn"):
+        fit_selector("surrogate", P, y, 2)
+    with pytest.raises(ValueError, match="unknown selector 'knnn' to load"):
+        load_selector("knnn", {})
