@@ -191,3 +191,16 @@ def test_primal_dual_bound_holds_at_round_off():
     err = np.abs(s - r["s_corrected"])
     assert err.max() < 1e-14 and np.all(r["bound_corrected"] >= err)
     assert r["bound_corrected"].max() < 1e-12          # and it stays a round-off bound
+
+
+def test_primal_dual_is_refused_for_time_dependent_data(tmp_path, capsys):
+    from tests.helpers.cli import rom
+
+    data = tmp_path / "hb.h5"
+    code, _, err = rom(capsys, "generate", "heat_block", "-n", 2, "--resolution", 9,
+                       "--param", "n_out=3", "--param", "dt=0.05", "-o", data, "--quiet")
+    assert code == 0, err
+    code, _, err = rom(capsys, "train", "rb", data, "-o", tmp_path / "m",
+                       "--output-correction", "primal-dual", "--quiet")
+    assert code != 0 and "for steady datasets" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()
